@@ -1,0 +1,51 @@
+import { isMap, isScalar, isSeq, LineCounter, type Document, type Node } from 'yaml';
+import type { KeyPath, SourcePosition } from './errors.js';
+
+/**
+ * Finds where a key path lives in the parsed document. When the path does not
+ * exist (a missing key), the deepest existing ancestor is returned, which is
+ * where the operator has to add it. `pointAtKey` selects the key of the last
+ * map entry rather than its value (unknown keys, bad key names).
+ */
+export function locate(
+  doc: Document,
+  lines: LineCounter,
+  path: KeyPath,
+  pointAtKey = false,
+): SourcePosition {
+  let node: unknown = doc.contents;
+  let offset = rangeStart(node) ?? 0;
+  for (let i = 0; i < path.length; i++) {
+    const part = path[i];
+    const last = i === path.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(part));
+      if (pair === undefined) break;
+      const keyOffset = rangeStart(pair.key);
+      const valueOffset = rangeStart(pair.value);
+      if (last && pointAtKey && keyOffset !== undefined) {
+        offset = keyOffset;
+        break;
+      }
+      offset = valueOffset ?? keyOffset ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof part === 'number') {
+      const item: unknown = node.items[part];
+      if (item === undefined) break;
+      offset = rangeStart(item) ?? offset;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  const pos = lines.linePos(offset);
+  return { line: pos.line, column: pos.col };
+}
+
+function rangeStart(node: unknown): number | undefined {
+  if (node !== null && typeof node === 'object' && 'range' in node) {
+    const range = (node as Node).range;
+    if (Array.isArray(range) && typeof range[0] === 'number') return range[0];
+  }
+  return undefined;
+}
