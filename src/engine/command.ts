@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/**
+ * A command is data: program and argument array, never a shell string. Builders
+ * in this folder return Commands; `Runner` executes them or, for --dry-run,
+ * prints them. `mutates` says whether running it changes anything, so a dry run
+ * can still ask the engine read-only questions.
+ */
+export interface Command {
+  program: string;
+  args: string[];
+  mutates: boolean;
+  /** What this step is for, shown in dry-run plans and errors. */
+  purpose: string;
+}
+
+export function command(program: string, args: string[], purpose: string, mutates = true): Command {
+  return { program, args, mutates, purpose };
+}
+
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** POSIX shell quoting, so a printed plan can be pasted into a shell as is. */
+export function shellQuote(word: string): string {
+  if (word !== '' && SAFE_WORD.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export function renderCommand(cmd: Command): string {
+  return [cmd.program, ...cmd.args].map(shellQuote).join(' ');
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class CommandFailed extends Error {
+  readonly result: CommandResult;
+  readonly cmd: Command;
+
+  constructor(cmd: Command, result: CommandResult) {
+    const detail = result.stderr.trim() || result.stdout.trim() || `exit code ${result.code}`;
+    super(`${cmd.purpose} failed: ${renderCommand(cmd)}\n  ${detail.split('\n').slice(-5).join('\n  ')}`);
+    this.name = 'CommandFailed';
+    this.result = result;
+    this.cmd = cmd;
+  }
+}
+
+export interface RunOptions {
+  /** Resolve with the result instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+  input?: string | Buffer;
+}
+
+/**
+ * Executes commands. In dry-run mode mutating commands are printed (to the
+ * plan sink) and reported as successful without running; read-only ones run.
+ */
+export class Runner {
+  readonly dryRun: boolean;
+  readonly planned: Command[] = [];
+  private readonly printPlan: (line: string) => void;
+
+  constructor(options: { dryRun?: boolean; printPlan?: (line: string) => void } = {}) {
+    this.dryRun = options.dryRun ?? false;
+    this.printPlan = options.printPlan ?? ((line) => process.stdout.write(`${line}\n`));
+  }
+
+  /** Records a step that is not a single command (a streamed pipeline) in the dry-run plan. */
+  plan(line: string): void {
+    this.printPlan(line);
+  }
+
+  async run(cmd: Command, options: RunOptions = {}): Promise<CommandResult> {
+    if (this.dryRun && cmd.mutates) {
+      this.planned.push(cmd);
+      this.printPlan(renderCommand(cmd));
+      return { code: 0, stdout: '', stderr: '' };
+    }
+    const result = await execute(cmd, options.input);
+    if (result.code !== 0 && options.allowFailure !== true) throw new CommandFailed(cmd, result);
+    return result;
+  }
+
+  /** Runs and returns trimmed stdout. */
+  async output(cmd: Command): Promise<string> {
+    return (await this.run(cmd)).stdout.trim();
+  }
+}
+
+function execute(cmd: Command, input: string | Buffer | undefined): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd.program, cmd.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', (err) => reject(new Error(`${cmd.purpose}: cannot run ${cmd.program}: ${err.message}; is it installed and on PATH?`)));
+    child.on('close', (code, signal) =>
+      resolve({
+        code: code ?? (signal === null ? 1 : 128),
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8'),
+      }),
+    );
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+  });
+}
+
+/** Starts a command whose stdin/stdout carry a stream; the caller wires the pipes and awaits `done`. */
+export interface StreamingProcess {
+  child: ChildProcess;
+  done: Promise<void>;
+}
+
+export function startStreaming(cmd: Command, stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' }): StreamingProcess {
+  const child = spawn(cmd.program, cmd.args, { stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  const stderr: Buffer[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr.push(chunk);
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (err) => reject(new Error(`${cmd.purpose}: cannot run ${cmd.program}: ${err.message}; is it installed and on PATH?`)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else {
+        const result = { code: code ?? 128, stdout: '', stderr: Buffer.concat(stderr).toString('utf8') + (signal === null ? '' : ` (killed by ${signal})`) };
+        reject(new CommandFailed(cmd, result));
+      }
+    });
+  });
+  return { child, done };
+}

@@ -1,0 +1,114 @@
+import { Ajv, type SchemaObject } from 'ajv';
+import type { Runner } from './command.js';
+import { docker } from './docker.js';
+
+/** The parts of `docker container inspect` that stowage reads, validated before use. */
+export interface ContainerState {
+  Id: string;
+  Name: string;
+  State: { Running: boolean; Status: string };
+  Config: { Image: string; Labels: Record<string, string> | null; User: string; Env: string[] | null };
+  Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; RW: boolean }>;
+}
+
+const containerSchema: SchemaObject = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['Id', 'Name', 'State', 'Config', 'Mounts'],
+    properties: {
+      Id: { type: 'string' },
+      Name: { type: 'string' },
+      State: { type: 'object', required: ['Running', 'Status'], properties: { Running: { type: 'boolean' }, Status: { type: 'string' } } },
+      Config: {
+        type: 'object',
+        required: ['Image', 'Labels', 'User', 'Env'],
+        properties: {
+          Image: { type: 'string' },
+          Labels: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
+          User: { type: 'string' },
+          Env: { type: ['array', 'null'], items: { type: 'string' } },
+        },
+      },
+      Mounts: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['Type', 'Source', 'Destination', 'RW'],
+          properties: {
+            Type: { type: 'string' },
+            Name: { type: 'string' },
+            Source: { type: 'string' },
+            Destination: { type: 'string' },
+            RW: { type: 'boolean' },
+          },
+        },
+      },
+    },
+  },
+};
+
+export interface VolumeState {
+  Name: string;
+  Driver: string;
+  Mountpoint: string;
+  Labels: Record<string, string> | null;
+  Options: Record<string, string> | null;
+}
+
+const volumeSchema: SchemaObject = {
+  type: 'array',
+  items: {
+    type: 'object',
+    required: ['Name', 'Driver', 'Mountpoint', 'Labels', 'Options'],
+    properties: {
+      Name: { type: 'string' },
+      Driver: { type: 'string' },
+      Mountpoint: { type: 'string' },
+      Labels: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
+      Options: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
+    },
+  },
+};
+
+// Not strict: docker's output has many more fields than these, which is fine.
+const ajv = new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
+const validateContainers = ajv.compile<ContainerState[]>(containerSchema);
+const validateVolumes = ajv.compile<VolumeState[]>(volumeSchema);
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text === '' ? '[]' : text);
+  } catch {
+    throw new Error(`docker returned unreadable JSON for ${what}; is the docker CLI working (docker info)?`);
+  }
+}
+
+/** Inspects the named containers that exist; names that do not exist are left out. */
+export async function inspectContainers(runner: Runner, names: string[]): Promise<ContainerState[]> {
+  if (names.length === 0) return [];
+  const result = await runner.run(docker.inspectContainers(names), { allowFailure: true });
+  const data = parseJson(result.stdout.trim(), 'containers');
+  if (!validateContainers(data)) {
+    throw new Error(`unexpected docker container inspect output: ${ajv.errorsText(validateContainers.errors)}`);
+  }
+  return data.map((c) => ({ ...c, Name: c.Name.replace(/^\//, '') }));
+}
+
+export async function inspectVolumes(runner: Runner, names: string[]): Promise<VolumeState[]> {
+  if (names.length === 0) return [];
+  const result = await runner.run(docker.inspectVolumes(names), { allowFailure: true });
+  const data = parseJson(result.stdout.trim(), 'volumes');
+  if (!validateVolumes(data)) throw new Error(`unexpected docker volume inspect output: ${ajv.errorsText(validateVolumes.errors)}`);
+  return data;
+}
+
+/** Every running container (from the engine, not the model: a foreign writer counts too). */
+export async function runningContainers(runner: Runner): Promise<ContainerState[]> {
+  const ids = (await runner.output(docker.listContainerIds())).split('\n').filter((id) => id !== '');
+  return inspectContainers(runner, ids);
+}
+
+export async function imageExists(runner: Runner, image: string): Promise<boolean> {
+  return (await runner.run(docker.imageExists(image), { allowFailure: true })).code === 0;
+}

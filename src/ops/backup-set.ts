@@ -1,0 +1,198 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { BackupMethod } from '../config/types.js';
+import { UsageError } from '../config/errors.js';
+import { compileSchema } from '../config/schema.js';
+
+/** DESIGN.md "Backup set" contract. */
+export interface ArtifactRecord {
+  volume: string;
+  file: string;
+  method: BackupMethod;
+  bytes: number;
+  sha256: string;
+  format?: 'tar+zstd' | 'tar+gzip' | 'pg_dump-custom' | 'mongodump-archive-gzip';
+  encrypted?: boolean;
+  paths?: string[];
+  databases?: string[];
+  sourceBytes?: number;
+  stopped?: string[];
+}
+
+export interface Manifest {
+  format: 1;
+  project: string;
+  env: string;
+  app?: string;
+  created: string;
+  id?: string;
+  tool?: string;
+  durationSeconds?: number;
+  artifacts: ArtifactRecord[];
+}
+
+export const MANIFEST = 'manifest.json';
+const SET_NAME = /^\d{8}T\d{6}Z$/;
+
+let manifestValidator: ReturnType<typeof compileSchema<Manifest>> | undefined;
+
+/** UTC timestamp YYYYMMDDTHHMMSSZ. */
+export function setName(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function readManifest(setDir: string): Manifest {
+  const path = join(setDir, MANIFEST);
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path}: cannot read the manifest (${err instanceof Error ? err.message : String(err)}); the set is incomplete or damaged, pick another with --backup`);
+  }
+  manifestValidator ??= compileSchema<Manifest>('manifest.schema.json');
+  if (!manifestValidator(data)) {
+    const detail = (manifestValidator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
+    throw new Error(`${path}: not a valid stowage manifest (${detail}); the set cannot be used`);
+  }
+  for (const artifact of data.artifacts) {
+    if (artifact.file.includes('..') || artifact.file.includes('/')) throw new Error(`${path}: artifact file "${artifact.file}" is not a plain file name`);
+  }
+  return data;
+}
+
+/** fsync a file or directory by path, so a crash cannot lose what was written. */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Temp file, fsync, rename, fsync the directory: the manifest appears whole or not at all. */
+export function writeManifest(setDir: string, manifest: Manifest): void {
+  const temp = join(setDir, `.${MANIFEST}.tmp`);
+  const fd = openSync(temp, 'w', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(manifest, null, 2)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, join(setDir, MANIFEST));
+  fsyncPath(setDir);
+}
+
+export function projectDir(to: string, project: string): string {
+  return join(resolve(to), project);
+}
+
+export interface SetInfo {
+  path: string;
+  name: string;
+  complete: boolean;
+}
+
+export function listSets(to: string, project: string): SetInfo[] {
+  const dir = projectDir(to, project);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((name) => SET_NAME.test(name))
+    .sort()
+    .map((name) => ({ path: join(dir, name), name, complete: existsSync(join(dir, name, MANIFEST)) }));
+}
+
+/**
+ * `--backup latest` is the newest complete set; a path names a set directory
+ * (or its manifest). Sets without a manifest are never used.
+ */
+export function resolveBackupSet(arg: string, to: string, project: string): string {
+  if (arg === 'latest') {
+    const complete = listSets(to, project).filter((s) => s.complete);
+    const newest = complete[complete.length - 1];
+    if (newest === undefined) {
+      throw new UsageError(`no complete backup set of project ${project} in ${projectDir(to, project)}; run backup.mjs first or pass --to/--backup <path>`);
+    }
+    return newest.path;
+  }
+  const path = resolve(arg);
+  const dir = basename(path) === MANIFEST ? dirname(path) : path;
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--backup ${arg}: no such backup set directory`);
+  if (!existsSync(join(dir, MANIFEST))) {
+    throw new UsageError(`--backup ${arg}: the set has no ${MANIFEST}, so it is incomplete (an interrupted backup) and is never used`);
+  }
+  return dir;
+}
+
+/** Removes sets an interrupted backup left without a manifest; returns what it removed. */
+export function removeIncompleteSets(to: string, project: string, keep: string | undefined): string[] {
+  const removed: string[] = [];
+  for (const set of listSets(to, project)) {
+    if (set.complete || set.path === keep) continue;
+    rmSync(set.path, { recursive: true, force: true });
+    removed.push(set.path);
+  }
+  return removed;
+}
+
+/** Creates the set directory, waiting for the next second when the name is taken. */
+export async function createSetDir(to: string, project: string): Promise<{ path: string; created: Date }> {
+  const parent = projectDir(to, project);
+  mkdirSync(parent, { recursive: true, mode: 0o700 });
+  for (;;) {
+    const created = new Date();
+    const path = join(parent, setName(created));
+    try {
+      mkdirSync(path, { mode: 0o700 });
+      return { path, created };
+    } catch (err) {
+      if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
+      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
+    }
+  }
+}
+
+/**
+ * One backup per project at a time. The lock file holds host and pid; a lock
+ * whose process is gone (same host) is stale and taken over.
+ */
+export class ProjectLock {
+  private constructor(readonly path: string) {}
+
+  static acquire(to: string, project: string): ProjectLock {
+    const dir = projectDir(to, project);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, '.lock');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(path, `${hostname()} ${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+        return new ProjectLock(path);
+      } catch (err) {
+        if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
+        const [host, pidText] = readFileSync(path, 'utf8').trim().split(' ');
+        const pid = Number(pidText);
+        if (host === hostname() && Number.isInteger(pid) && !processAlive(pid)) {
+          rmSync(path, { force: true });
+          continue;
+        }
+        throw new Error(`another backup of ${project} is running (lock ${path} held by ${host ?? '?'} pid ${pidText ?? '?'}); wait for it, or remove the lock if that process is gone`);
+      }
+    }
+    throw new Error(`cannot take the lock ${path}`);
+  }
+
+  release(): void {
+    rmSync(this.path, { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err instanceof Error && 'code' in err && err.code === 'EPERM';
+  }
+}

@@ -1,0 +1,418 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { UsageError } from '../config/errors.js';
+import { containersMounting, findVolume, type Model, type VolumeModel } from '../config/model.js';
+import { isSafeRelativePath } from '../config/syntax.js';
+import { transformArchive, singleFileContent, type Chunks } from '../engine/archive.js';
+import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
+import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
+import { docker } from '../engine/docker.js';
+import { inspectContainers, inspectVolumes, runningContainers, type ContainerState } from '../engine/inspect.js';
+import { filters, writeArtifact, type Compression } from '../engine/pipeline.js';
+import { ProjectLock, createSetDir, fsyncPath, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
+import { helperImage, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
+import { silentProgress, type ProgressFactory } from './progress.js';
+
+export interface BackupOptions {
+  to: string;
+  volumes: string[];
+  paths: string[];
+  runner: Runner;
+  progress?: ProgressFactory;
+  log?: (line: string) => void;
+  /** Prefer gzip even when zstd is installed (the stack's backups.compression decides otherwise). */
+  compression?: Compression;
+}
+
+export interface BackupResult {
+  id: string;
+  path: string;
+  artifacts: ArtifactRecord[];
+  stopped: string[];
+  removedIncomplete: string[];
+  durationSeconds: number;
+}
+
+/** Which volumes a backup covers: the named ones, or every volume whose method is not none. */
+export function selectVolumes(model: Model, names: string[], paths: string[]): VolumeModel[] {
+  const selected = names.length > 0 ? names.map((n) => findVolume(model, n)) : model.volumes.filter((v) => v.backup.method !== 'none');
+  if (names.length > 0) {
+    for (const v of selected) {
+      if (v.backup.method === 'none') throw new UsageError(`volume ${v.key} has backup method none${v.backup.reason === undefined ? '' : ` (${v.backup.reason})`}; nothing to back up`);
+    }
+  }
+  if (paths.length > 0) {
+    if (selected.length !== 1) throw new UsageError('--path selects files inside one volume: name it with --volume');
+    const only = selected[0];
+    if (only !== undefined && (only.backup.method === 'pg_dump' || only.backup.method === 'mongodump')) {
+      throw new UsageError(`--path does not apply to volume ${only.key}: its backup is a ${only.backup.method} of the whole database`);
+    }
+    for (const p of paths) {
+      if (!isSafeRelativePath(p.replace(/^\.\//, ''))) throw new UsageError(`--path ${p}: write a path relative to the volume root, without a leading / or ".."`);
+    }
+  }
+  if (selected.length === 0) throw new UsageError(`stack ${model.app}-${model.env} has no volume to back up`);
+  return selected;
+}
+
+/** Containers (from the engine) that have the volume mounted read-write and are running. */
+export function writersOf(volume: VolumeModel, running: ContainerState[]): string[] {
+  return running
+    .filter((c) => c.Mounts.some((m) => m.RW && (volume.kind === 'bind' ? m.Type === 'bind' && m.Source === volume.hostPath : m.Name === volume.name)))
+    .map((c) => c.Name);
+}
+
+/**
+ * Groups tar volumes so that each group's writers are stopped once: volumes
+ * sharing a writer (digidig's app_logs is written by every service) form one
+ * group; unrelated groups run in parallel.
+ */
+export function downtimeGroups(volumes: Array<{ volume: VolumeModel; writers: string[] }>): Array<{ volumes: VolumeModel[]; writers: string[] }> {
+  const groups: Array<{ volumes: VolumeModel[]; writers: Set<string> }> = [];
+  for (const item of volumes) {
+    const overlapping = groups.filter((g) => item.writers.some((w) => g.writers.has(w)));
+    const merged = { volumes: [item.volume], writers: new Set(item.writers) };
+    for (const g of overlapping) {
+      merged.volumes.unshift(...g.volumes);
+      for (const w of g.writers) merged.writers.add(w);
+      groups.splice(groups.indexOf(g), 1);
+    }
+    groups.push(merged);
+  }
+  return groups.map((g) => ({ volumes: g.volumes, writers: [...g.writers].sort() }));
+}
+
+function compressionFor(model: Model, override: Compression | undefined): Compression {
+  return override ?? model.backups.compression;
+}
+
+function artifactName(volume: VolumeModel, compression: Compression, encrypted: boolean): string {
+  const suffix = encrypted ? '.age' : '';
+  switch (volume.backup.method) {
+    case 'pg_dump':
+      return `${volume.key}.pgdump${suffix}`;
+    case 'mongodump':
+      return `${volume.key}.mongo.archive.gz${suffix}`;
+    default:
+      return `${volume.key}.tar.${compression === 'zstd' ? 'zst' : 'gz'}${suffix}`;
+  }
+}
+
+async function runLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const errors: unknown[] = [];
+  await Promise.all(
+    Array.from({ length: Math.min(limit, queue.length) }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
+        try {
+          await work(item);
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+    }),
+  );
+  if (errors.length > 0) throw errors[0];
+}
+
+export async function backup(model: Model, options: BackupOptions): Promise<BackupResult> {
+  const started = Date.now();
+  const { runner } = options;
+  const log = options.log ?? (() => undefined);
+  const progress = options.progress ?? silentProgress;
+  const volumes = selectVolumes(model, options.volumes, options.paths);
+  const compression = compressionFor(model, options.compression);
+  const recipients = model.backups.recipients;
+  const stepsAfterTar: Command[] = [filters.compress(compression, model.backups.zstdLevel), ...(recipients.length > 0 ? [filters.encrypt(recipients)] : [])];
+  const stepsAfterDump: Command[] = recipients.length > 0 ? [filters.encrypt(recipients)] : [];
+
+  const existing = new Set((await inspectVolumes(runner, volumes.filter((v) => v.kind !== 'bind').map((v) => v.name))).map((v) => v.Name));
+  for (const v of volumes) {
+    const missing = v.kind === 'bind' ? process.env['DOCKER_HOST'] === undefined && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
+    if (missing) throw new Error(`volume ${v.key} (${v.kind === 'bind' ? v.hostPath ?? '' : v.name}) does not exist on the engine; deploy the stack first, or leave it out with --volume`);
+  }
+  const running = await runningContainers(runner);
+
+  if (runner.dryRun) {
+    planBackup(model, volumes, running, options, stepsAfterTar, runner);
+    return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0 };
+  }
+
+  const lock = ProjectLock.acquire(options.to, model.project);
+  let setPath: string | undefined;
+  try {
+    const removedIncomplete = removeIncompleteSets(options.to, model.project, undefined);
+    for (const path of removedIncomplete) log(`removed incomplete backup set ${path} (no manifest: an interrupted run)`);
+    const set = await createSetDir(options.to, model.project);
+    setPath = set.path;
+    const records = new Map<string, ArtifactRecord>();
+    const stopped: string[] = [];
+    const context: ArtifactContext = { model, runner, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths: options.paths, progress, log, running };
+
+    const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
+    const dumps = volumes.filter((v) => v.backup.method === 'pg_dump' || v.backup.method === 'mongodump');
+
+    // SQLite volumes copy online when a running container has sqlite3; otherwise they fall back to stopping writers.
+    const needStop: Array<{ volume: VolumeModel; writers: string[] }> = [];
+    for (const volume of tarLike) {
+      const writers = volume.backup.stop ? writersOf(volume, running) : [];
+      if (volume.backup.method === 'sqlite') {
+        const online = await sqliteOnlineCopies(context, volume);
+        if (online !== undefined) {
+          records.set(volume.key, await archiveVolume(context, volume, online));
+          continue;
+        }
+        log(`volume ${volume.key}: no running container with sqlite3 can make an online copy; stopping its writers instead`);
+      }
+      needStop.push({ volume, writers });
+    }
+    await runLimited(downtimeGroups(needStop), 2, async (group) => {
+      if (group.writers.length > 0) log(`stopping ${group.writers.join(', ')} for a consistent copy of ${group.volumes.map((v) => v.key).join(', ')}`);
+      await withStopped(runner, group.writers, async () => {
+        stopped.push(...group.writers);
+        await runLimited(group.volumes, 2, async (volume) => {
+          const record = await archiveVolume(context, volume, undefined);
+          records.set(volume.key, { ...record, ...(group.writers.length > 0 ? { stopped: group.writers } : {}) });
+        });
+      });
+    });
+    for (const volume of dumps) records.set(volume.key, await dumpDatabase(context, volume));
+
+    const artifacts = volumes.map((v) => records.get(v.key)).filter((r): r is ArtifactRecord => r !== undefined);
+    const durationSeconds = (Date.now() - started) / 1000;
+    const manifest: Manifest = {
+      format: 1,
+      project: model.project,
+      env: model.env,
+      app: model.app,
+      created: set.created.toISOString(),
+      id: set.path.split('/').pop() ?? '',
+      tool: 'stowage',
+      durationSeconds,
+      artifacts,
+    };
+    fsyncPath(set.path);
+    writeManifest(set.path, manifest);
+    setPath = undefined;
+    return { id: manifest.id ?? '', path: set.path, artifacts, stopped: [...new Set(stopped)].sort(), removedIncomplete, durationSeconds };
+  } finally {
+    // A failed run leaves no half set behind (the next run would remove it anyway).
+    if (setPath !== undefined) rmSync(setPath, { recursive: true, force: true });
+    lock.release();
+  }
+}
+
+interface ArtifactContext {
+  model: Model;
+  runner: Runner;
+  setPath: string;
+  compression: Compression;
+  stepsAfterTar: Command[];
+  stepsAfterDump: Command[];
+  paths: string[];
+  progress: ProgressFactory;
+  log: (line: string) => void;
+  running: ContainerState[];
+}
+
+interface OnlineCopies {
+  /** Container that made the copies and the copy paths inside it, per database. */
+  container: string;
+  copies: Array<{ database: string; copyInVolume: string }>;
+}
+
+const COPY_PREFIX = '.stowage-sqlite-';
+
+/**
+ * Online copies of the declared SQLite databases, written into the volume by a
+ * running container that mounts it (it has the files open and sqlite3 in its
+ * image). Undefined when no such container can do it.
+ */
+async function sqliteOnlineCopies(ctx: ArtifactContext, volume: VolumeModel): Promise<OnlineCopies | undefined> {
+  const candidates = ctx.running.filter((c) => c.Mounts.some((m) => m.RW && (volume.kind === 'bind' ? m.Source === volume.hostPath : m.Name === volume.name)));
+  for (const container of candidates) {
+    const mount = container.Mounts.find((m) => (volume.kind === 'bind' ? m.Source === volume.hostPath : m.Name === volume.name));
+    if (mount === undefined) continue;
+    const copies: OnlineCopies['copies'] = [];
+    let usable = true;
+    for (const [index, database] of volume.backup.databases.entries()) {
+      const copyName = `${COPY_PREFIX}${uniqueSuffix()}-${index}`;
+      const result = await ctx.runner.run(sqlite.onlineBackup(container.Name, `${mount.Destination}/${database}`, `${mount.Destination}/${copyName}`), { allowFailure: true });
+      if (result.code === 126 || result.code === 127 || /executable file not found|not found/.test(result.stderr)) {
+        usable = false;
+        break;
+      }
+      if (result.code !== 0) {
+        if (/unable to open database/.test(result.stderr)) {
+          ctx.log(`volume ${volume.key}: ${database} does not exist yet; nothing to copy`);
+          continue;
+        }
+        throw new Error(`online backup of ${database} in ${container.Name} failed: ${result.stderr.trim()}`);
+      }
+      copies.push({ database, copyInVolume: copyName });
+    }
+    if (usable) return { container: container.Name, copies };
+  }
+  return undefined;
+}
+
+/** The volume's tree through the archive endpoint of a never-started helper, compressed (and encrypted) into the set. */
+async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined): Promise<ArtifactRecord> {
+  const encrypted = ctx.model.backups.recipients.length > 0;
+  const file = artifactName(volume, ctx.compression, encrypted);
+  const image = await helperImage(ctx.runner, ctx.model, volume.key);
+  const mountPoint = '/data';
+  try {
+    return await withHelper(ctx.runner, ctx.model, image, [volumeMount(volume, mountPoint, true)], async (helper) => {
+      const reader = startStreaming(docker.archiveRead(helper, mountPoint), { stdin: 'ignore', stdout: 'pipe' });
+      const raw = reader.child.stdout;
+      if (raw === null) throw new Error('docker cp produced no stream');
+      const copies = online?.copies ?? [];
+      const needsTransform = ctx.paths.length > 0 || copies.length > 0;
+      const source: Chunks = needsTransform
+        ? transformArchive(raw, {
+            include: ctx.paths.map((p) => p.replace(/^\.\//, '').replace(/\/+$/, '')),
+            exclude: copies.map((c) => c.copyInVolume),
+            splice: copies.map((c) => ({
+              name: c.database,
+              open: async () => {
+                const one = startStreaming(docker.archiveReadPath(helper, `${mountPoint}/${c.copyInVolume}`), { stdin: 'ignore', stdout: 'pipe' });
+                if (one.child.stdout === null) throw new Error('docker cp produced no stream');
+                one.done.catch(() => undefined);
+                return one.child.stdout;
+              },
+            })),
+            dropWith: (name) => copies.some((c) => name === `${c.database}-wal` || name === `${c.database}-shm` || name === `${c.database}-journal`),
+          })
+        : raw;
+      const bar = ctx.progress(`${volume.key}`, undefined);
+      const written = await Promise.all([writeArtifact(source, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n)), reader.done]);
+      bar.finish();
+      const [artifact] = written;
+      return {
+        volume: volume.key,
+        file,
+        method: volume.backup.method,
+        bytes: artifact.bytes,
+        sha256: artifact.sha256,
+        format: ctx.compression === 'zstd' ? 'tar+zstd' : 'tar+gzip',
+        encrypted,
+        sourceBytes: artifact.sourceBytes,
+        ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
+        ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
+      };
+    });
+  } finally {
+    if (online !== undefined && online.copies.length > 0) await removeCopies(ctx, volume, online, image);
+  }
+}
+
+async function removeCopies(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies, image: string): Promise<void> {
+  const script = 'cd /data && rm -f -- "$@"';
+  const result = await ctx.runner.run(
+    docker.runHelperScript(image, [volumeMount(volume, '/data', false)], script, online.copies.map((c) => c.copyInVolume), { 'stowage.project': ctx.model.project }),
+    { allowFailure: true },
+  );
+  if (result.code !== 0) {
+    ctx.log(`warning: could not remove the temporary SQLite copies ${online.copies.map((c) => c.copyInVolume).join(', ')} from volume ${volume.key}: ${result.stderr.trim()}; remove them by hand`);
+  }
+}
+
+/** pg_dump or mongodump inside the database container, to a file there, then out through the archive endpoint. */
+async function dumpDatabase(ctx: ArtifactContext, volume: VolumeModel): Promise<ArtifactRecord> {
+  const { runner, model } = ctx;
+  const service = volume.backup.service;
+  const container = model.containers.find((c) => c.service === service);
+  if (container === undefined) throw new Error(`volume ${volume.key}: backup.service "${service ?? ''}" has no container in ${model.app}-${model.env}`);
+  const [state] = await inspectContainers(runner, [container.name]);
+  if (state === undefined || !state.State.Running) {
+    throw new Error(`volume ${volume.key}: ${volume.backup.method} runs inside ${container.name}, which is not running; start it (docker start ${container.name}) and try again`);
+  }
+  const encrypted = model.backups.recipients.length > 0;
+  const file = artifactName(volume, ctx.compression, encrypted);
+  const inside = `/tmp/stowage-${uniqueSuffix()}.dump`;
+  const dumpCommand = volume.backup.method === 'pg_dump' ? await pgDumpCommand(ctx, volume, state, inside) : mongo.dump(mongoTarget(volume, state), inside);
+  await runner.run(dumpCommand);
+  try {
+    const reader = startStreaming(docker.archiveReadPath(state.Name, inside), { stdin: 'ignore', stdout: 'pipe' });
+    if (reader.child.stdout === null) throw new Error('docker cp produced no stream');
+    const content = new PassThrough();
+    const extracting = singleFileContent(reader.child.stdout, content);
+    const bar = ctx.progress(volume.key, undefined);
+    const [artifact] = await Promise.all([writeArtifact(content, ctx.stepsAfterDump, join(ctx.setPath, file), (n) => bar.add(n)), extracting, reader.done]);
+    bar.finish();
+    return {
+      volume: volume.key,
+      file,
+      method: volume.backup.method,
+      bytes: artifact.bytes,
+      sha256: artifact.sha256,
+      format: volume.backup.method === 'pg_dump' ? 'pg_dump-custom' : 'mongodump-archive-gzip',
+      encrypted,
+      sourceBytes: artifact.sourceBytes,
+    };
+  } finally {
+    await runner.run(removeFile(state.Name, inside), { allowFailure: true });
+  }
+}
+
+function envOf(state: ContainerState, name: string): string | undefined {
+  const entry = (state.Config.Env ?? []).find((e) => e.startsWith(`${name}=`));
+  return entry === undefined ? undefined : entry.slice(name.length + 1);
+}
+
+/** User and database from the stack file, else from the container's POSTGRES_* variables, as the official image does. */
+export function pgTarget(volume: VolumeModel, state: ContainerState, viaTcp: boolean): Parameters<typeof pg.dump>[0] {
+  const user = volume.backup.user ?? envOf(state, 'POSTGRES_USER') ?? 'postgres';
+  const database = volume.backup.database ?? envOf(state, 'POSTGRES_DB') ?? user;
+  return { container: state.Name, user, database, ...(viaTcp && envOf(state, 'POSTGRES_PASSWORD') !== undefined ? { passwordEnv: 'POSTGRES_PASSWORD' } : {}) };
+}
+
+async function pgDumpCommand(ctx: ArtifactContext, volume: VolumeModel, state: ContainerState, inside: string): Promise<Command> {
+  // Images put the server's socket in different places; when the default one does not answer, use TCP.
+  const socket = await ctx.runner.run(pg.ready(pgTarget(volume, state, false)), { allowFailure: true });
+  return pg.dump(pgTarget(volume, state, socket.code !== 0), inside);
+}
+
+export function mongoTarget(volume: VolumeModel, state: ContainerState): Parameters<typeof mongo.dump>[0] {
+  return {
+    container: state.Name,
+    usernameEnv: volume.backup.usernameEnv ?? (envOf(state, 'MONGO_INITDB_ROOT_USERNAME') === undefined ? undefined : 'MONGO_INITDB_ROOT_USERNAME'),
+    passwordEnv: volume.backup.passwordEnv ?? (envOf(state, 'MONGO_INITDB_ROOT_PASSWORD') === undefined ? undefined : 'MONGO_INITDB_ROOT_PASSWORD'),
+    authenticationDatabase: volume.backup.authenticationDatabase ?? (envOf(state, 'MONGO_INITDB_ROOT_USERNAME') === undefined ? undefined : 'admin'),
+  };
+}
+
+function planBackup(model: Model, volumes: VolumeModel[], running: ContainerState[], options: BackupOptions, stepsAfterTar: Command[], runner: Runner): void {
+  const say = (line: string): void => runner.plan(line);
+  say(`# backup of ${model.app}-${model.env} into ${join(options.to, model.project, '<UTC timestamp>')}/`);
+  for (const volume of volumes) {
+    const mount = volumeMount(volume, '/data', true);
+    const helper = `${model.project}-stowage-helper-XXXX`;
+    const file = artifactName(volume, compressionFor(model, options.compression), model.backups.recipients.length > 0);
+    if (volume.backup.method === 'pg_dump' || volume.backup.method === 'mongodump') {
+      const container = model.containers.find((c) => c.service === volume.backup.service)?.name ?? '?';
+      const state = running.find((c) => c.Name === container);
+      const inside = '/tmp/stowage-XXXX.dump';
+      const cmd = volume.backup.method === 'pg_dump' && state !== undefined ? pg.dump(pgTarget(volume, state, false), inside) : state !== undefined ? mongo.dump(mongoTarget(volume, state), inside) : undefined;
+      say(`# ${volume.key}: ${volume.backup.method} inside ${container}${state === undefined ? ' (not running: the backup would fail)' : ''}`);
+      if (cmd !== undefined) say(renderCommand(cmd));
+      say(`${renderCommand(docker.archiveReadPath(container, inside))} | tar -xO > ${file}`);
+      continue;
+    }
+    const writers = volume.backup.stop && volume.backup.method === 'tar' ? writersOf(volume, running) : [];
+    say(`# ${volume.key}: ${volume.backup.method}${volume.backup.method === 'sqlite' ? ` (online copy of ${volume.backup.databases.join(', ')})` : ''}`);
+    if (writers.length > 0) say(renderCommand(docker.stop(writers)));
+    say(renderCommand(docker.createHelper(helper, '<helper image>', [mount], { 'stowage.project': model.project })));
+    say(`${renderCommand(docker.archiveRead(helper, '/data'))} | ${stepsAfterTar.map(renderCommand).join(' | ')} > ${file}`);
+    say(renderCommand(docker.removeContainer(helper)));
+    if (writers.length > 0) say(renderCommand(docker.start(writers)));
+  }
+  say('# then manifest.json is written last (temp file, fsync, rename)');
+}
+
+/** Volumes whose containers are known to the model but absent from the engine are reported, not guessed. */
+export function mountingContainers(model: Model, volumeKey: string): string[] {
+  return containersMounting(model, volumeKey).map((c) => c.container.name);
+}

@@ -1,0 +1,99 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Model, VolumeModel } from '../config/model.js';
+import type { Runner } from '../engine/command.js';
+import { docker, type HelperMount } from '../engine/docker.js';
+import { imageExists } from '../engine/inspect.js';
+
+/**
+ * Helper containers and the promise that containers stopped for a consistent
+ * copy are started again: after success, after failure, and on SIGINT/SIGTERM.
+ */
+
+const stoppedByUs = new Set<string>();
+const helpersAlive = new Set<string>();
+let handlersInstalled = false;
+
+function installSignalHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    // Synchronous on purpose: the process is about to exit and must not leave services down.
+    if (helpersAlive.size > 0) spawnSync('docker', ['rm', '--force', ...helpersAlive], { stdio: 'ignore' });
+    if (stoppedByUs.size > 0) {
+      process.stderr.write(`\n${signal}: starting ${[...stoppedByUs].join(', ')} again before exiting\n`);
+      spawnSync('docker', ['start', ...stoppedByUs], { stdio: 'inherit' });
+    }
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+/** Stops the given running containers for the duration of `work`, then starts them again whatever happens. */
+export async function withStopped<T>(runner: Runner, names: string[], work: () => Promise<T>): Promise<T> {
+  if (names.length === 0) return work();
+  installSignalHandlers();
+  for (const name of names) stoppedByUs.add(name);
+  try {
+    await runner.run(docker.stop(names));
+    return await work();
+  } finally {
+    try {
+      await runner.run(docker.start(names));
+    } finally {
+      for (const name of names) stoppedByUs.delete(name);
+    }
+  }
+}
+
+export function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** The mount that gives a helper access to a volume's content. */
+export function volumeMount(volume: VolumeModel, target: string, readOnly: boolean): HelperMount {
+  return volume.kind === 'bind'
+    ? { type: 'bind', source: volume.hostPath ?? '', target, readOnly }
+    : { type: 'volume', source: volume.name, target, readOnly };
+}
+
+/** Creates a never-started helper for the duration of `work` and always removes it. */
+export async function withHelper<T>(
+  runner: Runner,
+  model: Model,
+  image: string,
+  mounts: HelperMount[],
+  work: (name: string) => Promise<T>,
+): Promise<T> {
+  installSignalHandlers();
+  const name = `${model.project}-stowage-helper-${uniqueSuffix()}`;
+  await runner.run(docker.createHelper(name, image, mounts, { 'stowage.project': model.project, 'stowage.env': model.env }));
+  helpersAlive.add(name);
+  try {
+    return await work(name);
+  } finally {
+    helpersAlive.delete(name);
+    await runner.run(docker.removeContainer(name), { allowFailure: true });
+  }
+}
+
+/**
+ * The image for helper containers: STOWAGE_HELPER_IMAGE, the stack's
+ * helper.image, then the images of services that mount the volume (present on
+ * the engine already), then any service's image. Scripts run by a helper need
+ * a POSIX shell; busybox is enough.
+ */
+export async function helperImage(runner: Runner, model: Model, volumeKey: string | undefined): Promise<string> {
+  const mounting = model.containers.filter((c) => volumeKey !== undefined && c.mounts.some((m) => m.volume === volumeKey)).map((c) => c.image);
+  const candidates = [process.env['STOWAGE_HELPER_IMAGE'], model.helperImage, ...mounting, ...model.containers.map((c) => c.image)].filter(
+    (c): c is string => c !== undefined && c !== '',
+  );
+  for (const image of [...new Set(candidates)]) {
+    if (await imageExists(runner, image)) return image;
+  }
+  throw new Error(
+    `no helper image available on the engine (tried ${[...new Set(candidates)].join(', ') || 'none'}); ` +
+      'set helper.image in the stack file or STOWAGE_HELPER_IMAGE to an image with a POSIX shell (e.g. busybox) and pull or build it',
+  );
+}
