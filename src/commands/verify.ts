@@ -1,0 +1,47 @@
+import { EXIT, STACK_OPTION, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { resolveBackupSet } from '../ops/backup-set.js';
+import { verifySet } from '../ops/verify.js';
+import { backupRoot, stackContext } from './context.js';
+
+export const IDENTITY_OPTION = {
+  identity: { type: 'string' as const, value: 'FILE', description: 'age identity file for encrypted artifacts (default: $STOWAGE_AGE_IDENTITY)' },
+};
+
+export const spec: CommandSpec = {
+  name: 'verify',
+  summary: 'prove a backup set is complete and restorable',
+  usage: '--stack <app>-<env> --backup <path|latest> [--volume V]... [--to DIR] [--identity FILE] [--json]',
+  options: {
+    ...STACK_OPTION,
+    backup: { type: 'string', value: '<path|latest>', description: 'the set directory, or latest: the newest complete set' },
+    volume: { type: 'string', multiple: true, value: 'V', description: 'verify only this volume\'s artifact' },
+    to: { type: 'string', value: 'DIR', description: 'backup root where latest is looked up (default: backups.to, else ./backups)' },
+    ...IDENTITY_OPTION,
+  },
+  details: 'Re-hashes every artifact, reads every archive to its end, checks entries are safe to restore,\nruns PRAGMA integrity_check on SQLite copies and pg_restore --list on dumps. Exit 3 names the artifact.',
+};
+
+export const handler: Handler = async ({ values, out }) => {
+  const ctx = stackContext(spec, values, out);
+  const set = resolveBackupSet(requireString(values, 'backup', spec), backupRoot(values, ctx.selected), ctx.selected.model.project);
+  const result = await verifySet(set, {
+    runner: ctx.runner,
+    identity: stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY'],
+    progress: ctx.progress,
+    volumes: stringList(values, 'volume'),
+  });
+  out.result({ set: result.set, ok: result.ok, artifacts: result.artifacts }, () =>
+    [
+      `${result.ok ? 'OK' : 'FAILED'} ${result.set}`,
+      ...result.artifacts.flatMap((a) => [
+        `  ${a.ok ? 'ok  ' : 'BAD '} ${a.file}: ${a.ok ? a.checked.join(', ') : a.problems.join('; ')}`,
+        ...a.warnings.map((w) => `       warning: ${w}`),
+      ]),
+    ].join('\n'),
+  );
+  if (!result.ok) {
+    out.warn(`verification failed: ${result.artifacts.filter((a) => !a.ok).map((a) => a.file).join(', ')}`);
+    return EXIT.check;
+  }
+  return EXIT.ok;
+};

@@ -1,0 +1,267 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, createWriteStream, createReadStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { CheckFailed, UsageError } from '../config/errors.js';
+import { findVolume, type Model, type VolumeModel } from '../config/model.js';
+import { isSafeRelativePath } from '../config/syntax.js';
+import { singleFileArchive, transformArchive, type Chunks } from '../engine/archive.js';
+import { renderCommand, startStreaming, type Runner } from '../engine/command.js';
+import { mongo, pg, removeFile } from '../engine/databases.js';
+import { docker } from '../engine/docker.js';
+import { inspectContainers, inspectVolumes, runningContainers, type ContainerState } from '../engine/inspect.js';
+import { readArtifact } from '../engine/pipeline.js';
+import { readManifest, type ArtifactRecord } from './backup-set.js';
+import { mongoTarget, pgTarget } from './backup.js';
+import { helperImage, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
+import { silentProgress, type ProgressFactory } from './progress.js';
+import { PREPARE, SWAP_ALL, SWAP_PATHS } from './swap-scripts.js';
+import { decodeSteps, verifySet, type VerifyResult } from './verify.js';
+
+export interface RestoreOptions {
+  runner: Runner;
+  volumes: string[];
+  paths: string[];
+  identity: string | undefined;
+  progress?: ProgressFactory;
+  log?: (line: string) => void;
+  /** Called after verification with the plan; throws to abort (confirmation). */
+  confirm: (plan: RestorePlan) => Promise<void>;
+}
+
+export interface RestorePlanItem {
+  volume: VolumeModel;
+  artifact: ArtifactRecord;
+  /** Paths replaced inside the volume; empty: the whole volume. */
+  paths: string[];
+  stop: string[];
+  /** Owner, mode and time of the archive's root entry, which the volume root takes. */
+  root: { uid: number; gid: number; mode: number; mtime: string } | undefined;
+}
+
+export interface RestorePlan {
+  set: string;
+  items: RestorePlanItem[];
+  verification: VerifyResult;
+}
+
+export interface RestoreResult {
+  set: string;
+  restored: Array<{ volume: string; file: string; paths: string[]; created: boolean }>;
+  stopped: string[];
+  verification: VerifyResult;
+}
+
+function mountsVolume(c: ContainerState, volume: VolumeModel): boolean {
+  return c.Mounts.some((m) => (volume.kind === 'bind' ? m.Type === 'bind' && m.Source === volume.hostPath : m.Name === volume.name));
+}
+
+/** Services that depend on `service`, directly or not: they hold connections a database restore must not race with. */
+export function dependentsOf(model: Model, service: string): string[] {
+  const found = new Set<string>();
+  const visit = (name: string): void => {
+    for (const c of model.containers) {
+      if (c.dependsOn.includes(name) && !found.has(c.service)) {
+        found.add(c.service);
+        visit(c.service);
+      }
+    }
+  };
+  visit(service);
+  return model.containers.filter((c) => found.has(c.service)).map((c) => c.name);
+}
+
+export async function planRestore(model: Model, setDir: string, options: RestoreOptions): Promise<RestorePlan> {
+  const manifest = readManifest(setDir);
+  if (manifest.project !== model.project) {
+    throw new UsageError(`${setDir} is a backup of project ${manifest.project}, not ${model.project}; pick the right --stack or --backup`);
+  }
+  const wanted = options.volumes.length > 0 ? options.volumes : manifest.artifacts.map((a) => a.volume);
+  const items: RestorePlanItem[] = [];
+  const running = await runningContainers(options.runner);
+  for (const key of wanted) {
+    const volume = findVolume(model, key);
+    const artifact = manifest.artifacts.find((a) => a.volume === key);
+    if (artifact === undefined) throw new UsageError(`backup set ${setDir} has no artifact for volume ${key}; it holds: ${manifest.artifacts.map((a) => a.volume).join(', ')}`);
+    const isDump = artifact.method === 'pg_dump' || artifact.method === 'mongodump';
+    if (options.paths.length > 0 && (isDump || wanted.length !== 1)) {
+      throw new UsageError(isDump ? `--path does not apply to ${artifact.method} artifacts` : '--path selects files inside one volume: name it with --volume');
+    }
+    for (const p of options.paths) {
+      if (!isSafeRelativePath(p.replace(/^\.\//, ''))) throw new UsageError(`--path ${p}: write a path relative to the volume root, without a leading / or ".."`);
+    }
+    // An artifact made with --path holds only those paths: restoring it must not wipe the rest of the volume.
+    const paths = options.paths.length > 0 ? options.paths.map(normalizePath) : (artifact.paths ?? []).map(normalizePath);
+    const stop = isDump
+      ? running.filter((c) => dependentsOf(model, volume.backup.service ?? '').includes(c.Name)).map((c) => c.Name)
+      : running.filter((c) => mountsVolume(c, volume)).map((c) => c.Name);
+    items.push({ volume, artifact, paths, stop, root: undefined });
+  }
+  const verification = await verifySet(setDir, { runner: options.runner, identity: options.identity, volumes: wanted, ...(options.progress === undefined ? {} : { progress: options.progress }) });
+  for (const item of items) item.root = verification.artifacts.find((a) => a.volume === item.volume.key)?.root;
+  return { set: setDir, items, verification };
+}
+
+/** Arguments of SWAP_ALL for the root: an archive without a root entry leaves root:root 0755 as docker would. */
+export function rootArguments(root: RestorePlanItem['root']): string[] {
+  const r = root ?? { uid: 0, gid: 0, mode: 0o755, mtime: new Date().toISOString() };
+  return [`${r.uid}:${r.gid}`, (r.mode & 0o7777).toString(8), `@${Math.floor(Date.parse(r.mtime) / 1000)}`];
+}
+
+function normalizePath(p: string): string {
+  return p.replace(/^\.\//, '').replace(/\/+$/, '');
+}
+
+export function describePlan(plan: RestorePlan): string {
+  return [
+    `restore from ${plan.set}:`,
+    ...plan.items.map(
+      (i) =>
+        `  ${i.volume.key} <- ${i.artifact.file} (${i.artifact.method})${i.paths.length > 0 ? ` paths: ${i.paths.join(', ')}` : ' whole volume, replacing its content'}` +
+        (i.stop.length > 0 ? `; stops ${i.stop.join(', ')} meanwhile` : ''),
+    ),
+  ].join('\n');
+}
+
+export async function restore(model: Model, setDir: string, options: RestoreOptions): Promise<RestoreResult> {
+  const log = options.log ?? (() => undefined);
+  const plan = await planRestore(model, setDir, options);
+  if (!plan.verification.ok) {
+    const bad = plan.verification.artifacts.filter((a) => !a.ok);
+    throw new CheckFailed(`verification of ${setDir} failed; nothing was changed:\n${bad.flatMap((a) => a.problems.map((p) => `  ${a.file}: ${p}`)).join('\n')}`);
+  }
+  if (options.runner.dryRun) {
+    printPlan(model, plan, options.runner);
+    return { set: setDir, restored: [], stopped: [], verification: plan.verification };
+  }
+  await options.confirm(plan);
+  const restored: RestoreResult['restored'] = [];
+  const stopped = new Set<string>();
+  for (const item of plan.items) {
+    for (const name of item.stop) stopped.add(name);
+    if (item.artifact.method === 'pg_dump' || item.artifact.method === 'mongodump') {
+      await withStopped(options.runner, item.stop, () => restoreDump(model, setDir, item, options));
+      restored.push({ volume: item.volume.key, file: item.artifact.file, paths: [], created: false });
+    } else {
+      const created = await ensureVolume(options.runner, item.volume);
+      if (created) log(`created ${item.volume.kind === 'bind' ? 'directory' : 'volume'} ${item.volume.kind === 'bind' ? item.volume.hostPath ?? '' : item.volume.name}`);
+      await withStopped(options.runner, item.stop, () => restoreTree(model, setDir, item, options));
+      restored.push({ volume: item.volume.key, file: item.artifact.file, paths: item.paths, created });
+    }
+  }
+  return { set: setDir, restored, stopped: [...stopped].sort(), verification: plan.verification };
+}
+
+/** A restore into a volume that does not exist yet creates it as the stack declares it. */
+async function ensureVolume(runner: Runner, volume: VolumeModel): Promise<boolean> {
+  if (volume.kind === 'bind') {
+    const path = volume.hostPath ?? '';
+    if (process.env['DOCKER_HOST'] !== undefined || existsSync(path)) return false;
+    mkdirSync(path, { recursive: true, mode: 0o750 });
+    return true;
+  }
+  const [existing] = await inspectVolumes(runner, [volume.name]);
+  if (existing !== undefined) return false;
+  if (volume.kind === 'host' && volume.hostPath !== undefined && process.env['DOCKER_HOST'] === undefined && !existsSync(volume.hostPath)) {
+    mkdirSync(volume.hostPath, { recursive: true, mode: 0o750 });
+  }
+  await runner.run(docker.createVolume(volume.name, volume.driver, volume.driverOpts, volume.labels));
+  return true;
+}
+
+async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
+  const { runner } = options;
+  const image = await helperImage(runner, model, item.volume.key);
+  const id = uniqueSuffix();
+  const staging = `.stowage-restore-${id}`;
+  const old = `.stowage-old-${id}`;
+  const mount = volumeMount(item.volume, '/v', false);
+  const labels = { 'stowage.project': model.project, 'stowage.env': model.env };
+  await runner.run(docker.runHelperScript(image, [mount], PREPARE, [staging], labels));
+  try {
+    await withHelper(runner, model, image, [mount], async (helper) => {
+      const path = join(setDir, item.artifact.file);
+      const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(path).size);
+      const reader = readArtifact(path, decodeSteps(item.artifact, options.identity), (n) => bar.add(n));
+      const content: Chunks = item.paths.length > 0 && (item.artifact.paths ?? []).length === 0
+        ? transformArchive(reader.content, { include: item.paths, exclude: [], splice: [], dropWith: () => false })
+        : reader.content;
+      const writer = startStreaming(docker.archiveWrite(helper, `/v/${staging}`), { stdin: 'pipe', stdout: 'ignore' });
+      const stdin = writer.child.stdin;
+      if (stdin === null) throw new Error('docker cp has no stdin');
+      stdin.on('error', () => undefined);
+      const feeding = (async () => {
+        for await (const chunk of content) {
+          if (!(chunk instanceof Uint8Array)) throw new Error('archive stream yielded a non-byte chunk');
+          if (!stdin.write(chunk)) await new Promise<void>((resume) => stdin.once('drain', resume));
+        }
+        stdin.end();
+      })();
+      const [hashed] = await Promise.all([reader.done, feeding, writer.done]);
+      bar.finish();
+      // The artifact was verified a moment ago; a different hash now means it changed under us.
+      if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
+    });
+    if (item.paths.length > 0) await runner.run(docker.runHelperScript(image, [mount], SWAP_PATHS, [staging, old, ...item.paths], labels));
+    else await runner.run(docker.runHelperScript(image, [mount], SWAP_ALL, [staging, old, ...rootArguments(item.root)], labels));
+  } catch (err) {
+    // The live content was not touched yet (or the swap rolled back): remove the staging copy.
+    await runner.run(docker.runHelperScript(image, [mount], 'rm -rf -- "/v/$1"', [staging], labels), { allowFailure: true });
+    throw err;
+  }
+}
+
+async function restoreDump(model: Model, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
+  const { runner } = options;
+  const container = model.containers.find((c) => c.service === item.volume.backup.service);
+  const [state] = container === undefined ? [] : await inspectContainers(runner, [container.name]);
+  if (container === undefined || state === undefined || !state.State.Running) {
+    throw new Error(`${item.artifact.method} restore runs inside ${container?.name ?? `service ${item.volume.backup.service ?? '?'}`}, which is not running; start it first`);
+  }
+  const scratch = mkdtempSync(join(tmpdir(), 'stowage-restore-'));
+  const inside = `/tmp/stowage-${uniqueSuffix()}.dump`;
+  try {
+    // The dump goes in through the archive endpoint, which needs its size up front: decode to a private temp file first.
+    const plain = join(scratch, 'dump');
+    const reader = readArtifact(join(setDir, item.artifact.file), decodeSteps(item.artifact, options.identity).filter((s) => s.program === 'age'));
+    await Promise.all([pipeline(reader.content, createWriteStream(plain, { mode: 0o600 })), reader.done]);
+    const size = statSync(plain).size;
+    const writer = startStreaming(docker.archiveWrite(state.Name, '/tmp'), { stdin: 'pipe', stdout: 'ignore' });
+    const stdin = writer.child.stdin;
+    if (stdin === null) throw new Error('docker cp has no stdin');
+    const name = inside.slice('/tmp/'.length);
+    await Promise.all([pipeline(singleFileArchive(name, size, 0o644, createReadStream(plain)), stdin), writer.done]);
+    try {
+      if (item.artifact.method === 'pg_dump') {
+        const socket = await runner.run(pg.ready(pgTarget(item.volume, state, false)), { allowFailure: true });
+        await runner.run(pg.restore(pgTarget(item.volume, state, socket.code !== 0), inside));
+      } else {
+        await runner.run(mongo.restore(mongoTarget(item.volume, state), inside));
+      }
+    } finally {
+      await runner.run(removeFile(state.Name, inside), { allowFailure: true });
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function printPlan(model: Model, plan: RestorePlan, runner: Runner): void {
+  const say = (line: string): void => runner.plan(line);
+  say(`# ${describePlan(plan).split('\n').join('\n# ')}`);
+  say(`# verified: ${plan.verification.artifacts.map((a) => `${a.file} (${a.checked.join(', ')})`).join('; ')}`);
+  for (const item of plan.items) {
+    if (item.stop.length > 0) say(renderCommand(docker.stop(item.stop)));
+    if (item.artifact.method === 'pg_dump' || item.artifact.method === 'mongodump') {
+      const container = model.containers.find((c) => c.service === item.volume.backup.service)?.name ?? '?';
+      say(`docker cp <decoded ${item.artifact.file}> ${container}:/tmp/stowage-XXXX.dump`);
+      say(`# then ${item.artifact.method === 'pg_dump' ? 'pg_restore --clean --if-exists --create' : 'mongorestore --drop'} inside ${container}`);
+    } else {
+      const mount = volumeMount(item.volume, '/v', false);
+      say(`${renderCommand(docker.runHelperScript('<helper image>', [mount], '<prepare staging>', ['.stowage-restore-XXXX'], {}))}`);
+      say(`zstd -dc ${join(plan.set, item.artifact.file)} | ${renderCommand(docker.archiveWrite('<helper>', '/v/.stowage-restore-XXXX'))}`);
+      say(`# then swap ${item.paths.length > 0 ? item.paths.join(', ') : 'the whole content'} into place in one helper run (rolled back on failure)`);
+    }
+    if (item.stop.length > 0) say(renderCommand(docker.start(item.stop)));
+  }
+}

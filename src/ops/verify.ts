@@ -1,0 +1,154 @@
+import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { scanArchive, type ArchiveSummary, type TarHeader } from '../engine/archive.js';
+import { type Command, type Runner } from '../engine/command.js';
+import { pg, sqlite } from '../engine/databases.js';
+import { filters, readArtifact, type Compression } from '../engine/pipeline.js';
+import { readManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
+import { silentProgress, type ProgressFactory } from './progress.js';
+
+export interface VerifyOptions {
+  runner: Runner;
+  /** age identity file for encrypted artifacts (--identity or STOWAGE_AGE_IDENTITY). */
+  identity: string | undefined;
+  progress?: ProgressFactory;
+  /** Only these volumes (restore verifies what it will use). */
+  volumes?: string[];
+}
+
+export interface ArtifactCheck {
+  volume: string;
+  file: string;
+  method: string;
+  ok: boolean;
+  problems: string[];
+  /** What was proven: checksum, archive read to the end, integrity_check, pg_restore --list. */
+  checked: string[];
+  warnings: string[];
+  entries?: number;
+  root?: { uid: number; gid: number; mode: number; mtime: string };
+}
+
+export interface VerifyResult {
+  set: string;
+  manifest: Manifest;
+  ok: boolean;
+  artifacts: ArtifactCheck[];
+}
+
+export function compressionOf(record: ArtifactRecord): Compression {
+  return record.format === 'tar+gzip' || record.file.includes('.tar.gz') ? 'gzip' : 'zstd';
+}
+
+export function isEncrypted(record: ArtifactRecord): boolean {
+  return record.encrypted === true || record.file.endsWith('.age');
+}
+
+/** The filters that turn a stored artifact back into its plain format. */
+export function decodeSteps(record: ArtifactRecord, identity: string | undefined): Command[] {
+  const steps: Command[] = [];
+  if (isEncrypted(record)) {
+    if (identity === undefined) throw new Error(`${record.file} is encrypted: pass --identity <age identity file> (or set STOWAGE_AGE_IDENTITY)`);
+    steps.push(filters.decrypt(identity));
+  }
+  if (record.method === 'tar' || record.method === 'sqlite') steps.push(filters.decompress(compressionOf(record)));
+  if (record.method === 'mongodump') steps.push(filters.decompress('gzip'));
+  return steps;
+}
+
+export async function verifySet(setDir: string, options: VerifyOptions): Promise<VerifyResult> {
+  const manifest = readManifest(setDir);
+  const selected = manifest.artifacts.filter((a) => options.volumes === undefined || options.volumes.length === 0 || options.volumes.includes(a.volume));
+  const artifacts: ArtifactCheck[] = [];
+  for (const record of selected) artifacts.push(await verifyArtifact(setDir, record, options));
+  return { set: setDir, manifest, ok: artifacts.every((a) => a.ok), artifacts };
+}
+
+async function verifyArtifact(setDir: string, record: ArtifactRecord, options: VerifyOptions): Promise<ArtifactCheck> {
+  const check: ArtifactCheck = { volume: record.volume, file: record.file, method: record.method, ok: false, problems: [], checked: [], warnings: [] };
+  const path = join(setDir, record.file);
+  if (!existsSync(path)) {
+    check.problems.push(`${record.file} is missing from the set`);
+    return check;
+  }
+  const size = statSync(path).size;
+  if (size !== record.bytes) check.problems.push(`${record.file} has ${size} bytes, the manifest says ${record.bytes}`);
+
+  const encryptedWithoutKey = isEncrypted(record) && options.identity === undefined;
+  const scratch = mkdtempSync(join(tmpdir(), 'stowage-verify-'));
+  try {
+    const steps = encryptedWithoutKey ? [] : decodeSteps(record, options.identity);
+    const bar = (options.progress ?? silentProgress)(`verify ${record.file}`, size);
+    const reader = readArtifact(path, steps, (n) => bar.add(n));
+    let decoded: Promise<void>;
+    let summary: ArchiveSummary | undefined;
+    const databases = new Set(record.databases ?? []);
+    const extracted: string[] = [];
+    if (encryptedWithoutKey || record.method === 'mongodump') {
+      decoded = drain(reader.content);
+    } else if (record.method === 'pg_dump') {
+      decoded = pipeline(reader.content, createWriteStream(join(scratch, 'dump'), { mode: 0o600 }));
+    } else {
+      decoded = scanArchive(reader.content, async (name: string, header: TarHeader, content) => {
+        if (!databases.has(name) || header.type !== 'file') return false;
+        const target = join(scratch, `db-${extracted.length}`);
+        await pipeline(Readable.from(content), createWriteStream(target, { mode: 0o600 }));
+        extracted.push(target);
+        return true;
+      }).then((s) => {
+        summary = s;
+      });
+    }
+    const outcome = await Promise.allSettled([reader.done, decoded]);
+    bar.finish();
+    const [hashed, read] = outcome;
+    if (hashed.status === 'fulfilled') {
+      if (hashed.value.sha256 !== record.sha256) check.problems.push(`${record.file}: sha256 ${hashed.value.sha256} does not match the manifest (${record.sha256}): the file changed after the backup`);
+      else check.checked.push('sha256');
+    } else check.problems.push(`${record.file}: cannot be decoded to its end: ${reason(hashed.reason)}`);
+    if (read.status === 'rejected' && hashed.status === 'fulfilled') check.problems.push(`${record.file}: cannot be read to its end: ${reason(read.reason)}`);
+    if (encryptedWithoutKey) check.warnings.push('encrypted and no --identity given: only the checksum was verified');
+
+    if (summary !== undefined && check.problems.length === 0) {
+      check.checked.push(`archive read to the end (${summary.entries} entries)`);
+      check.entries = summary.entries;
+      for (const p of summary.problems) check.problems.push(`${record.file}: unsafe entry "${p.name}": ${p.reason}`);
+      if (summary.root !== undefined) {
+        check.root = { uid: summary.root.uid, gid: summary.root.gid, mode: summary.root.mode, mtime: summary.root.mtime.toISOString() };
+      }
+      for (const [index, file] of extracted.entries()) {
+        const result = await options.runner
+          .run(sqlite.integrityCheck(file), { allowFailure: true })
+          .catch((err: unknown) => ({ code: -1, stdout: '', stderr: `cannot run: ${reason(err)}` }));
+        const name = [...databases][index] ?? file;
+        if (result.code !== 0 && /cannot run/.test(result.stderr)) check.warnings.push(`sqlite3 is not installed here: integrity_check of ${name} skipped`);
+        else if (result.stdout.trim() !== 'ok') check.problems.push(`${record.file}: PRAGMA integrity_check of ${name} failed: ${(result.stdout + result.stderr).trim().split('\n').slice(0, 3).join('; ')}`);
+        else check.checked.push(`integrity_check ${name}`);
+      }
+    }
+    if (record.method === 'pg_dump' && !encryptedWithoutKey && check.problems.length === 0) {
+      const listed = await options.runner.run(pg.list(join(scratch, 'dump')), { allowFailure: true }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: reason(err) }));
+      if (listed.code === -1) check.warnings.push('pg_restore is not installed here: the dump\'s table of contents was not read');
+      else if (listed.code !== 0) check.problems.push(`${record.file}: pg_restore --list failed: ${listed.stderr.trim()}`);
+      else check.checked.push('pg_restore --list');
+    }
+    if (record.method === 'mongodump' && check.problems.length === 0 && !encryptedWithoutKey) check.checked.push('gzip stream read to the end');
+  } catch (err) {
+    check.problems.push(`${record.file}: ${reason(err)}`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  check.ok = check.problems.length === 0;
+  return check;
+}
+
+async function drain(stream: Readable): Promise<void> {
+  for await (const chunk of stream) void chunk;
+}
+
+function reason(err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
+}
