@@ -160,6 +160,11 @@ export interface ComposeOverride {
 }
 
 export function overrideFor(base: ComposeDocument, full: ComposeDocument): ComposeOverride {
+  // Compose cannot remove a service in an override (replicas that differ per environment).
+  const removed = Object.keys(base.services).filter((key) => full.services[key] === undefined);
+  if (removed.length > 0) {
+    throw new Error(`an override file cannot remove service(s) ${removed.join(', ')} of the base file (replicas differ between the environments)`);
+  }
   const services: Record<string, Record<string, unknown>> = {};
   for (const [key, service] of Object.entries(full.services)) {
     const baseService = base.services[key];
@@ -171,6 +176,14 @@ export function overrideFor(base: ComposeDocument, full: ComposeDocument): Compo
     const changed: Record<string, unknown> = {};
     for (const [field, value] of Object.entries(service)) {
       if (JSON.stringify(before.get(field)) !== JSON.stringify(value)) changed[field] = value;
+    }
+    // Compose merges an override into the base: it cannot unset a field, and it
+    // appends to port lists. Refuse rather than write files that merge wrongly.
+    const unset = [...before.keys()].filter((field) => !(field in service));
+    const droppedPorts = (baseService.ports ?? []).filter((port) => !(service.ports ?? []).includes(port));
+    if (unset.length > 0 || droppedPorts.length > 0) {
+      const what = droppedPorts.length > 0 ? `ports ${droppedPorts.join(', ')}` : unset.join(', ');
+      throw new Error(`service "${key}": an override file cannot remove ${what} of the base file (Compose appends port lists and cannot unset fields)`);
     }
     if (Object.keys(changed).length > 0) services[key] = changed;
   }
@@ -210,7 +223,15 @@ export function renderStackFiles(models: Model[], composeDir: string, stackFileL
     },
   ];
   for (const model of models) {
-    const override = overrideFor(base, renderEnvironment(model, composeDir));
+    let override: ComposeOverride;
+    try {
+      override = overrideFor(base, renderEnvironment(model, composeDir));
+    } catch (err) {
+      throw new Error(
+        `${stackFileLabel}: environment "${model.env}" cannot be rendered as an override of the base file, which is environment "${first.env}": ` +
+          `${err instanceof Error ? err.message : String(err)}. Keep what "${first.env}" sets in every environment, or set it per environment instead of on the service`,
+      );
+    }
     files.push({
       name: `${model.app}.${model.env}.yml`,
       content:

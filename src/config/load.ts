@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { formatKeyPath, StackFileError, type KeyPath, type StackIssue } from './errors.js';
-import { locate } from './positions.js';
+import { keyPathAt, locate } from './positions.js';
 import { stackFileValidator, type ErrorObject } from './schema.js';
 import { semanticIssues, type IssueAt } from './semantic.js';
 import type { StackFile } from './types.js';
@@ -38,11 +38,13 @@ export function parseStackText(text: string, file: string): StackFile {
     const offset = e.pos[0];
     const pos = lines.linePos(offset);
     const duplicate = e.code === 'DUPLICATE_KEY';
+    const keyPath = duplicate ? keyPathAt(doc, offset) : undefined;
+    const key = keyPath === undefined ? '' : ` "${String(keyPath[keyPath.length - 1])}"`;
     return {
       file,
       position: { line: pos.line, column: pos.col },
-      keyPath: '',
-      message: duplicate ? 'duplicate key: a key may appear only once in a mapping' : `YAML syntax error: ${firstLine(e.message)}`,
+      keyPath: keyPath === undefined ? '' : formatKeyPath(keyPath),
+      message: duplicate ? `duplicate key${key}: a key may appear only once in a mapping` : `YAML syntax error: ${firstLine(e.message)}`,
       fix: duplicate ? 'remove or merge the repeated key (YAML would silently keep only one of them)' : 'fix the YAML syntax at this position',
     };
   });
@@ -130,7 +132,7 @@ function describe(error: ErrorObject): IssueAt {
           path: [...path, propertyName],
           pointAtKey: true,
           message: `invalid name "${propertyName}": must match ${String(params['pattern'])}`,
-          fix: 'rename it using lower-case letters, digits, and the separators the pattern allows',
+          fix: `rename it so that it matches ${String(params['pattern'])}`,
         };
       }
       return {
@@ -165,7 +167,7 @@ function describe(error: ErrorObject): IssueAt {
     case 'maximum':
     case 'exclusiveMinimum':
     case 'exclusiveMaximum':
-      return { path, message: `${JSON.stringify(error.data)} ${error.message ?? 'is out of range'}`, fix: `use a value that ${error.message ?? 'is in range'}` };
+      return { path, message: `${JSON.stringify(error.data)} ${error.message ?? 'is out of range'}`, fix: `use a value ${(error.message ?? 'in range').replace(/^must be /, '')}` };
     default:
       return { path, message: `${error.message ?? 'is invalid'}`, fix: `correct the value${description}` };
   }

@@ -49,3 +49,25 @@ function rangeStart(node: unknown): number | undefined {
   }
   return undefined;
 }
+
+/** The key path of the mapping key that starts at `offset` (where YAML reports a duplicate key). */
+export function keyPathAt(doc: Document, offset: number): KeyPath | undefined {
+  const search = (node: unknown, path: Array<string | number>): KeyPath | undefined => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isScalar(pair.key)) continue;
+        const key = String(pair.key.value);
+        if (rangeStart(pair.key) === offset) return [...path, key];
+        const found = search(pair.value, [...path, key]);
+        if (found !== undefined) return found;
+      }
+    } else if (isSeq(node)) {
+      for (let i = 0; i < node.items.length; i++) {
+        const found = search(node.items[i], [...path, i]);
+        if (found !== undefined) return found;
+      }
+    }
+    return undefined;
+  };
+  return search(doc.contents, []);
+}

@@ -35,6 +35,8 @@ export function selectStack(stackArg: string, dir: string): SelectedStack {
     throw new UsageError(`--stack ${stackArg}: expected <app>-<env>, e.g. pim-dev`);
   }
   const dashes = [...stackArg.matchAll(/-/g)].map((m) => m.index);
+  // A stack file that exists but lacks the environment: reported as such when no other split fits.
+  let withoutEnv: { loaded: LoadedStack; env: string } | undefined;
   for (const at of dashes.reverse()) {
     const app = stackArg.slice(0, at);
     const env = stackArg.slice(at + 1);
@@ -42,9 +44,16 @@ export function selectStack(stackArg: string, dir: string): SelectedStack {
       const file = join(dir, `${app}.${ext}`);
       if (!existsSync(file)) continue;
       const loaded = loadStackFile(file);
-      if (loaded.stack.environments[env] === undefined && at !== dashes[dashes.length - 1]) continue;
+      if (loaded.stack.environments[env] === undefined) {
+        withoutEnv ??= { loaded, env };
+        continue;
+      }
       return { ...loaded, model: resolveModel(loaded.stack, env, { stackFile: file }) };
     }
+  }
+  if (withoutEnv !== undefined) {
+    const { loaded, env } = withoutEnv;
+    return { ...loaded, model: resolveModel(loaded.stack, env, { stackFile: loaded.file }) }; // throws: no environment
   }
   const known = existsSync(dir) ? listStackFiles(dir).map((f) => f.replace(/^.*\//, '')).join(', ') : '(directory missing)';
   throw new UsageError(`--stack ${stackArg}: no stack file for it in ${dir} (found: ${known || 'none'}); pass --stacks-dir or set STOWAGE_STACKS_DIR`);

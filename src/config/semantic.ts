@@ -143,6 +143,17 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
         writers.set(mount.volume, list);
       }
     });
+    // State outside every volume is lost when the container is recreated.
+    (service.statePaths ?? []).forEach((path, index) => {
+      const onVolume = [...targets.keys()].some((target) => path === target || path.startsWith(target === '/' ? '/' : `${target}/`));
+      if (!onVolume) {
+        issues.push({
+          path: [...at, 'statePaths', index],
+          message: `state path "${path}" is not on a volume of "${serviceName}"; its data would be lost when the container is recreated`,
+          fix: `mount a volume at it or at a parent directory; mounted: ${[...targets.keys()].join(', ') || '(nothing)'}`,
+        });
+      }
+    });
     (service.dependsOn ?? []).forEach((dep, index) => {
       if (!serviceNames.includes(dep)) {
         issues.push({ path: [...at, 'dependsOn', index], message: `depends on undeclared service "${dep}"`, fix: `use one of: ${declared(serviceNames)}` });
