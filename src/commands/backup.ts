@@ -1,5 +1,7 @@
-import { DESTRUCTIVE_OPTIONS, EXIT, STACK_OPTION, stringList, type CommandSpec, type Handler } from '../cli/cli.js';
-import { backup } from '../ops/backup.js';
+import { DESTRUCTIVE_OPTIONS, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { backup, type BackupResult } from '../ops/backup.js';
+import { writeBackupMetrics } from '../ops/metrics.js';
+import { prune, type PruneResult } from '../ops/retention.js';
 import { formatBytes } from '../ops/progress.js';
 import { backupRoot, stackContext } from './context.js';
 
@@ -12,6 +14,9 @@ export const spec: CommandSpec = {
     volume: { type: 'string', multiple: true, value: 'V', description: 'back up only this volume' },
     path: { type: 'string', multiple: true, value: 'P', description: 'only this path inside the volume (with one --volume), e.g. secrets.env' },
     to: { type: 'string', value: 'DIR', description: 'backup root (default: the stack\'s backups.to, else ./backups)' },
+    prune: { type: 'boolean', description: 'after the backup, remove sets the stack\'s backups.retention does not keep (never the newest verified set)' },
+    metrics: { type: 'string', value: 'FILE', description: 'write Prometheus textfile metrics (last success, duration, bytes per volume) to FILE' },
+    identity: { type: 'string', value: 'FILE', description: 'age identity, so --prune can verify encrypted sets (default: $STOWAGE_AGE_IDENTITY)' },
     'dry-run': DESTRUCTIVE_OPTIONS['dry-run'] ?? { type: 'boolean', description: 'print the plan' },
   },
   details:
@@ -22,22 +27,38 @@ export const spec: CommandSpec = {
 
 export const handler: Handler = async ({ values, out }) => {
   const ctx = stackContext(spec, values, out);
-  const result = await backup(ctx.selected.model, {
-    to: backupRoot(values, ctx.selected),
-    volumes: stringList(values, 'volume'),
-    paths: stringList(values, 'path'),
-    runner: ctx.runner,
-    progress: ctx.progress,
-    log: ctx.log,
-  });
+  const model = ctx.selected.model;
+  const to = backupRoot(values, ctx.selected);
+  const metrics = stringValue(values, 'metrics');
+  const started = Date.now();
+  let result: BackupResult;
+  try {
+    result = await backup(model, { to, volumes: stringList(values, 'volume'), paths: stringList(values, 'path'), runner: ctx.runner, progress: ctx.progress, log: ctx.log });
+  } catch (err) {
+    if (metrics !== undefined && !ctx.runner.dryRun) {
+      writeBackupMetrics(metrics, model, { ok: false, finished: new Date(), durationSeconds: (Date.now() - started) / 1000, artifacts: [] });
+    }
+    throw err;
+  }
+  let pruned: PruneResult | undefined;
+  if (flag(values, 'prune')) pruned = await prune(model, to, ctx.runner, stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY']);
   if (ctx.runner.dryRun) return EXIT.ok;
+  if (metrics !== undefined) writeBackupMetrics(metrics, model, { ok: true, finished: new Date(), durationSeconds: result.durationSeconds, artifacts: result.artifacts });
   out.result(
-    { id: result.id, path: result.path, artifacts: result.artifacts.map((a) => ({ volume: a.volume, file: a.file, bytes: a.bytes, sha256: a.sha256 })), stopped: result.stopped, durationSeconds: result.durationSeconds },
+    {
+      id: result.id,
+      path: result.path,
+      artifacts: result.artifacts.map((a) => ({ volume: a.volume, file: a.file, bytes: a.bytes, sha256: a.sha256 })),
+      stopped: result.stopped,
+      durationSeconds: result.durationSeconds,
+      ...(pruned === undefined ? {} : { pruned: { removed: pruned.removed, kept: pruned.kept } }),
+    },
     () =>
       [
         `backup set ${result.path}`,
         ...result.artifacts.map((a) => `  ${a.volume.padEnd(16)} ${a.method.padEnd(9)} ${formatBytes(a.bytes).padStart(10)}  ${a.file}`),
         result.stopped.length > 0 ? `  stopped and started again: ${result.stopped.join(', ')}` : '',
+        pruned === undefined ? '' : `  retention: kept ${pruned.kept.length} set(s), removed ${pruned.removed.length}${pruned.removed.map((p) => `\n    removed ${p}`).join('')}`,
         `  done in ${result.durationSeconds.toFixed(1)} s`,
       ]
         .filter((l) => l !== '')
