@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { UsageError } from '../config/errors.js';
-import { containersMounting, findVolume, type Model, type VolumeModel } from '../config/model.js';
+import { findVolume, type Model, type VolumeModel } from '../config/model.js';
 import { isSafeRelativePath } from '../config/syntax.js';
 import { transformArchive, singleFileContent, type Chunks } from '../engine/archive.js';
 import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
@@ -410,9 +410,4 @@ function planBackup(model: Model, volumes: VolumeModel[], running: ContainerStat
     if (writers.length > 0) say(renderCommand(docker.start(writers)));
   }
   say('# then manifest.json is written last (temp file, fsync, rename)');
-}
-
-/** Volumes whose containers are known to the model but absent from the engine are reported, not guessed. */
-export function mountingContainers(model: Model, volumeKey: string): string[] {
-  return containersMounting(model, volumeKey).map((c) => c.container.name);
 }
