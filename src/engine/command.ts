@@ -91,9 +91,16 @@ export class Runner {
   }
 }
 
+/**
+ * Children run in their own process group: a Ctrl-C in the terminal reaches
+ * only stowage, which decides what to finish (a volume swap) and what to undo
+ * (restart stopped containers) before it exits.
+ */
+const ISOLATED = { detached: true } as const;
+
 function execute(cmd: Command, input: string | Buffer | undefined): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd.program, cmd.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd.program, cmd.args, { ...ISOLATED, stdio: ['pipe', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -118,7 +125,7 @@ export interface StreamingProcess {
 }
 
 export function startStreaming(cmd: Command, stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' }): StreamingProcess {
-  const child = spawn(cmd.program, cmd.args, { stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  const child = spawn(cmd.program, cmd.args, { ...ISOLATED, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr.push(chunk);

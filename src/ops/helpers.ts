@@ -13,21 +13,47 @@ import { imageExists } from '../engine/inspect.js';
 const stoppedByUs = new Set<string>();
 const helpersAlive = new Set<string>();
 let handlersInstalled = false;
+let criticalSections = 0;
+let pendingSignal: NodeJS.Signals | undefined;
+
+function cleanUpAndExit(signal: NodeJS.Signals): never {
+  // Synchronous on purpose: the process is about to exit and must not leave services down.
+  if (helpersAlive.size > 0) spawnSync('docker', ['rm', '--force', ...helpersAlive], { stdio: 'ignore' });
+  if (stoppedByUs.size > 0) {
+    process.stderr.write(`\n${signal}: starting ${[...stoppedByUs].join(', ')} again before exiting\n`);
+    spawnSync('docker', ['start', ...stoppedByUs], { stdio: 'inherit' });
+  }
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
 
 function installSignalHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   const onSignal = (signal: NodeJS.Signals): void => {
-    // Synchronous on purpose: the process is about to exit and must not leave services down.
-    if (helpersAlive.size > 0) spawnSync('docker', ['rm', '--force', ...helpersAlive], { stdio: 'ignore' });
-    if (stoppedByUs.size > 0) {
-      process.stderr.write(`\n${signal}: starting ${[...stoppedByUs].join(', ')} again before exiting\n`);
-      spawnSync('docker', ['start', ...stoppedByUs], { stdio: 'inherit' });
+    if (criticalSections > 0) {
+      if (pendingSignal === undefined) process.stderr.write(`\n${signal}: finishing the volume swap in progress first\n`);
+      pendingSignal = signal;
+      return;
     }
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    cleanUpAndExit(signal);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+/**
+ * Work that must not be cut in half by Ctrl-C or SIGTERM (moving a volume's
+ * content in place): a signal waits until it is over, then cleans up as usual.
+ */
+export async function uninterruptible<T>(work: () => Promise<T>): Promise<T> {
+  installSignalHandlers();
+  criticalSections++;
+  try {
+    return await work();
+  } finally {
+    criticalSections--;
+    if (criticalSections === 0 && pendingSignal !== undefined) cleanUpAndExit(pendingSignal);
+  }
 }
 
 /** Stops the given running containers for the duration of `work`, then starts them again whatever happens. */

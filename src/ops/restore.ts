@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, createWriteStream, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { findVolume, type Model, type VolumeModel } from '../config/model.js';
@@ -11,9 +11,9 @@ import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainers, type ContainerState } from '../engine/inspect.js';
 import { readArtifact } from '../engine/pipeline.js';
-import { readManifest, type ArtifactRecord } from './backup-set.js';
+import { ProjectLock, readManifest, type ArtifactRecord } from './backup-set.js';
 import { mongoTarget, pgTarget } from './backup.js';
-import { helperImage, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
+import { helperImage, uninterruptible, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { PREPARE, SWAP_ALL, SWAP_PATHS } from './swap-scripts.js';
 import { decodeSteps, verifySet, type VerifyResult } from './verify.js';
@@ -124,7 +124,6 @@ export function describePlan(plan: RestorePlan): string {
 }
 
 export async function restore(model: Model, setDir: string, options: RestoreOptions): Promise<RestoreResult> {
-  const log = options.log ?? (() => undefined);
   const plan = await planRestore(model, setDir, options);
   if (!plan.verification.ok) {
     const bad = plan.verification.artifacts.filter((a) => !a.ok);
@@ -135,6 +134,17 @@ export async function restore(model: Model, setDir: string, options: RestoreOpti
     return { set: setDir, restored: [], stopped: [], verification: plan.verification };
   }
   await options.confirm(plan);
+  // The same lock as backups: a concurrent backup --prune must not remove the set being restored.
+  const lock = ProjectLock.acquire(dirname(dirname(setDir)), model.project);
+  try {
+    return await applyPlan(model, setDir, plan, options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function applyPlan(model: Model, setDir: string, plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
+  const log = options.log ?? (() => undefined);
   const restored: RestoreResult['restored'] = [];
   const stopped = new Set<string>();
   for (const item of plan.items) {
@@ -202,8 +212,10 @@ async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, 
       // The artifact was verified a moment ago; a different hash now means it changed under us.
       if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
     });
-    if (item.paths.length > 0) await runner.run(docker.runHelperScript(image, [mount], SWAP_PATHS, [staging, old, ...item.paths], labels));
-    else await runner.run(docker.runHelperScript(image, [mount], SWAP_ALL, [staging, old, ...rootArguments(item.root)], labels));
+    const swap = item.paths.length > 0
+      ? docker.runHelperScript(image, [mount], SWAP_PATHS, [staging, old, ...item.paths], labels)
+      : docker.runHelperScript(image, [mount], SWAP_ALL, [staging, old, ...rootArguments(item.root)], labels);
+    await uninterruptible(() => runner.run(swap));
   } catch (err) {
     // The live content was not touched yet (or the swap rolled back): remove the staging copy.
     await runner.run(docker.runHelperScript(image, [mount], 'rm -rf -- "/v/$1"', [staging], labels), { allowFailure: true });
