@@ -1,0 +1,121 @@
+// Shared setup for the Pulumi tests: Pulumi's official mocks, the four stacks'
+// models, and helpers that read resource outputs the way a program would.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as pulumi from '@pulumi/pulumi';
+import { loadStackFile } from '../../src/config/load.js';
+import { resolveModel, type Model } from '../../src/config/model.js';
+import type { SecretSource } from '../../src/pulumi/secrets.js';
+
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+export const STACKS_DIR = join(PROJECT_ROOT, 'stacks');
+export const COMPOSE_DIR = join(PROJECT_ROOT, 'compose');
+
+export interface StackId {
+  app: string;
+  env: string;
+}
+
+export const ALL_STACKS: readonly StackId[] = [
+  { app: 'pim', env: 'dev' },
+  { app: 'pim', env: 'prod' },
+  { app: 'digidig', env: 'dev' },
+  { app: 'digidig', env: 'prod' },
+];
+
+export function modelFor({ app, env }: StackId): Model {
+  const file = join(STACKS_DIR, `${app}.yaml`);
+  return resolveModel(loadStackFile(file).stack, env, { stackFile: file });
+}
+
+export const IMAGE_TYPE = 'docker:index/remoteImage:RemoteImage';
+export const CONTAINER_TYPE = 'docker:index/container:Container';
+export const VOLUME_TYPE = 'docker:index/volume:Volume';
+export const NETWORK_TYPE = 'docker:index/network:Network';
+export const PASSWORD_TYPE = 'random:index/randomPassword:RandomPassword';
+
+/** What the Docker provider would report as the image ID: stable per reference, so tests can predict it. */
+export function fakeImageId(reference: string): string {
+  return `sha256:${createHash('sha256').update(reference).digest('hex')}`;
+}
+
+/** What RandomPassword would generate; distinctive, so a leak is easy to find in resource inputs. */
+export function fakePassword(resourceName: string): string {
+  return `generated-${resourceName}-Xq7Zp2`;
+}
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+
+/**
+ * Resource state as the official mocks describe it (`state: inputs`), plus the
+ * two outputs the program reads that are computed by providers, not set as inputs.
+ */
+export function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  if (type === IMAGE_TYPE) return { ...inputs, imageId: fakeImageId(String(inputs['name'])) };
+  if (type === PASSWORD_TYPE) return { ...inputs, result: fakePassword(name) };
+  return inputs;
+}
+
+export class RecordingMocks implements pulumi.runtime.Mocks {
+  readonly resources: RecordedResource[] = [];
+
+  newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+    const inputs = asRecord(args.inputs);
+    this.resources.push({ type: args.type, name: args.name, inputs });
+    return { id: `${args.name}-id`, state: mockState(args.type, args.name, inputs) };
+  }
+
+  call(): pulumi.runtime.MockCallResult {
+    return {};
+  }
+
+  ofType(type: string): RecordedResource[] {
+    return this.resources.filter((r) => r.type === type);
+  }
+}
+
+/** Must run before any resource is created (the program's modules only create resources inside deploy()). */
+export async function installMocks(stack = 'test'): Promise<RecordingMocks> {
+  const mocks = new RecordingMocks();
+  await pulumi.runtime.setMocks(mocks, 'stowage', stack, false);
+  return mocks;
+}
+
+/** A stack config that sets no secrets: every declared secret is generated. */
+export const NO_CONFIGURED_SECRETS: SecretSource = { getSecret: () => undefined };
+
+export function outputOf<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply(resolve));
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  if (!isRecord(value)) throw new Error(`mock resource inputs are not an object: ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** How a secret looks in serialized resource inputs: wrapped, so the engine encrypts it. */
+export function isSecretEnvelope(value: unknown): boolean {
+  return isRecord(value) && value[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
+}
+
+/** Every string in a resource's inputs that is NOT inside a secret envelope, i.e. would be stored in plain text. */
+export function plainStrings(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (isSecretEnvelope(value)) return [];
+  if (Array.isArray(value)) return value.flatMap(plainStrings);
+  if (isRecord(value)) return Object.values(value).flatMap(plainStrings);
+  return [];
+}
+
+export function labelRecord(labels: ReadonlyArray<{ label: string; value: string }> | undefined): Record<string, string> {
+  return Object.fromEntries((labels ?? []).map(({ label, value }) => [label, value]));
+}
