@@ -76,7 +76,6 @@ export function renderEnvironment(model: Model, composeDir: string): ComposeDocu
   const volumes: Record<string, ComposeVolume> = {};
   for (const volume of model.volumes) {
     if (volume.kind === 'bind') continue;
-    if (!model.containers.some((c) => c.mounts.some((m) => m.volume === volume.key))) continue;
     volumes[volume.key] = renderVolume(volume);
   }
   // No top-level `name`: Compose v1 (Debian's docker-compose) rejects it. Names that
