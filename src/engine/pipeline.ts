@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
@@ -29,6 +30,12 @@ export const filters = {
     return command('age', ['-d', '-i', identityFile], 'decrypt with age', false);
   },
 };
+
+/** Whether a filter program runs here (zstd may be missing on a minimal host: gzip is always there). */
+export function programAvailable(program: string): boolean {
+  const probe = spawnSync(program, ['--version'], { stdio: 'ignore' });
+  return probe.error === undefined && probe.status === 0;
+}
 
 export interface ByteCounter {
   (bytes: number): void;

@@ -9,8 +9,8 @@ import { startStreaming, renderCommand, type Command, type Runner } from '../eng
 import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainers, type ContainerState } from '../engine/inspect.js';
-import { filters, writeArtifact, type Compression } from '../engine/pipeline.js';
-import { ProjectLock, createSetDir, fsyncPath, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
+import { filters, programAvailable, writeArtifact, type Compression } from '../engine/pipeline.js';
+import { ProjectLock, createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
 import { helperImage, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
@@ -84,7 +84,21 @@ export function downtimeGroups(volumes: Array<{ volume: VolumeModel; writers: st
 }
 
 function compressionFor(model: Model, override: Compression | undefined): Compression {
-  return override ?? model.backups.compression;
+  const wanted = override ?? model.backups.compression;
+  return wanted === 'zstd' && !programAvailable('zstd') ? 'gzip' : wanted;
+}
+
+/** Size of each volume's tar stream in the newest complete set: the total an ETA can be based on. */
+function previousSizes(to: string, project: string): Map<string, number> {
+  const sizes = new Map<string, number>();
+  const newest = listSets(to, project).filter((s) => s.complete).pop();
+  if (newest === undefined) return sizes;
+  try {
+    for (const a of readManifest(newest.path).artifacts) if (a.sourceBytes !== undefined && a.paths === undefined) sizes.set(a.volume, a.sourceBytes);
+  } catch {
+    // A damaged older manifest only costs the ETA.
+  }
+  return sizes;
 }
 
 function artifactName(volume: VolumeModel, compression: Compression, encrypted: boolean): string {
@@ -123,6 +137,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
   const progress = options.progress ?? silentProgress;
   const volumes = selectVolumes(model, options.volumes, options.paths);
   const compression = compressionFor(model, options.compression);
+  if (compression !== (options.compression ?? model.backups.compression)) log('zstd is not installed here: compressing with gzip (slower; install the zstd package)');
   const recipients = model.backups.recipients;
   const stepsAfterTar: Command[] = [filters.compress(compression, model.backups.zstdLevel), ...(recipients.length > 0 ? [filters.encrypt(recipients)] : [])];
   const stepsAfterDump: Command[] = recipients.length > 0 ? [filters.encrypt(recipients)] : [];
@@ -148,7 +163,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     setPath = set.path;
     const records = new Map<string, ArtifactRecord>();
     const stopped: string[] = [];
-    const context: ArtifactContext = { model, runner, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths: options.paths, progress, log, running };
+    const context: ArtifactContext = { model, runner, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths: options.paths, progress, log, running, expected: previousSizes(options.to, model.project) };
 
     const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
     const dumps = volumes.filter((v) => v.backup.method === 'pg_dump' || v.backup.method === 'mongodump');
@@ -214,6 +229,7 @@ interface ArtifactContext {
   progress: ProgressFactory;
   log: (line: string) => void;
   running: ContainerState[];
+  expected: Map<string, number>;
 }
 
 interface OnlineCopies {
@@ -286,7 +302,7 @@ async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: 
             dropWith: (name) => copies.some((c) => name === `${c.database}-wal` || name === `${c.database}-shm` || name === `${c.database}-journal`),
           })
         : raw;
-      const bar = ctx.progress(`${volume.key}`, undefined);
+      const bar = ctx.progress(volume.key, ctx.paths.length > 0 ? undefined : ctx.expected.get(volume.key));
       const written = await Promise.all([writeArtifact(source, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n)), reader.done]);
       bar.finish();
       const [artifact] = written;
