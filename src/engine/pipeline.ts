@@ -123,6 +123,11 @@ export interface ArtifactReader {
 export function readArtifact(path: string, steps: Command[], onStoredBytes?: ByteCounter): ArtifactReader {
   const hash = createHash('sha256');
   let bytes = 0;
+  let finishHashing: () => void = () => undefined;
+  // The digest is taken only after the last stored byte went through the hash, however many filters follow.
+  const hashedAll = new Promise<void>((resolve) => {
+    finishHashing = resolve;
+  });
   const hashed = (async function* () {
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
       if (!(chunk instanceof Uint8Array)) throw new Error('file yielded a non-byte chunk');
@@ -131,12 +136,13 @@ export function readArtifact(path: string, steps: Command[], onStoredBytes?: Byt
       onStoredBytes?.(chunk.length);
       yield chunk;
     }
+    finishHashing();
   })();
   const { output, processes, fed } = chain(hashed, steps, undefined);
   const content = new PassThrough({ highWaterMark: 1 << 20 });
   output.on('error', (err) => content.destroy(err));
   output.pipe(content);
-  const done = Promise.all([fed, ...processes.map((p) => p.done)]).then(() => ({ sha256: hash.digest('hex'), bytes }));
+  const done = Promise.all([fed, hashedAll, ...processes.map((p) => p.done)]).then(() => ({ sha256: hash.digest('hex'), bytes }));
   done.catch((err: unknown) => {
     content.destroy(err instanceof Error ? err : new Error(String(err)));
   });
