@@ -1,10 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
-import { PassThrough, Readable } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
+import { close, createReadStream, createWriteStream, fsync } from 'node:fs';
+import { promisify } from 'node:util';
+import { rm } from 'node:fs/promises';
+
+const fsyncFd = promisify(fsync);
+const closeFd = promisify(close);
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { command, startStreaming, type Command, type StreamingProcess } from './command.js';
-import { feed, type Chunks } from './archive.js';
+import type { Chunks } from './archive.js';
 
 /**
  * Byte pipelines between the engine and backup files. Compression and
@@ -41,34 +46,53 @@ export interface ByteCounter {
   (bytes: number): void;
 }
 
-/** Passes chunks through while counting them. */
-async function* counted(source: Chunks, onBytes: ByteCounter | undefined): AsyncGenerator<Uint8Array> {
-  for await (const chunk of source) {
-    if (!(chunk instanceof Uint8Array)) throw new Error('stream yielded a non-byte chunk');
-    onBytes?.(chunk.length);
-    yield chunk;
+/** A pass-through that counts (and optionally hashes) bytes, for native stream pipelines. */
+class Meter extends Transform {
+  bytes = 0;
+  private readonly hash: Hash | undefined;
+  private readonly onBytes: ByteCounter | undefined;
+
+  constructor(hash: Hash | undefined, onBytes: ByteCounter | undefined) {
+    super({ highWaterMark: 1 << 20 });
+    this.hash = hash;
+    this.onBytes = onBytes;
+  }
+
+  override _transform(chunk: unknown, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (!(chunk instanceof Uint8Array)) {
+      done(new Error('stream yielded a non-byte chunk'));
+      return;
+    }
+    this.bytes += chunk.length;
+    this.hash?.update(chunk);
+    this.onBytes?.(chunk.length);
+    done(null, chunk);
   }
 }
 
-/** Chains filter processes: returns the last stdout and the processes to await. */
-function chain(source: Chunks, steps: Command[], onSourceBytes: ByteCounter | undefined): { output: Readable; processes: StreamingProcess[]; fed: Promise<void> } {
+/**
+ * Chains filter processes after `source` with native pipes (async iteration
+ * with an await per chunk costs more than the compression itself). Returns the
+ * last output and everything that must succeed.
+ */
+function chain(source: Readable, steps: Command[]): { output: Readable; settled: Array<Promise<unknown>>; processes: StreamingProcess[] } {
   const processes: StreamingProcess[] = [];
-  let output: Readable = Readable.from(counted(source, onSourceBytes));
-  let fed: Promise<void> = Promise.resolve();
-  for (const [index, step] of steps.entries()) {
+  const settled: Array<Promise<unknown>> = [];
+  let output = source;
+  for (const step of steps) {
     const proc = startStreaming(step, { stdin: 'pipe', stdout: 'pipe' });
     const stdin = proc.child.stdin;
     const stdout = proc.child.stdout;
     if (stdin === null || stdout === null) throw new Error(`${step.purpose}: no pipes`);
-    stdin.on('error', () => undefined); // a dying filter reports through its exit status
-    const upstream = output;
-    const feeding = feed(upstream, stdin);
-    if (index === 0) fed = feeding;
-    else feeding.catch(() => undefined);
+    settled.push(pipeline(output, stdin), proc.done);
     processes.push(proc);
     output = stdout;
   }
-  return { output, processes, fed };
+  return { output, settled, processes };
+}
+
+function asReadable(source: Chunks): Readable {
+  return source instanceof Readable ? source : Readable.from(source, { objectMode: false });
 }
 
 export interface WrittenArtifact {
@@ -83,31 +107,30 @@ export interface WrittenArtifact {
  * the partial file is removed.
  */
 export async function writeArtifact(source: Chunks, steps: Command[], path: string, onSourceBytes?: ByteCounter): Promise<WrittenArtifact> {
-  const file = await open(path, 'wx', 0o600);
   const hash = createHash('sha256');
-  let bytes = 0;
-  let sourceBytes = 0;
-  const { output, processes, fed } = chain(source, steps, (n) => {
-    sourceBytes += n;
-    onSourceBytes?.(n);
+  const counter = new Meter(undefined, onSourceBytes);
+  const stored = new Meter(hash, undefined);
+  const upstream = asReadable(source);
+  // autoClose off: the descriptor must stay open for fsync. (A FileHandle stream would make close() wait forever.)
+  const sink = createWriteStream(path, { flags: 'wx', mode: 0o600, autoClose: false, highWaterMark: 1 << 20 });
+  let fd: number | undefined;
+  sink.once('open', (opened: number) => {
+    fd = opened;
   });
+  const { output, settled, processes } = chain(upstream.pipe(counter), steps);
+  upstream.on('error', (err) => counter.destroy(err));
   try {
-    const writing = (async () => {
-      for await (const chunk of output) {
-        if (!(chunk instanceof Uint8Array)) throw new Error('pipeline yielded a non-byte chunk');
-        hash.update(chunk);
-        bytes += chunk.length;
-        await file.write(chunk);
-      }
-    })();
-    await Promise.all([fed, writing, ...processes.map((p) => p.done)]);
-    await file.sync();
-    await file.close();
-    return { bytes, sha256: hash.digest('hex'), sourceBytes };
+    await Promise.all([...settled, pipeline(output, stored, sink)]);
+    if (fd === undefined) throw new Error(`${path} was not opened`);
+    await fsyncFd(fd);
+    await closeFd(fd);
+    fd = undefined;
+    return { bytes: stored.bytes, sha256: hash.digest('hex'), sourceBytes: counter.bytes };
   } catch (err) {
     for (const p of processes) p.child.kill('SIGKILL');
-    await file.close().catch(() => undefined);
-    await rm(path, { force: true });
+    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
+    // Never remove a file this call did not create (wx failed because it exists).
+    if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) await rm(path, { force: true });
     throw err;
   }
 }
@@ -122,27 +145,16 @@ export interface ArtifactReader {
 /** Reads a stored artifact through the decoding filters, hashing the stored bytes on the way. */
 export function readArtifact(path: string, steps: Command[], onStoredBytes?: ByteCounter): ArtifactReader {
   const hash = createHash('sha256');
-  let bytes = 0;
-  let finishHashing: () => void = () => undefined;
-  // The digest is taken only after the last stored byte went through the hash, however many filters follow.
-  const hashedAll = new Promise<void>((resolve) => {
-    finishHashing = resolve;
-  });
-  const hashed = (async function* () {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-      if (!(chunk instanceof Uint8Array)) throw new Error('file yielded a non-byte chunk');
-      hash.update(chunk);
-      bytes += chunk.length;
-      onStoredBytes?.(chunk.length);
-      yield chunk;
-    }
-    finishHashing();
-  })();
-  const { output, processes, fed } = chain(hashed, steps, undefined);
+  const stored = new Meter(hash, onStoredBytes);
+  const file = createReadStream(path, { highWaterMark: 1 << 20 });
+  // Errors surface through `done`: pipeline destroys `stored`, which `finished` reports.
+  void pipeline(file, stored).catch(() => undefined);
+  const { output, settled } = chain(stored, steps);
   const content = new PassThrough({ highWaterMark: 1 << 20 });
-  output.on('error', (err) => content.destroy(err));
-  output.pipe(content);
-  const done = Promise.all([fed, hashedAll, ...processes.map((p) => p.done)]).then(() => ({ sha256: hash.digest('hex'), bytes }));
+  const delivered = pipeline(output, content);
+  void delivered.catch(() => undefined);
+  // The digest is taken only after the last stored byte went through the hash, however many filters follow.
+  const done = Promise.all([finished(stored), ...settled]).then(() => ({ sha256: hash.digest('hex'), bytes: stored.bytes }));
   done.catch((err: unknown) => {
     content.destroy(err instanceof Error ? err : new Error(String(err)));
   });
