@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { scanArchive, type ArchiveSummary, type TarHeader } from '../engine/archive.js';
 import { type Command, type Runner } from '../engine/command.js';
 import { pg, sqlite } from '../engine/databases.js';
-import { filters, readArtifact, type Compression } from '../engine/pipeline.js';
+import { filters, readArtifact, sha256File, type Compression } from '../engine/pipeline.js';
 import { readManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
@@ -105,10 +105,11 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
     const outcome = await Promise.allSettled([reader.done, decoded]);
     bar.finish();
     const [hashed, read] = outcome;
-    if (hashed.status === 'fulfilled') {
-      if (hashed.value.sha256 !== record.sha256) check.problems.push(`${record.file}: sha256 ${hashed.value.sha256} does not match the manifest (${record.sha256}): the file changed after the backup`);
-      else check.checked.push('sha256');
-    } else check.problems.push(`${record.file}: cannot be decoded to its end: ${reason(hashed.reason)}`);
+    // A decoder that fails stops the read, so the checksum comes from a separate pass: it names the real cause.
+    const digest = hashed.status === 'fulfilled' ? hashed.value.sha256 : (await sha256File(path)).sha256;
+    if (digest !== record.sha256) check.problems.push(`${record.file}: sha256 ${digest} does not match the manifest (${record.sha256}): the file changed after the backup`);
+    else if (hashed.status === 'fulfilled') check.checked.push('sha256');
+    if (hashed.status === 'rejected') check.problems.push(`${record.file}: cannot be decoded to its end: ${reason(hashed.reason)}`);
     if (read.status === 'rejected' && hashed.status === 'fulfilled') check.problems.push(`${record.file}: cannot be read to its end: ${reason(read.reason)}`);
     if (encryptedWithoutKey) check.warnings.push('encrypted and no --identity given: only the checksum was verified');
 
