@@ -124,8 +124,39 @@ export interface StreamingProcess {
   done: Promise<void>;
 }
 
+/**
+ * Streams still running. A `docker cp` whose reader went away blocks in the
+ * engine and holds the container, so `docker rm --force` of its helper would
+ * wait forever: such streams are killed before their helper is removed.
+ */
+const liveStreams = new Map<ChildProcess, Command>();
+
+function killAndWait(child: ChildProcess): Promise<void> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      done();
+      return;
+    }
+    child.once('close', () => done());
+    child.kill('SIGKILL');
+  });
+}
+
+/** Kills the streams whose arguments mention `word` (a helper container's name) and waits until they are gone. */
+export async function stopStreamsMentioning(word: string): Promise<void> {
+  const victims = [...liveStreams].filter(([, cmd]) => cmd.args.some((a) => a.includes(word))).map(([child]) => child);
+  await Promise.all(victims.map(killAndWait));
+}
+
+/** Synchronous last resort for signal handlers. */
+export function killAllStreams(): void {
+  for (const child of liveStreams.keys()) child.kill('SIGKILL');
+}
+
 export function startStreaming(cmd: Command, stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' }): StreamingProcess {
   const child = spawn(cmd.program, cmd.args, { ...ISOLATED, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  liveStreams.set(child, cmd);
+  child.once('close', () => liveStreams.delete(child));
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr.push(chunk);

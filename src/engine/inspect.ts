@@ -109,6 +109,22 @@ export async function runningContainers(runner: Runner): Promise<ContainerState[
   return inspectContainers(runner, ids);
 }
 
+/**
+ * Running containers that use any of these Docker volumes or host paths.
+ * Listing by volume comes from the engine's index and takes no container lock,
+ * so only the containers that matter are inspected: another project's stuck
+ * container cannot stall us. Bind sources are not indexed; with any bind
+ * source every running container is inspected.
+ */
+export async function runningContainersUsing(runner: Runner, volumeNames: string[], hostPaths: string[]): Promise<ContainerState[]> {
+  if (hostPaths.length > 0) return runningContainers(runner);
+  const ids = new Set<string>();
+  for (const name of volumeNames) {
+    for (const id of (await runner.output(docker.listContainerIds([`volume=${name}`]))).split('\n')) if (id !== '') ids.add(id);
+  }
+  return inspectContainers(runner, [...ids]);
+}
+
 export async function imageExists(runner: Runner, image: string): Promise<boolean> {
   return (await runner.run(docker.imageExists(image), { allowFailure: true })).code === 0;
 }

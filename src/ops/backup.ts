@@ -8,7 +8,7 @@ import { transformArchive, singleFileContent, type Chunks } from '../engine/arch
 import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
 import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
-import { inspectContainers, inspectVolumes, runningContainers, type ContainerState } from '../engine/inspect.js';
+import { inspectContainers, inspectVolumes, runningContainersUsing, type ContainerState } from '../engine/inspect.js';
 import { filters, programAvailable, writeArtifact, type Compression } from '../engine/pipeline.js';
 import { ProjectLock, createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
 import { helperImage, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
@@ -147,7 +147,11 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     const missing = v.kind === 'bind' ? process.env['DOCKER_HOST'] === undefined && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
     if (missing) throw new Error(`volume ${v.key} (${v.kind === 'bind' ? v.hostPath ?? '' : v.name}) does not exist on the engine; deploy the stack first, or leave it out with --volume`);
   }
-  const running = await runningContainers(runner);
+  const running = await runningContainersUsing(
+    runner,
+    volumes.filter((v) => v.kind !== 'bind').map((v) => v.name),
+    volumes.filter((v) => v.kind === 'bind').map((v) => v.hostPath ?? ''),
+  );
 
   if (runner.dryRun) {
     planBackup(model, volumes, running, options, stepsAfterTar, runner);

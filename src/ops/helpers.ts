@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Model, VolumeModel } from '../config/model.js';
-import type { Runner } from '../engine/command.js';
+import { killAllStreams, stopStreamsMentioning, type Runner } from '../engine/command.js';
 import { docker, type HelperMount } from '../engine/docker.js';
 import { imageExists } from '../engine/inspect.js';
 
@@ -18,7 +18,9 @@ let pendingSignal: NodeJS.Signals | undefined;
 
 function cleanUpAndExit(signal: NodeJS.Signals): never {
   // Synchronous on purpose: the process is about to exit and must not leave services down.
-  if (helpersAlive.size > 0) spawnSync('docker', ['rm', '--force', ...helpersAlive], { stdio: 'ignore' });
+  // Streams first: an in-flight docker cp would make the helper's removal wait for it.
+  killAllStreams();
+  if (helpersAlive.size > 0) spawnSync('docker', ['rm', '--force', ...helpersAlive], { stdio: 'ignore', timeout: 60_000 });
   if (stoppedByUs.size > 0) {
     process.stderr.write(`\n${signal}: starting ${[...stoppedByUs].join(', ')} again before exiting\n`);
     spawnSync('docker', ['start', ...stoppedByUs], { stdio: 'inherit' });
@@ -99,6 +101,7 @@ export async function withHelper<T>(
   try {
     return await work(name);
   } finally {
+    await stopStreamsMentioning(name);
     helpersAlive.delete(name);
     await runner.run(docker.removeContainer(name), { allowFailure: true });
   }

@@ -9,7 +9,7 @@ import { singleFileArchive, transformArchive, type Chunks } from '../engine/arch
 import { renderCommand, startStreaming, type Runner } from '../engine/command.js';
 import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
-import { inspectContainers, inspectVolumes, runningContainers, type ContainerState } from '../engine/inspect.js';
+import { inspectContainers, inspectVolumes, runningContainersUsing, type ContainerState } from '../engine/inspect.js';
 import { readArtifact } from '../engine/pipeline.js';
 import { ProjectLock, readManifest, type ArtifactRecord } from './backup-set.js';
 import { mongoTarget, pgTarget } from './backup.js';
@@ -78,7 +78,15 @@ export async function planRestore(model: Model, setDir: string, options: Restore
   }
   const wanted = options.volumes.length > 0 ? options.volumes : manifest.artifacts.map((a) => a.volume);
   const items: RestorePlanItem[] = [];
-  const running = await runningContainers(options.runner);
+  const targets = wanted.map((key) => findVolume(model, key));
+  const usingVolumes = await runningContainersUsing(
+    options.runner,
+    targets.filter((v) => v.kind !== 'bind').map((v) => v.name),
+    targets.filter((v) => v.kind === 'bind').map((v) => v.hostPath ?? ''),
+  );
+  // Database restores stop the services that depend on the database: look those up by name.
+  const declared = (await inspectContainers(options.runner, model.containers.map((c) => c.name))).filter((c) => c.State.Running);
+  const running = [...new Map([...usingVolumes, ...declared].map((c) => [c.Id, c])).values()];
   for (const key of wanted) {
     const volume = findVolume(model, key);
     const artifact = manifest.artifacts.find((a) => a.volume === key);
