@@ -1,0 +1,367 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { UsageError, formatIssue, formatKeyPath, type KeyPath, type StackIssue } from '../config/errors.js';
+import { keyPathAt, locate } from '../config/positions.js';
+import { compileSchema, type ErrorObject } from '../config/schema.js';
+import { ACTIONS_SPEC, BUILTIN_LISTS, BUILTIN_SCALARS } from './runbook-scope.js';
+import { references } from './runbook-template.js';
+import { DESTRUCTIVE_OPS, placedSteps, type PlacedStep, type RunbookFile, type RunbookStep } from './runbook-types.js';
+
+/** A runbook that cannot be used: every problem, each with file:line:column, key, what is wrong and what to do. Exit 2. */
+export class RunbookFileError extends UsageError {
+  readonly issues: StackIssue[];
+
+  constructor(issues: StackIssue[]) {
+    super(`invalid runbook:\n${issues.map(formatIssue).join('\n')}`);
+    this.name = 'RunbookFileError';
+    this.issues = issues;
+  }
+}
+
+export interface LoadedRunbook {
+  file: string;
+  /** The file as read: its hash goes into the journal, so --resume can say when the runbook changed since. */
+  text: string;
+  book: RunbookFile;
+}
+
+let validator: ReturnType<typeof compileSchema<RunbookFile>> | undefined;
+
+export function runbookValidator(): ReturnType<typeof compileSchema<RunbookFile>> {
+  validator ??= compileSchema<RunbookFile>('runbook.schema.json');
+  return validator;
+}
+
+/** `<dir>/<name>.yaml`, or a path to a .yaml file. */
+export function runbookPath(nameOrPath: string, dir: string): string {
+  if (nameOrPath.includes('/') || /\.ya?ml$/.test(nameOrPath)) return nameOrPath;
+  if (!/^[a-z][a-z0-9-]*$/.test(nameOrPath)) throw new UsageError(`runbook "${nameOrPath}": expected a name like safe-update, or a path to a .yaml file`);
+  for (const ext of ['yaml', 'yml']) {
+    const file = join(dir, `${nameOrPath}.${ext}`);
+    if (existsSync(file)) return file;
+  }
+  const known = listRunbooks(dir).map((f) => basename(f).replace(/\.ya?ml$/, ''));
+  throw new UsageError(`no runbook "${nameOrPath}" in ${dir} (found: ${known.join(', ') || 'none'}); pass --runbooks-dir or a path to the .yaml file`);
+}
+
+export function listRunbooks(dir: string): string[] {
+  if (!existsSync(dir)) throw new UsageError(`runbooks directory ${dir} does not exist: pass --runbooks-dir`);
+  return readdirSync(dir)
+    .filter((n) => /^[a-z][a-z0-9-]*\.ya?ml$/.test(n))
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+export function loadRunbook(file: string): LoadedRunbook {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new RunbookFileError([
+      { file, position: { line: 1, column: 1 }, keyPath: '', message: `cannot read the runbook: ${err instanceof Error ? err.message : String(err)}`, fix: 'check the name or path, or pass --runbooks-dir' },
+    ]);
+  }
+  return { file, text, book: parseRunbookText(text, file) };
+}
+
+interface IssueAt {
+  path: KeyPath;
+  pointAtKey?: boolean;
+  message: string;
+  fix: string;
+}
+
+export function parseRunbookText(text: string, file: string): RunbookFile {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  const syntax = doc.errors.map((e): StackIssue => {
+    const pos = lines.linePos(e.pos[0]);
+    const duplicate = e.code === 'DUPLICATE_KEY';
+    const keyPath = duplicate ? keyPathAt(doc, e.pos[0]) : undefined;
+    return {
+      file,
+      position: { line: pos.line, column: pos.col },
+      keyPath: keyPath === undefined ? '' : formatKeyPath(keyPath),
+      message: duplicate ? 'duplicate key: a key may appear only once in a mapping' : `YAML syntax error: ${e.message.split('\n')[0] ?? e.message}`,
+      fix: duplicate ? 'remove or merge the repeated key' : 'fix the YAML syntax at this position',
+    };
+  });
+  if (syntax.length > 0) throw new RunbookFileError(syntax);
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  const validate = runbookValidator();
+  if (!validate(data)) throw new RunbookFileError(place(schemaIssues(validate.errors ?? []), doc, lines, file));
+  const semantic = semanticIssues(data, basename(file).replace(/\.ya?ml$/, ''));
+  if (semantic.length > 0) throw new RunbookFileError(place(semantic, doc, lines, file));
+  return data;
+}
+
+function place(issues: IssueAt[], doc: Document, lines: LineCounter, file: string): StackIssue[] {
+  return issues.map((issue) => ({
+    file,
+    position: locate(doc, lines, issue.path, issue.pointAtKey ?? false),
+    keyPath: formatKeyPath(issue.path),
+    message: issue.message,
+    fix: issue.fix,
+  }));
+}
+
+function pointer(instancePath: string): KeyPath {
+  if (instancePath === '') return [];
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((raw) => raw.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+}
+
+function schemaIssues(errors: ErrorObject[]): IssueAt[] {
+  const seen = new Set<string>();
+  const issues: IssueAt[] = [];
+  for (const error of errors) {
+    if (error.keyword === 'propertyNames' || error.keyword === 'if') continue;
+    const issue = describe(error);
+    const key = `${formatKeyPath(issue.path)}|${issue.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    issues.push(issue);
+  }
+  return issues;
+}
+
+function describe(error: ErrorObject): IssueAt {
+  const path = pointer(error.instancePath);
+  const params: Record<string, unknown> = error.params;
+  const parent = error.parentSchema;
+  const about = parent !== undefined && typeof parent.description === 'string' ? ` (${parent.description})` : '';
+  const allowedKeys = parent !== undefined && isRecord(parent.properties) ? Object.keys(parent.properties) : [];
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const extra = String(params['additionalProperty']);
+      return { path: [...path, extra], pointAtKey: true, message: `unknown key "${extra}"`, fix: allowedKeys.length > 0 ? `remove it or correct its spelling; allowed here: ${allowedKeys.join(', ')}` : 'remove it' };
+    }
+    case 'required':
+      return { path, message: `missing required key "${String(params['missingProperty'])}"`, fix: `add "${String(params['missingProperty'])}"` };
+    case 'dependentRequired':
+      return { path, message: `"${String(params['property'])}" needs "${String(params['missingProperty'])}"`, fix: 'write a condition on a variable as {var: <name>, in: [<value>, ...]}' };
+    case 'pattern': {
+      if (error.propertyName !== undefined) {
+        return { path: [...path, error.propertyName], pointAtKey: true, message: `invalid name "${error.propertyName}": must match ${String(params['pattern'])}`, fix: 'rename it: lower case letters, digits and _' };
+      }
+      return { path, message: `${JSON.stringify(error.data)} must match ${String(params['pattern'])}`, fix: `write a value of the expected form${about}` };
+    }
+    case 'enum':
+      return { path, message: `${JSON.stringify(error.data)} is not allowed`, fix: `use one of: ${(Array.isArray(params['allowedValues']) ? params['allowedValues'] : []).map(String).join(', ')}` };
+    case 'const':
+      return { path, message: `must be ${JSON.stringify(params['allowedValue'])}`, fix: `write ${JSON.stringify(params['allowedValue'])}` };
+    case 'type':
+      return { path, message: `must be ${article(String(params['type']))}, not ${jsonType(error.data)}`, fix: `write ${article(String(params['type']))}${about}` };
+    case 'minProperties':
+    case 'maxProperties':
+      if (parent !== undefined && parent.maxProperties === 1) return { path, message: 'must set exactly one key', fix: `choose one of: ${allowedKeys.join(', ')}` };
+      return { path, message: 'must not be empty', fix: `set at least one of: ${allowedKeys.join(', ')}` };
+    case 'minItems':
+      return { path, message: `must have at least ${String(params['limit'])} item(s)`, fix: `add items${about}` };
+    default:
+      return { path, message: error.message ?? 'is invalid', fix: `correct the value${about}` };
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function jsonType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+// ---------------------------------------------------------------- semantic checks
+
+const KINDS = ['op', 'run', 'compose', 'action'] as const;
+
+/** Arguments that remove volumes or containers' data: such steps must ask first. */
+export function removesData(step: RunbookStep): boolean {
+  if (step.op === 'fix-permissions') return !(step.args ?? []).includes('--check');
+  if (step.op === 'secrets') return (step.args ?? [])[0] === 'rotate';
+  if (step.op !== undefined) return DESTRUCTIVE_OPS.has(step.op);
+  const words = step.compose ?? [];
+  if (words.includes('down') && (words.includes('-v') || words.includes('--volumes'))) return true;
+  if (words.includes('rm') && (words.includes('-v') || words.includes('--volumes'))) return true;
+  const run = step.run ?? [];
+  const program = (run[0] ?? '').replace(/^.*\//, '');
+  if (program === 'docker' && ((run[1] === 'volume' && (run[2] === 'rm' || run[2] === 'prune')) || (run[1] === 'system' && run[2] === 'prune'))) return true;
+  return program === 'pulumi' && run.includes('destroy');
+}
+
+function semanticIssues(book: RunbookFile, fileName: string): IssueAt[] {
+  const issues: IssueAt[] = [];
+  if (book.runbook !== fileName) {
+    issues.push({ path: ['runbook'], message: `"${book.runbook}" does not match the file name ${fileName}.yaml`, fix: `write runbook: ${fileName}, or rename the file to ${book.runbook}.yaml` });
+  }
+  for (const [name, variable] of Object.entries(book.vars ?? {})) {
+    if (variable.default !== undefined && variable.enum !== undefined && !variable.enum.includes(variable.default)) {
+      issues.push({ path: ['vars', name, 'default'], message: `default "${variable.default}" is not one of its enum values`, fix: `use one of: ${variable.enum.join(', ')}` });
+    }
+  }
+  const placed = placedSteps(book);
+  const seenIds = new Map<string, PlacedStep>();
+  for (const p of placed) {
+    const where = [p.phase, p.index];
+    if (seenIds.has(p.step.id)) issues.push({ path: [...where, 'id'], message: `step id "${p.step.id}" is used twice`, fix: 'give every step a unique id (--resume and conditions refer to steps by id)' });
+    seenIds.set(p.step.id, p);
+  }
+  const mainIds = book.steps.map((s) => s.id);
+  const captured = new Map<string, { list: boolean; fields: readonly string[] }>();
+  const captureOwners = new Map<string, string>();
+  // Every capture of the main steps is visible to onFailure steps (set or not, the when: set condition tells).
+  const mainCaptures = new Map<string, { list: boolean; fields: readonly string[] }>();
+  for (const s of book.steps) for (const [n, v] of outputsOf(s)) mainCaptures.set(n, v);
+
+  for (const p of placed) {
+    const { step } = p;
+    const where: KeyPath = [p.phase, p.index];
+    const kinds = KINDS.filter((k) => step[k] !== undefined);
+    if (kinds.length !== 1) {
+      issues.push({
+        path: where,
+        message: kinds.length === 0 ? `step "${step.id}" says nothing to do` : `step "${step.id}" has ${kinds.join(' and ')}: a step does one thing`,
+        fix: 'give it exactly one of: op (a stowage operation), run (a program), compose (docker compose arguments), action (a built-in)',
+      });
+    }
+    if (step.args !== undefined && step.op === undefined) issues.push({ path: [...where, 'args'], pointAtKey: true, message: 'args belongs to op steps', fix: 'put the arguments into run or compose, or add op' });
+    if (step.with !== undefined && step.action === undefined) issues.push({ path: [...where, 'with'], pointAtKey: true, message: 'with belongs to action steps', fix: 'remove it or add action' });
+    if (removesData(step) && step.confirm !== true) {
+      issues.push({ path: [...where, step.op !== undefined ? 'op' : step.compose !== undefined ? 'compose' : 'run'], message: `step "${step.id}" replaces or removes data`, fix: 'add confirm: true (the run then asks, or needs --yes without a terminal)' });
+    }
+    if (step.capture !== undefined && step.forEach !== undefined) issues.push({ path: [...where, 'capture'], pointAtKey: true, message: 'a step with forEach cannot capture (which item would win?)', fix: 'capture in a step without forEach' });
+    if (step.action !== undefined) {
+      const spec = ACTIONS_SPEC[step.action];
+      for (const key of Object.keys(step.with ?? {})) {
+        if (!(key in spec.params)) issues.push({ path: [...where, 'with', key], pointAtKey: true, message: `action ${step.action} has no parameter "${key}"`, fix: Object.keys(spec.params).length > 0 ? `use: ${Object.keys(spec.params).join(', ')}` : 'remove it' });
+      }
+      for (const [key, fallback] of Object.entries(spec.params)) {
+        if (fallback === null && step.with?.[key] === undefined) issues.push({ path: [...where], message: `action ${step.action} needs with: {${key}: ...}`, fix: `add with: {${key}: "{{drill_set}}"} or the value to use` });
+      }
+    }
+    // Conditions
+    const when = step.when;
+    if (when !== undefined) {
+      if (when.var !== undefined) {
+        const declared = book.vars?.[when.var];
+        if (declared === undefined) issues.push({ path: [...where, 'when', 'var'], message: `variable "${when.var}" is not declared`, fix: `declare it under vars, or use one of: ${Object.keys(book.vars ?? {}).join(', ') || '(none declared)'}` });
+        else if (declared.enum !== undefined) {
+          for (const [i, value] of (when.in ?? []).entries()) {
+            if (!declared.enum.includes(value)) issues.push({ path: [...where, 'when', 'in', i], message: `"${value}" is not a value of ${when.var}`, fix: `use one of: ${declared.enum.join(', ')}` });
+          }
+        }
+      }
+      for (const key of ['started', 'failed', 'succeeded'] as const) {
+        const target = when[key];
+        if (target === undefined) continue;
+        const at = mainIds.indexOf(target);
+        if (at === -1) issues.push({ path: [...where, 'when', key], message: `no step "${target}" in steps`, fix: `use one of: ${mainIds.join(', ')}` });
+        else if (p.phase === 'steps' && (key === 'failed' || at >= p.index)) {
+          issues.push({ path: [...where, 'when', key], message: key === 'failed' ? 'a run stops at its failed step: failed only makes sense in onFailure' : `step "${target}" does not come before "${step.id}"`, fix: key === 'failed' ? 'move the step to onFailure' : 'refer to an earlier step' });
+        }
+      }
+      if (when.set !== undefined) {
+        const visible = p.phase === 'steps' ? captured : new Map([...mainCaptures, ...captured]);
+        if (!visible.has(when.set)) issues.push({ path: [...where, 'when', 'set'], message: `no earlier step captures "${when.set}"`, fix: 'capture it in an earlier step (capture: {name: {json: field}})' });
+      }
+    }
+    // Variables in arguments
+    const visible = p.phase === 'steps' ? captured : new Map([...mainCaptures, ...captured]);
+    let itemFields: readonly string[] | undefined;
+    if (step.forEach !== undefined) {
+      const list = BUILTIN_LISTS[step.forEach] ?? (visible.get(step.forEach)?.list === true ? visible.get(step.forEach)?.fields : undefined);
+      if (list === undefined) {
+        issues.push({ path: [...where, 'forEach'], message: `"${step.forEach}" is not a list`, fix: `use one of: ${[...Object.keys(BUILTIN_LISTS), ...[...visible].filter(([, v]) => v.list).map(([k]) => k)].join(', ')}` });
+        itemFields = [];
+      } else itemFields = list;
+    }
+    const wordLists: Array<[string, readonly string[]]> = [
+      ['args', step.args ?? []],
+      ['run', step.run ?? []],
+      ['compose', step.compose ?? []],
+    ];
+    for (const [key, words] of wordLists) {
+      for (const [i, word] of words.entries()) issues.push(...referenceIssues(word, [...where, key, i], book, visible, itemFields, true));
+    }
+    for (const [key, word] of Object.entries(step.with ?? {})) issues.push(...referenceIssues(word, [...where, 'with', key], book, visible, itemFields, false));
+    if (step.run !== undefined && references(step.run[0] ?? '').length > 0) {
+      issues.push({ path: [...where, 'run', 0], message: 'the program name comes from a variable', fix: 'name the program literally (docker, pulumi, ...) so the runbook says what it runs' });
+    }
+    // Captures: visible to later steps
+    for (const [name, value] of outputsOf(step)) {
+      if (name in BUILTIN_SCALARS || name in BUILTIN_LISTS || name === 'item' || name === 'var') {
+        issues.push({ path: [...where, 'capture', name], pointAtKey: true, message: `"${name}" is a built-in variable`, fix: 'choose another name' });
+        continue;
+      }
+      const owner = captureOwners.get(name);
+      if (owner !== undefined && owner !== step.id && step.action === undefined) {
+        issues.push({ path: [...where, 'capture', name], pointAtKey: true, message: `"${name}" is already captured by step "${owner}"`, fix: 'choose another name' });
+      }
+      captureOwners.set(name, step.id);
+      captured.set(name, value);
+    }
+  }
+  return issues;
+}
+
+function outputsOf(step: RunbookStep): Array<[string, { list: boolean; fields: readonly string[] }]> {
+  const out: Array<[string, { list: boolean; fields: readonly string[] }]> = Object.entries(step.capture ?? {}).map(([n, c]) => [n, { list: c.lines === true, fields: [] }]);
+  if (step.action !== undefined) {
+    const sets = ACTIONS_SPEC[step.action].sets;
+    for (const s of sets.scalars) out.push([s, { list: false, fields: [] }]);
+    for (const [n, fields] of Object.entries(sets.lists)) out.push([n, { list: true, fields }]);
+  }
+  return out;
+}
+
+function referenceIssues(
+  word: string,
+  path: KeyPath,
+  book: RunbookFile,
+  captured: ReadonlyMap<string, { list: boolean; fields: readonly string[] }>,
+  itemFields: readonly string[] | undefined,
+  listsAllowed: boolean,
+): IssueAt[] {
+  const issues: IssueAt[] = [];
+  const refs = references(word);
+  for (const name of refs) {
+    const wholeWord = refs.length === 1 && word.trim() === `{{${name}}}`;
+    if (name === 'item' || name.startsWith('item.')) {
+      if (itemFields === undefined) issues.push({ path, message: `{{${name}}} is only defined in a step with forEach`, fix: 'add forEach: <list> or use another variable' });
+      else if (name === 'item' && itemFields.length > 0) issues.push({ path, message: '{{item}} is a record here', fix: `use {{item.<field>}}: ${itemFields.map((f) => `{{item.${f}}}`).join(', ')}` });
+      else if (name !== 'item' && !itemFields.includes(name.slice(5))) issues.push({ path, message: `{{${name}}}: the items have no field "${name.slice(5)}"`, fix: itemFields.length > 0 ? `use one of: ${itemFields.map((f) => `{{item.${f}}}`).join(', ')}` : 'the items are plain strings: use {{item}}' });
+      continue;
+    }
+    if (name.startsWith('var.')) {
+      const v = name.slice(4);
+      if (book.vars?.[v] === undefined) issues.push({ path, message: `{{${name}}}: variable "${v}" is not declared`, fix: `declare it under vars${Object.keys(book.vars ?? {}).length > 0 ? ` or use one of: ${Object.keys(book.vars ?? {}).map((k) => `{{var.${k}}}`).join(', ')}` : ''}` });
+      continue;
+    }
+    if (name in BUILTIN_SCALARS) continue;
+    const list = name in BUILTIN_LISTS ? { list: true, fields: BUILTIN_LISTS[name] ?? [] } : captured.get(name);
+    if (list === undefined) {
+      issues.push({
+        path,
+        message: `{{${name}}} is not defined here`,
+        fix: `use a built-in (${Object.keys(BUILTIN_SCALARS).join(', ')}), {{var.<name>}}, a list, or a value captured by an earlier step${captured.size > 0 ? ` (${[...captured.keys()].join(', ')})` : ''}`,
+      });
+      continue;
+    }
+    if (list.list) {
+      if (!listsAllowed || !wholeWord) issues.push({ path, message: `{{${name}}} is a list`, fix: `write it as a whole argument ("{{${name}}}") to pass one argument per item, or use forEach: ${name}` });
+      else if (list.fields.length > 0) issues.push({ path, message: `{{${name}}} is a list of records`, fix: `use forEach: ${name} and {{item.<field>}} (${list.fields.join(', ')})` });
+    }
+  }
+  return issues;
+}
