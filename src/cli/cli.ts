@@ -203,6 +203,8 @@ export function scriptArguments(scriptUrl: string, argv: string[] = process.argv
 
 /** Entry point for scripts/*.mjs: run the command and exit with its code. */
 export async function main(spec: CommandSpec, scriptUrl: string, handler: Handler): Promise<never> {
+  // If the event loop ever empties while an operation is still pending, that is a failure, not success.
+  process.exitCode = EXIT.failed;
   const code = await runCli(spec, scriptArguments(scriptUrl), handler);
   // Let piped stdout drain before exiting, or a large --json document is cut short.
   await new Promise<void>((done) => process.stdout.write('', () => done()));

@@ -57,6 +57,11 @@ export function composeServiceKey(model: Model, container: ContainerModel): stri
   return container.name.slice(model.project.length + 1);
 }
 
+/** Literal values keep their `$`: Compose would otherwise interpolate (or reject) them. */
+export function escapeInterpolation(value: string): string {
+  return value.replace(/\$/g, '$$$$');
+}
+
 /** Secrets never appear in Compose files: they are interpolated from an env file that is not committed. */
 export function secretReference(model: Model, secretKey: string): string {
   const secret = model.secrets.find((s) => s.key === secretKey);
@@ -96,11 +101,11 @@ function renderService(model: Model, container: ContainerModel, composeDir: stri
     restart: container.restart,
     labels: container.labels,
   };
-  if (container.command !== undefined) service.command = container.command;
+  if (container.command !== undefined) service.command = container.command.map(escapeInterpolation);
   if (container.user !== undefined) service.user = container.user;
   if (container.environment.length > 0) {
     service.environment = Object.fromEntries(
-      container.environment.map((e) => [e.name, e.secret !== undefined ? secretReference(model, e.secret) : e.value]),
+      container.environment.map((e) => [e.name, e.secret !== undefined ? secretReference(model, e.secret) : escapeInterpolation(e.value)]),
     );
   }
   if (container.mounts.length > 0) service.volumes = container.mounts.map((m) => renderMount(m, composeDir));

@@ -30,8 +30,56 @@ export interface UnsafeEntry {
  */
 export class EntryGuard {
   private readonly seen = new Set<string>();
-  private readonly symlinks = new Set<string>();
+  private readonly symlinks = new Map<string, string>();
   readonly problems: UnsafeEntry[] = [];
+
+  /**
+   * Checks what only the whole archive shows: links that stay inside one at a
+   * time but escape when followed through each other (sub/up -> .., l ->
+   * sub/up/..), in whatever order they came, and entries below a symlink that
+   * came later.
+   */
+  finish(): void {
+    for (const [name, target] of this.symlinks) {
+      const dir = name.split('/').slice(0, -1);
+      if (this.resolve([...dir, ...target.split('/')], 0) === undefined) {
+        this.problems.push({ name: `./${name}`, reason: `symlink to "${target}" escapes the volume through other symlinks` });
+      }
+    }
+    for (const name of this.seen) {
+      const segments = name.split('/');
+      for (let i = 1; i < segments.length; i++) {
+        const prefix = segments.slice(0, i).join('/');
+        if (this.symlinks.has(prefix)) {
+          this.problems.push({ name: `./${name}`, reason: `path goes through symlink "${prefix}"` });
+          break;
+        }
+      }
+    }
+  }
+
+  /** Resolves a path inside the root the way the kernel would, following the archive's symlinks; undefined when it leaves the root. */
+  private resolve(parts: string[], depth: number): string[] | undefined {
+    if (depth > 40) return undefined;
+    const out: string[] = [];
+    for (const part of parts) {
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (out.length === 0) return undefined;
+        out.pop();
+        continue;
+      }
+      out.push(part);
+      const target = this.symlinks.get(out.join('/'));
+      if (target !== undefined) {
+        if (target.startsWith('/')) return undefined;
+        const resolved = this.resolve([...out.slice(0, -1), ...target.split('/')], depth + 1);
+        if (resolved === undefined) return undefined;
+        out.splice(0, out.length, ...resolved);
+      }
+    }
+    return out;
+  }
 
   check(header: TarHeader): void {
     const raw = header.name;
@@ -47,6 +95,10 @@ export class EntryGuard {
       const prefix = segments.slice(0, i).join('/');
       if (this.symlinks.has(prefix)) return reject(`path goes through symlink "${prefix}"`);
     }
+    if (this.seen.has(name) && header.type !== 'directory') {
+      // A later entry replacing an earlier one could swap a checked file for a link: refuse duplicates.
+      if (this.symlinks.has(name) || header.type === 'symlink') return reject('appears twice in the archive');
+    }
     switch (header.type) {
       case 'character-device':
       case 'block-device':
@@ -55,7 +107,7 @@ export class EntryGuard {
         const target = header.linkname ?? '';
         if (target.startsWith('/')) return reject(`symlink to absolute path "${target}" escapes the volume`);
         if (escapes(segments.slice(0, -1), target)) return reject(`symlink to "${target}" escapes the volume`);
-        this.symlinks.add(name);
+        this.symlinks.set(name, target);
         break;
       }
       case 'link': {
@@ -139,6 +191,7 @@ export async function scanArchive(
     }
   };
   await Promise.all([feed(source, extract), consume()]);
+  guard.finish();
   return summary;
 }
 

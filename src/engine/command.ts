@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Readable } from 'node:stream';
 
 /**
  * A command is data: program and argument array, never a shell string. Builders
@@ -153,8 +154,17 @@ export function killAllStreams(): void {
   for (const child of liveStreams.keys()) child.kill('SIGKILL');
 }
 
-export function startStreaming(cmd: Command, stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' }): StreamingProcess {
+/**
+ * stdin may also be another child's stdout or an open file descriptor: the
+ * bytes then go from process to process (or file to process) without passing
+ * through this one.
+ */
+export type StdinSource = 'pipe' | 'ignore' | Readable | number;
+
+export function startStreaming(cmd: Command, stdio: { stdin: StdinSource; stdout: 'pipe' | 'ignore' }): StreamingProcess {
   const child = spawn(cmd.program, cmd.args, { ...ISOLATED, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  // Our copy of a handed-over stdout must go, or the producer would not see its reader exit.
+  if (stdio.stdin instanceof Readable) stdio.stdin.destroy();
   liveStreams.set(child, cmd);
   child.once('close', () => liveStreams.delete(child));
   const stderr: Buffer[] = [];

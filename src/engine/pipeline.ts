@@ -2,13 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { close, createReadStream, createWriteStream, fsync } from 'node:fs';
 import { promisify } from 'node:util';
-import { rm } from 'node:fs/promises';
+import { open as openFile, rm } from 'node:fs/promises';
 
 const fsyncFd = promisify(fsync);
 const closeFd = promisify(close);
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { command, startStreaming, type Command, type StreamingProcess } from './command.js';
+import { command, startStreaming, type Command, type StdinSource, type StreamingProcess } from './command.js';
 import type { Chunks } from './archive.js';
 
 /**
@@ -135,6 +135,69 @@ export async function writeArtifact(source: Chunks, steps: Command[], path: stri
   }
 }
 
+/**
+ * Like writeArtifact for a source that is another process's stdout (docker
+ * cp): the first filter reads it directly, so the uncompressed stream never
+ * enters this process; only the stored bytes are hashed and written here.
+ */
+export async function writeArtifactFromProcess(producer: Readable, steps: Command[], path: string, onStoredBytes?: ByteCounter): Promise<WrittenArtifact> {
+  const [first, ...rest] = steps;
+  if (first === undefined) return writeArtifact(producer, [], path, onStoredBytes);
+  const head = startStreaming(first, { stdin: producer, stdout: 'pipe' });
+  const headOut = head.child.stdout;
+  if (headOut === null) throw new Error(`${first.purpose}: no output pipe`);
+  const hash = createHash('sha256');
+  const stored = new Meter(hash, onStoredBytes);
+  const sink = createWriteStream(path, { flags: 'wx', mode: 0o600, autoClose: false, highWaterMark: 1 << 20 });
+  let fd: number | undefined;
+  sink.once('open', (opened: number) => {
+    fd = opened;
+  });
+  const { output, settled, processes } = chain(headOut, rest);
+  try {
+    await Promise.all([head.done, ...settled, pipeline(output, stored, sink)]);
+    if (fd === undefined) throw new Error(`${path} was not opened`);
+    await fsyncFd(fd);
+    await closeFd(fd);
+    fd = undefined;
+    return { bytes: stored.bytes, sha256: hash.digest('hex'), sourceBytes: 0 };
+  } catch (err) {
+    for (const p of [head, ...processes]) p.child.kill('SIGKILL');
+    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
+    if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) await rm(path, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Decodes a stored artifact straight into a consumer process (docker cp into
+ * a helper): file -> filters -> consumer, all process to process. The stored
+ * bytes are hashed by a separate read of the file, which the page cache
+ * makes cheap; the caller compares the digest before it uses the result.
+ */
+export async function decodeIntoProcess(path: string, steps: Command[], consumer: Command, onStoredBytes?: ByteCounter): Promise<{ sha256: string; bytes: number }> {
+  const file = await openFile(path, 'r');
+  const started: StreamingProcess[] = [];
+  try {
+    let input: StdinSource = file.fd;
+    for (const step of steps) {
+      const proc = startStreaming(step, { stdin: input, stdout: 'pipe' });
+      started.push(proc);
+      if (proc.child.stdout === null) throw new Error(`${step.purpose}: no output pipe`);
+      input = proc.child.stdout;
+    }
+    const sink = startStreaming(consumer, { stdin: input, stdout: 'ignore' });
+    started.push(sink);
+    await file.close();
+    const [digest] = await Promise.all([sha256File(path, onStoredBytes), ...started.map((p) => p.done)]);
+    return digest;
+  } catch (err) {
+    for (const p of started) p.child.kill('SIGKILL');
+    await file.close().catch(() => undefined);
+    throw err;
+  }
+}
+
 export interface ArtifactReader {
   /** The decoded content (decrypted and decompressed). */
   content: Readable;
@@ -162,13 +225,14 @@ export function readArtifact(path: string, steps: Command[], onStoredBytes?: Byt
 }
 
 /** sha256 of a file, streamed. */
-export async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
+export async function sha256File(path: string, onBytes?: ByteCounter): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
   let bytes = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
     if (!(chunk instanceof Uint8Array)) throw new Error('file yielded a non-byte chunk');
     hash.update(chunk);
     bytes += chunk.length;
+    onBytes?.(chunk.length);
   }
   return { sha256: hash.digest('hex'), bytes };
 }

@@ -9,7 +9,7 @@ import { startStreaming, renderCommand, type Command, type Runner } from '../eng
 import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, type ContainerState } from '../engine/inspect.js';
-import { filters, programAvailable, writeArtifact, type Compression } from '../engine/pipeline.js';
+import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
 import { ProjectLock, createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
 import { helperImage, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
@@ -88,13 +88,13 @@ function compressionFor(model: Model, override: Compression | undefined): Compre
   return wanted === 'zstd' && !programAvailable('zstd') ? 'gzip' : wanted;
 }
 
-/** Size of each volume's tar stream in the newest complete set: the total an ETA can be based on. */
+/** Size of each volume's artifact in the newest complete set: the total an ETA can be based on. */
 function previousSizes(to: string, project: string): Map<string, number> {
   const sizes = new Map<string, number>();
   const newest = listSets(to, project).filter((s) => s.complete).pop();
   if (newest === undefined) return sizes;
   try {
-    for (const a of readManifest(newest.path).artifacts) if (a.sourceBytes !== undefined && a.paths === undefined) sizes.set(a.volume, a.sourceBytes);
+    for (const a of readManifest(newest.path).artifacts) if (a.paths === undefined) sizes.set(a.volume, a.bytes);
   } catch {
     // A damaged older manifest only costs the ETA.
   }
@@ -307,7 +307,11 @@ async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: 
           })
         : raw;
       const bar = ctx.progress(volume.key, ctx.paths.length > 0 ? undefined : ctx.expected.get(volume.key));
-      const written = await Promise.all([writeArtifact(source, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n)), reader.done]);
+      // Without a rewrite, docker cp feeds zstd directly: the uncompressed stream never passes through node.
+      const writing = needsTransform
+        ? writeArtifact(source, ctx.stepsAfterTar, join(ctx.setPath, file))
+        : writeArtifactFromProcess(raw, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n));
+      const written = await Promise.all([writing, reader.done]);
       bar.finish();
       const [artifact] = written;
       return {
@@ -318,7 +322,7 @@ async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: 
         sha256: artifact.sha256,
         format: ctx.compression === 'zstd' ? 'tar+zstd' : 'tar+gzip',
         encrypted,
-        sourceBytes: artifact.sourceBytes,
+        ...(artifact.sourceBytes > 0 ? { sourceBytes: artifact.sourceBytes } : {}),
         ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
         ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
       };

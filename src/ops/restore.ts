@@ -10,13 +10,13 @@ import { renderCommand, startStreaming, type Runner } from '../engine/command.js
 import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, type ContainerState } from '../engine/inspect.js';
-import { readArtifact } from '../engine/pipeline.js';
+import { decodeIntoProcess, readArtifact } from '../engine/pipeline.js';
 import { ProjectLock, readManifest, type ArtifactRecord } from './backup-set.js';
 import { mongoTarget, pgTarget } from './backup.js';
 import { helperImage, uninterruptible, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { PREPARE, SWAP_ALL, SWAP_PATHS } from './swap-scripts.js';
-import { decodeSteps, verifySet, type VerifyResult } from './verify.js';
+import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
 
 export interface RestoreOptions {
   runner: Runner;
@@ -105,6 +105,10 @@ export async function planRestore(model: Model, setDir: string, options: Restore
       : running.filter((c) => mountsVolume(c, volume)).map((c) => c.Name);
     items.push({ volume, artifact, paths, stop, root: undefined });
   }
+  const locked = items.filter((i) => isEncrypted(i.artifact));
+  if (locked.length > 0 && options.identity === undefined) {
+    throw new UsageError(`${locked.map((i) => i.artifact.file).join(', ')} ${locked.length === 1 ? 'is' : 'are'} encrypted: pass --identity <age identity file> (or set STOWAGE_AGE_IDENTITY); nothing was changed`);
+  }
   const verification = await verifySet(setDir, { runner: options.runner, identity: options.identity, volumes: wanted, ...(options.progress === undefined ? {} : { progress: options.progress }) });
   for (const item of items) item.root = verification.artifacts.find((a) => a.volume === item.volume.key)?.root;
   return { set: setDir, items, verification };
@@ -114,6 +118,16 @@ export async function planRestore(model: Model, setDir: string, options: Restore
 export function rootArguments(root: RestorePlanItem['root']): string[] {
   const r = root ?? { uid: 0, gid: 0, mode: 0o755, mtime: new Date().toISOString() };
   return [`${r.uid}:${r.gid}`, (r.mode & 0o7777).toString(8), `@${Math.floor(Date.parse(r.mtime) / 1000)}`];
+}
+
+/** SWAP_PATHS arguments: the count of paths only moved aside, those paths, then the paths replaced. */
+export function pathSwapArguments(item: Pick<RestorePlanItem, 'paths' | 'volume'>): string[] {
+  const databases = item.volume.backup.method === 'sqlite' ? item.volume.backup.databases : [];
+  const companions = item.paths
+    .filter((p) => databases.includes(p))
+    .flatMap((db) => [`${db}-wal`, `${db}-shm`, `${db}-journal`])
+    .filter((c) => !item.paths.includes(c));
+  return [String(companions.length), ...companions, ...item.paths];
 }
 
 function normalizePath(p: string): string {
@@ -200,28 +214,28 @@ async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, 
     await withHelper(runner, model, image, [mount], async (helper) => {
       const path = join(setDir, item.artifact.file);
       const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(path).size);
-      const reader = readArtifact(path, decodeSteps(item.artifact, options.identity), (n) => bar.add(n));
-      const content: Chunks = item.paths.length > 0 && (item.artifact.paths ?? []).length === 0
-        ? transformArchive(reader.content, { include: item.paths, exclude: [], splice: [], dropWith: () => false })
-        : reader.content;
-      const writer = startStreaming(docker.archiveWrite(helper, `/v/${staging}`), { stdin: 'pipe', stdout: 'ignore' });
-      const stdin = writer.child.stdin;
-      if (stdin === null) throw new Error('docker cp has no stdin');
-      stdin.on('error', () => undefined);
-      const feeding = (async () => {
-        for await (const chunk of content) {
-          if (!(chunk instanceof Uint8Array)) throw new Error('archive stream yielded a non-byte chunk');
-          if (!stdin.write(chunk)) await new Promise<void>((resume) => stdin.once('drain', resume));
-        }
-        stdin.end();
-      })();
-      const [hashed] = await Promise.all([reader.done, feeding, writer.done]);
+      const steps = decodeSteps(item.artifact, options.identity);
+      const target = docker.archiveWrite(helper, `/v/${staging}`);
+      let hashed: { sha256: string };
+      if (item.paths.length > 0 && (item.artifact.paths ?? []).length === 0) {
+        // Selecting paths rewrites the archive, which happens here.
+        const reader = readArtifact(path, steps, (n) => bar.add(n));
+        const content: Chunks = transformArchive(reader.content, { include: item.paths, exclude: [], splice: [], dropWith: () => false });
+        const writer = startStreaming(target, { stdin: 'pipe', stdout: 'ignore' });
+        const stdin = writer.child.stdin;
+        if (stdin === null) throw new Error('docker cp has no stdin');
+        stdin.on('error', () => undefined);
+        [hashed] = await Promise.all([reader.done, pipeline(content, stdin), writer.done]);
+      } else {
+        // Whole archive: file -> zstd -> docker cp, process to process.
+        hashed = await decodeIntoProcess(path, steps, target, (n) => bar.add(n));
+      }
       bar.finish();
       // The artifact was verified a moment ago; a different hash now means it changed under us.
       if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
     });
     const swap = item.paths.length > 0
-      ? docker.runHelperScript(image, [mount], SWAP_PATHS, [staging, old, ...item.paths], labels)
+      ? docker.runHelperScript(image, [mount], SWAP_PATHS, [staging, old, ...pathSwapArguments(item)], labels)
       : docker.runHelperScript(image, [mount], SWAP_ALL, [staging, old, ...rootArguments(item.root)], labels);
     await uninterruptible(() => runner.run(swap));
   } catch (err) {

@@ -61,9 +61,14 @@ rm -rf -- "/v/$old" || { echo "stowage: could not remove the previous content in
 chown "$owner" /v && chmod "$mode" /v && touch -d "$mtime" /v
 `;
 
-/** Replaces only the given paths ($3...), keeping the rest of the volume as it is. */
+/**
+ * Replaces only the given paths ($4...), keeping the rest of the volume as it
+ * is. The first $3 of them are only moved aside, never replaced: a restored
+ * SQLite database must not meet the live database's -wal and -shm files,
+ * which SQLite would replay onto it.
+ */
 export const SWAP_PATHS = `set -u
-staging="$1"; old="$2"; shift 2
+staging="$1"; old="$2"; drop_count="$3"; shift 3
 cd /v || exit 1
 mkdir -m 0700 -- "/v/$old" || exit 1
 done_count=0
@@ -77,13 +82,20 @@ fail() {
     if [ -e "/v/$p" ] || [ -L "/v/$p" ]; then mkdir -p -- "$(dirname -- "/v/$staging/$p")"; mv -f -- "/v/$p" "/v/$staging/$p"; fi
     if [ -e "/v/$old/$p" ] || [ -L "/v/$old/$p" ]; then mv -f -- "/v/$old/$p" "/v/$p"; fi
   done
+  # Only directories made for the move remain: remove them, or every later restore would refuse to run.
+  if [ -z "$(find "/v/$old" ! -type d | head -n 1)" ]; then rm -rf -- "/v/$old"; fi
   exit 1
 }
+n=0
 for p in "$@"; do
+  n=$((n + 1))
   if [ -e "/v/$p" ] || [ -L "/v/$p" ]; then
     mkdir -p -- "$(dirname -- "/v/$old/$p")" && mv -- "/v/$p" "/v/$old/$p" || fail "cannot move $p aside" "$@"
   fi
-  mkdir -p -- "$(dirname -- "/v/$p")" && mv -- "/v/$staging/$p" "/v/$p" || fail "cannot move $p into place" "$@"
+  if [ "$n" -gt "$drop_count" ]; then
+    [ -e "/v/$staging/$p" ] || [ -L "/v/$staging/$p" ] || fail "$p is not in the backup" "$@"
+    mkdir -p -- "$(dirname -- "/v/$p")" && mv -- "/v/$staging/$p" "/v/$p" || fail "cannot move $p into place" "$@"
+  fi
   done_count=$((done_count + 1))
 done
 rm -rf -- "/v/$staging" "/v/$old"

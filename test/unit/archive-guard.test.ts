@@ -52,3 +52,34 @@ describe('entries a restore refuses', () => {
     expect(normalizeEntryName('a')).toBe('a');
   });
 });
+
+describe('escapes only the whole archive shows', () => {
+  function finished(...headers: TarHeader[]): string[] {
+    const guard = new EntryGuard();
+    for (const h of headers) guard.check(h);
+    guard.finish();
+    return guard.problems.map((p) => `${p.name}: ${p.reason}`);
+  }
+
+  it('refuses a link that escapes through another link (sub/up -> .., l -> sub/up/..)', () => {
+    expect(finished(header('./sub/', 'directory'), header('./sub/up', 'symlink', '..'), header('./l', 'symlink', 'sub/up/..'))).toEqual([
+      './l: symlink to "sub/up/.." escapes the volume through other symlinks',
+    ]);
+  });
+
+  it('refuses the same chain when the outer link comes first', () => {
+    expect(finished(header('./l', 'symlink', 'sub/up/..'), header('./sub/', 'directory'), header('./sub/up', 'symlink', '..'))).toHaveLength(1);
+  });
+
+  it('refuses symlink loops', () => {
+    expect(finished(header('./a', 'symlink', 'b'), header('./b', 'symlink', 'a'))).toHaveLength(2);
+  });
+
+  it('accepts chains that stay inside', () => {
+    expect(finished(header('./releases/', 'directory'), header('./releases/v2/', 'directory'), header('./current', 'symlink', 'releases/v2'), header('./latest', 'symlink', 'current/..'))).toEqual([]);
+  });
+
+  it('refuses an entry below a symlink that appears later in the archive', () => {
+    expect(finished(header('./l/x', 'file'), header('./l', 'symlink', 'sub'))).toContain('./l/x: path goes through symlink "l"');
+  });
+});
