@@ -1,0 +1,416 @@
+// Shared fixture for the real-engine tests: temporary stacks and backup roots,
+// volumes and service containers created the way Compose would create them,
+// the CLI run the way operators run it (npx zx scripts/X.mjs), and snapshots of
+// a volume's tree that compare owners, modes, times, link counts and contents.
+//
+// Every test file makes its own project name (t<random>) and removes exactly the
+// containers and volumes labelled with it in afterAll; nothing else is touched.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+export const BUSYBOX = 'stowage-test/busybox:1';
+export const SQLITE_IMAGE = 'stowage-test/sqlite:1';
+export const POSTGRES_IMAGE = 'stowage-test/postgres:15';
+
+/** A service command that exits promptly on SIGTERM. */
+export const IDLE_COMMAND = ['sh', '-c', "trap 'exit 0' TERM; while :; do sleep 1; done"];
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  input?: string | Buffer;
+  /**
+   * Hang detector, not a timing assertion: after this long the program and all
+   * its descendants (the CLI runs its children in their own process groups) are
+   * SIGKILLed and the result has code -1 and a note in stderr. Killing them
+   * also ends engine requests they hold open (a `docker cp` stream holds its
+   * container), so one hung run cannot block the cleanup of the whole file.
+   */
+  hangAfterMs?: number;
+}
+
+/** Runs a program without a shell and resolves with what it printed (never rejects on a non-zero exit). */
+export function exec(program: string, args: readonly string[], options: ExecOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, {
+      cwd: options.cwd ?? repoRoot,
+      env: { ...process.env, ...options.env },
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let hung = false;
+    const timer =
+      options.hangAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            hung = true;
+            if (child.pid !== undefined) void killTree(child.pid);
+          }, options.hangAfterMs);
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr?.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const note = hung ? `\n[test harness: ${program} ${args.slice(0, 2).join(' ')} still running after ${options.hangAfterMs ?? 0} ms: hung; killed it and its descendants]\n` : '';
+      resolve({ code: hung ? -1 : (code ?? (signal === null ? -1 : 128)), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') + note });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}
+
+/** How long a CLI run may take before the harness calls it hung (normal runs here take seconds). */
+export const CLI_HANG_MS = 75_000;
+
+/** Runs a program and returns its stdout; a non-zero exit throws with everything it printed. */
+export async function must(program: string, args: readonly string[], options: ExecOptions = {}): Promise<string> {
+  const r = await exec(program, args, options);
+  if (r.code !== 0) throw new Error(`${program} ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r.stdout;
+}
+
+export const docker = (...args: string[]): Promise<string> => must('docker', args);
+
+/** sh -c SCRIPT on the host (for pipelines of stock tools: age | zstd | tar). */
+export const hostShell = (script: string, ...args: string[]): Promise<string> => must('sh', ['-c', script, 'sh', ...args]);
+
+// ---------------------------------------------------------------- projects
+
+export function uniqueProject(tag: string): string {
+  return `t${randomBytes(3).toString('hex')}${tag}`;
+}
+
+/**
+ * One test file's world: a project name, a temporary stacks directory and a
+ * backup root. `stack` writes `<app>.yaml`; `cli` runs a script against them.
+ */
+export class Sandbox {
+  readonly root: string;
+  readonly stacksDir: string;
+  readonly to: string;
+
+  constructor(readonly project: string) {
+    this.root = mkdtempSync(join(tmpdir(), `stowage-engine-${project}-`));
+    this.stacksDir = join(this.root, 'stacks');
+    this.to = join(this.root, 'backups');
+    mkdirSync(this.stacksDir);
+  }
+
+  /** Writes the stack file of app `project` (the stack name is `<project>-dev`). */
+  writeStack(yaml: string): string {
+    writeFileSync(join(this.stacksDir, `${this.project}.yaml`), yaml);
+    return `${this.project}-dev`;
+  }
+
+  get stack(): string {
+    return `${this.project}-dev`;
+  }
+
+  /** Runs `npx zx scripts/<script>.mjs --stack <project>-dev --stacks-dir <dir> ...args`. */
+  cli(script: 'backup' | 'verify' | 'restore', args: string[], options: ExecOptions = {}): Promise<RunResult> {
+    return exec('npx', ['zx', `scripts/${script}.mjs`, '--stack', this.stack, '--stacks-dir', this.stacksDir, ...args], {
+      hangAfterMs: CLI_HANG_MS,
+      ...options,
+      env: { NO_COLOR: '1', ...options.env },
+    });
+  }
+
+  /**
+   * Starts the CLI in its own process group (for signal tests); the caller
+   * collects the result. `direct` runs node_modules/.bin/zx itself instead of
+   * `npx zx`, so the group leader is the node process running the script and its
+   * exit code is the script's own (npm exits at once on a signal).
+   */
+  spawnCli(script: 'backup' | 'verify' | 'restore', args: string[], options: { env?: Record<string, string>; direct?: boolean } = {}): { child: ChildProcess; result: Promise<RunResult> } {
+    const argv = [`scripts/${script}.mjs`, '--stack', this.stack, '--stacks-dir', this.stacksDir, ...args];
+    const [program, programArgs] = options.direct === true ? [join(repoRoot, 'node_modules/.bin/zx'), argv] : ['npx', ['zx', ...argv]];
+    const child = spawn(program, programArgs, {
+      cwd: repoRoot,
+      env: { ...process.env, NO_COLOR: '1', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const result = new Promise<RunResult>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve({ code: code ?? (signal === null ? -1 : 128), stdout, stderr }));
+    });
+    return { child, result };
+  }
+
+  volume(key: string): string {
+    return `${this.project}_${key}`;
+  }
+
+  container(service: string): string {
+    return `${this.project}-${service}`;
+  }
+
+  /** The project's backup directory, `<to>/<project>`. */
+  get setsDir(): string {
+    return join(this.to, this.project);
+  }
+
+  /** Set directories (YYYYMMDDTHHMMSSZ) under the project's backup directory, oldest first. */
+  sets(): string[] {
+    if (!existsSync(this.setsDir)) return [];
+    return readdirSync(this.setsDir)
+      .filter((n) => /^\d{8}T\d{6}Z$/.test(n))
+      .sort()
+      .map((n) => join(this.setsDir, n));
+  }
+
+  /** Removes this project's containers and volumes from the engine, and the temporary files. */
+  async cleanup(): Promise<void> {
+    await removeProject(this.project);
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** Removes every container and volume labelled stowage.project=<project> (and only those). */
+export async function removeProject(project: string): Promise<void> {
+  const label = `label=stowage.project=${project}`;
+  const bounded = { hangAfterMs: 60_000 };
+  const containers = (await exec('docker', ['ps', '--all', '--quiet', '--filter', label], bounded)).stdout.split('\n').filter((s) => s !== '');
+  if (containers.length > 0) await exec('docker', ['rm', '--force', '--volumes', ...containers], bounded);
+  const volumes = (await exec('docker', ['volume', 'ls', '--quiet', '--filter', label], bounded)).stdout.split('\n').filter((s) => s !== '');
+  if (volumes.length > 0) await exec('docker', ['volume', 'rm', '--force', ...volumes], bounded);
+}
+
+// ---------------------------------------------------------------- engine objects
+
+export function labelArgs(labels: Record<string, string>): string[] {
+  return Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+}
+
+/** `docker volume create` with the labels the stack gives its volumes. */
+export async function createVolume(project: string, key: string, env = 'dev'): Promise<string> {
+  const name = `${project}_${key}`;
+  await docker('volume', 'create', ...labelArgs({ 'stowage.project': project, 'stowage.env': env, 'stowage.volume': key }), name);
+  return name;
+}
+
+export interface ServiceOptions {
+  image?: string;
+  /** [volume key, target] pairs. */
+  mounts: Array<[string, string]>;
+  env?: Record<string, string>;
+  user?: string;
+  /** The container's command; IDLE_COMMAND when absent, the image's own with null. */
+  command?: string[] | null;
+  envName?: string;
+}
+
+/** `docker run -d` of `<project>-<service>` as Compose would create it. */
+export async function runService(project: string, service: string, options: ServiceOptions): Promise<string> {
+  const name = `${project}-${service}`;
+  await docker(
+    'run', '-d',
+    '--name', name,
+    ...labelArgs({ 'stowage.project': project, 'stowage.env': options.envName ?? 'dev', 'stowage.service': service }),
+    ...options.mounts.flatMap(([key, target]) => ['-v', `${project}_${key}:${target}`]),
+    ...Object.entries(options.env ?? {}).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+    ...(options.user === undefined ? [] : ['--user', options.user]),
+    options.image ?? BUSYBOX,
+    ...(options.command === null ? [] : (options.command ?? IDLE_COMMAND)),
+  );
+  return name;
+}
+
+export interface ContainerFacts {
+  running: boolean;
+  startedAt: string;
+}
+
+export async function containerState(name: string): Promise<ContainerFacts> {
+  const [running, startedAt] = (await docker('inspect', '--format', '{{.State.Running}} {{.State.StartedAt}}', name)).trim().split(' ');
+  return { running: running === 'true', startedAt: startedAt ?? '' };
+}
+
+export async function volumeExists(name: string): Promise<boolean> {
+  return (await exec('docker', ['volume', 'inspect', name])).code === 0;
+}
+
+export async function volumeLabels(name: string): Promise<Record<string, string>> {
+  return JSON.parse(await docker('volume', 'inspect', '--format', '{{json .Labels}}', name)) as Record<string, string>;
+}
+
+/** Containers of the project, running or not (helpers included). */
+export async function projectContainers(project: string): Promise<string[]> {
+  return (await docker('ps', '--all', '--format', '{{.Names}}', '--filter', `label=stowage.project=${project}`)).split('\n').filter((s) => s !== '').sort();
+}
+
+/** Runs a shell script as root in a throwaway busybox container with the volume at /d. */
+export function inVolume(volume: string, script: string, ...args: string[]): Promise<string> {
+  return docker('run', '--rm', '--network', 'none', '-v', `${volume}:/d`, BUSYBOX, 'sh', '-c', script, 'sh', ...args);
+}
+
+const SNAPSHOT_SCRIPT = `set -e
+cd /d
+find . | sort | while IFS= read -r f; do
+  line=$(stat -c '%n %u:%g %a %Y %h %F %s' "$f")
+  if [ -L "$f" ]; then line="$line -> $(readlink "$f")"
+  elif [ -f "$f" ]; then line="$line sha256=$(sha256sum < "$f" | cut -d' ' -f1)"; fi
+  printf '%s\\n' "$line"
+done
+`;
+
+/**
+ * Every entry of the volume, one line each: name, owner, mode (with setuid,
+ * setgid, sticky), mtime (seconds), link count, type, size, and the sha256 of a
+ * file or the target of a symlink. The root is the `.` line.
+ */
+export async function snapshot(volume: string): Promise<string[]> {
+  const out = await docker('run', '--rm', '--network', 'none', '-v', `${volume}:/d:ro`, BUSYBOX, 'sh', '-c', SNAPSHOT_SCRIPT);
+  return out.split('\n').filter((l) => l !== '');
+}
+
+/** The snapshot line of one entry (by its `./path` name). */
+export function entry(lines: string[], path: string): string | undefined {
+  return lines.find((l) => l.startsWith(`${path} `));
+}
+
+// ---------------------------------------------------------------- backup sets
+
+export interface ManifestArtifact {
+  volume: string;
+  file: string;
+  method: string;
+  bytes: number;
+  sha256: string;
+  encrypted?: boolean;
+  [key: string]: unknown;
+}
+
+export interface ManifestDoc {
+  format: number;
+  project: string;
+  env: string;
+  created: string;
+  artifacts: ManifestArtifact[];
+  [key: string]: unknown;
+}
+
+export function readManifestFile(setDir: string): ManifestDoc {
+  return JSON.parse(readFileSync(join(setDir, 'manifest.json'), 'utf8')) as ManifestDoc;
+}
+
+export function writeManifestFile(setDir: string, manifest: ManifestDoc): void {
+  writeFileSync(join(setDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+}
+
+export function sha256Of(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** The single JSON document a --json run printed; fails loudly when stdout holds anything else. */
+export function parseJsonDocument<T>(stdout: string): T {
+  try {
+    return JSON.parse(stdout) as T;
+  } catch (err) {
+    throw new Error(`stdout is not exactly one JSON document (${err instanceof Error ? err.message : String(err)}):\n${stdout}`);
+  }
+}
+
+/** A fresh set directory name under `<to>/<project>/`, as the contract names them. */
+export function setDirName(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+// ---------------------------------------------------------------- PATH seams
+
+/**
+ * A directory holding a `zstd` that waits for `gate` to exist before it runs
+ * the real zstd (or fails at once with `mode: 'fail'`). Put first on PATH, it
+ * holds a backup in the middle of its copy without any timing assumption.
+ * Probes (`zstd --version`, `-V`) pass straight through; only a real
+ * compression or decompression touches `started` and waits. The wait is
+ * bounded (60 s), so a forgotten gate never leaves a process behind for long.
+ */
+export function fakeZstd(dir: string, mode: 'gate' | 'fail'): { binDir: string; gate: string; started: string; open: () => void } {
+  const binDir = join(dir, 'bin');
+  mkdirSync(binDir, { recursive: true });
+  const gate = join(dir, 'open');
+  const started = join(dir, 'zstd-started');
+  const real = '/usr/bin/zstd';
+  const probe = `for a in "$@"; do case "$a" in --version|-V|-h|--help) exec ${real} "$@";; esac; done\n`;
+  const script =
+    mode === 'fail'
+      ? `#!/bin/sh\n${probe}touch '${started}'\necho 'zstd: simulated failure (test seam)' >&2\nexit 1\n`
+      : `#!/bin/sh\n${probe}touch '${started}'\ni=0\nwhile [ ! -e '${gate}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nexec ${real} "$@"\n`;
+  writeFileSync(join(binDir, 'zstd'), script);
+  chmodSync(join(binDir, 'zstd'), 0o755);
+  const open = (): void => {
+    if (existsSync(dir)) writeFileSync(gate, '');
+  };
+  return { binDir, gate, started, open };
+}
+
+/** Whether any process of the group is still alive. */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILLs a process and every descendant (found through their parent ids), for cleaning up after a hung run. */
+export async function killTree(pid: number): Promise<number[]> {
+  const table = (await exec('ps', ['-eo', 'pid=,ppid='])).stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .filter((p): p is [number, number] => p.length === 2 && Number.isInteger(p[0]) && Number.isInteger(p[1]));
+  const found = [pid];
+  for (let i = 0; i < found.length; i++) for (const [child, parent] of table) if (parent === found[i] && !found.includes(child)) found.push(child);
+  for (const p of found) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  return found;
+}
+
+/** Resolves with the promise's value, or with undefined when it has not settled after `ms` (a hang detector, not a timing assertion). */
+export function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------- waiting
+
+/** Polls `probe` until it returns a value other than undefined/false, at most `tries` times. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, tries = 600, intervalMs = 100): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Output of a CLI run, for assertion messages. */
+export function show(r: RunResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
