@@ -3,7 +3,9 @@ import { basename, join } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { UsageError, formatIssue, formatKeyPath, type KeyPath, type StackIssue } from '../config/errors.js';
 import { keyPathAt, locate } from '../config/positions.js';
-import { compileSchema, type ErrorObject } from '../config/schema.js';
+import { compileSchema } from '../config/schema.js';
+import { schemaIssues } from '../config/schema-issues.js';
+import type { IssueAt } from '../config/semantic.js';
 import { ACTIONS_SPEC, BUILTIN_LISTS, BUILTIN_SCALARS } from './runbook-scope.js';
 import { references } from './runbook-template.js';
 import { DESTRUCTIVE_OPS, placedSteps, type PlacedStep, type RunbookFile, type RunbookStep } from './runbook-types.js';
@@ -65,13 +67,6 @@ export function loadRunbook(file: string): LoadedRunbook {
   return { file, text, book: parseRunbookText(text, file) };
 }
 
-interface IssueAt {
-  path: KeyPath;
-  pointAtKey?: boolean;
-  message: string;
-  fix: string;
-}
-
 export function parseRunbookText(text: string, file: string): RunbookFile {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
@@ -90,7 +85,7 @@ export function parseRunbookText(text: string, file: string): RunbookFile {
   if (syntax.length > 0) throw new RunbookFileError(syntax);
   const data: unknown = doc.toJS({ maxAliasCount: 100 });
   const validate = runbookValidator();
-  if (!validate(data)) throw new RunbookFileError(place(schemaIssues(validate.errors ?? []), doc, lines, file));
+  if (!validate(data)) throw new RunbookFileError(place(schemaIssues(validate.errors ?? [], { oneOfFix: 'write one of the forms the runbook schema allows (see schemas/runbook.schema.json)' }), doc, lines, file));
   const semantic = semanticIssues(data, basename(file).replace(/\.ya?ml$/, ''));
   if (semantic.length > 0) throw new RunbookFileError(place(semantic, doc, lines, file));
   return data;
@@ -104,82 +99,6 @@ function place(issues: IssueAt[], doc: Document, lines: LineCounter, file: strin
     message: issue.message,
     fix: issue.fix,
   }));
-}
-
-function pointer(instancePath: string): KeyPath {
-  if (instancePath === '') return [];
-  return instancePath
-    .slice(1)
-    .split('/')
-    .map((raw) => raw.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
-}
-
-function schemaIssues(errors: ErrorObject[]): IssueAt[] {
-  const seen = new Set<string>();
-  const issues: IssueAt[] = [];
-  for (const error of errors) {
-    if (error.keyword === 'propertyNames' || error.keyword === 'if') continue;
-    const issue = describe(error);
-    const key = `${formatKeyPath(issue.path)}|${issue.message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    issues.push(issue);
-  }
-  return issues;
-}
-
-function describe(error: ErrorObject): IssueAt {
-  const path = pointer(error.instancePath);
-  const params: Record<string, unknown> = error.params;
-  const parent = error.parentSchema;
-  const about = parent !== undefined && typeof parent.description === 'string' ? ` (${parent.description})` : '';
-  const allowedKeys = parent !== undefined && isRecord(parent.properties) ? Object.keys(parent.properties) : [];
-  switch (error.keyword) {
-    case 'additionalProperties': {
-      const extra = String(params['additionalProperty']);
-      return { path: [...path, extra], pointAtKey: true, message: `unknown key "${extra}"`, fix: allowedKeys.length > 0 ? `remove it or correct its spelling; allowed here: ${allowedKeys.join(', ')}` : 'remove it' };
-    }
-    case 'required':
-      return { path, message: `missing required key "${String(params['missingProperty'])}"`, fix: `add "${String(params['missingProperty'])}"` };
-    case 'dependentRequired':
-      return { path, message: `"${String(params['property'])}" needs "${String(params['missingProperty'])}"`, fix: 'write a condition on a variable as {var: <name>, in: [<value>, ...]}' };
-    case 'pattern': {
-      if (error.propertyName !== undefined) {
-        return { path: [...path, error.propertyName], pointAtKey: true, message: `invalid name "${error.propertyName}": must match ${String(params['pattern'])}`, fix: 'rename it: lower case letters, digits and _' };
-      }
-      return { path, message: `${JSON.stringify(error.data)} must match ${String(params['pattern'])}`, fix: `write a value of the expected form${about}` };
-    }
-    case 'enum':
-      return { path, message: `${JSON.stringify(error.data)} is not allowed`, fix: `use one of: ${(Array.isArray(params['allowedValues']) ? params['allowedValues'] : []).map(String).join(', ')}` };
-    case 'const':
-      return { path, message: `must be ${JSON.stringify(params['allowedValue'])}`, fix: `write ${JSON.stringify(params['allowedValue'])}` };
-    case 'type':
-      return { path, message: `must be ${article(String(params['type']))}, not ${jsonType(error.data)}`, fix: `write ${article(String(params['type']))}${about}` };
-    case 'minProperties':
-    case 'maxProperties':
-      if (parent !== undefined && parent.maxProperties === 1) return { path, message: 'must set exactly one key', fix: `choose one of: ${allowedKeys.join(', ')}` };
-      return { path, message: 'must not be empty', fix: `set at least one of: ${allowedKeys.join(', ')}` };
-    case 'minItems':
-      return { path, message: `must have at least ${String(params['limit'])} item(s)`, fix: `add items${about}` };
-    default:
-      return { path, message: error.message ?? 'is invalid', fix: `correct the value${about}` };
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function article(type: string): string {
-  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
-}
-
-function jsonType(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 // ---------------------------------------------------------------- semantic checks
