@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { close, createReadStream, createWriteStream, fsync } from 'node:fs';
+import { close, closeSync, createReadStream, createWriteStream, fsync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { open as openFile, rm } from 'node:fs/promises';
 
@@ -207,6 +207,28 @@ export interface ArtifactReader {
 
 /** Reads a stored artifact through the decoding filters, hashing the stored bytes on the way. */
 export function readArtifact(path: string, steps: Command[], onStoredBytes?: ByteCounter): ArtifactReader {
+  const [first, ...rest] = steps;
+  if (first !== undefined) {
+    // The first filter reads the file itself; the hash is a parallel read that the page cache serves.
+    const fd = openSync(path, 'r');
+    let head: StreamingProcess;
+    try {
+      head = startStreaming(first, { stdin: fd, stdout: 'pipe' });
+    } finally {
+      closeSync(fd);
+    }
+    const headOut = head.child.stdout;
+    if (headOut === null) throw new Error(`${first.purpose}: no output pipe`);
+    const { output, settled } = chain(headOut, rest);
+    const content = new PassThrough({ highWaterMark: 1 << 20 });
+    void pipeline(output, content).catch(() => undefined);
+    const done = Promise.all([sha256File(path, onStoredBytes), head.done, ...settled]).then(([digest]) => digest);
+    done.catch((err: unknown) => {
+      head.child.kill('SIGKILL');
+      content.destroy(err instanceof Error ? err : new Error(String(err)));
+    });
+    return { content, done };
+  }
   const hash = createHash('sha256');
   const stored = new Meter(hash, onStoredBytes);
   const file = createReadStream(path, { highWaterMark: 1 << 20 });
