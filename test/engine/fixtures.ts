@@ -100,15 +100,25 @@ export function uniqueProject(tag: string): string {
  * backup root. `stack` writes `<app>.yaml`; `cli` runs a script against them.
  */
 export class Sandbox {
-  readonly root: string;
-  readonly stacksDir: string;
-  readonly to: string;
+  private made: string | undefined;
 
-  constructor(readonly project: string) {
-    this.root = mkdtempSync(join(tmpdir(), `stowage-engine-${project}-`));
-    this.stacksDir = join(this.root, 'stacks');
-    this.to = join(this.root, 'backups');
-    mkdirSync(this.stacksDir);
+  constructor(readonly project: string) {}
+
+  /** The temporary directory, made on first use (a describe skipped by -t never makes one). */
+  get root(): string {
+    if (this.made === undefined) {
+      this.made = mkdtempSync(join(tmpdir(), `stowage-engine-${this.project}-`));
+      mkdirSync(join(this.made, 'stacks'));
+    }
+    return this.made;
+  }
+
+  get stacksDir(): string {
+    return join(this.root, 'stacks');
+  }
+
+  get to(): string {
+    return join(this.root, 'backups');
   }
 
   /** Writes the stack file of app `project` (the stack name is `<project>-dev`). */
@@ -181,7 +191,7 @@ export class Sandbox {
   /** Removes this project's containers and volumes from the engine, and the temporary files. */
   async cleanup(): Promise<void> {
     await removeProject(this.project);
-    rmSync(this.root, { recursive: true, force: true });
+    if (this.made !== undefined) rmSync(this.made, { recursive: true, force: true });
   }
 }
 
