@@ -289,11 +289,12 @@ async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: 
       const raw = reader.child.stdout;
       if (raw === null) throw new Error('docker cp produced no stream');
       const copies = online?.copies ?? [];
-      const needsTransform = ctx.paths.length > 0 || copies.length > 0;
+      const excluded = volume.backup.exclude.map((p) => p.replace(/^\.\//, '').replace(/\/+$/, ''));
+      const needsTransform = ctx.paths.length > 0 || copies.length > 0 || excluded.length > 0;
       const source: Chunks = needsTransform
         ? transformArchive(raw, {
             include: ctx.paths.map((p) => p.replace(/^\.\//, '').replace(/\/+$/, '')),
-            exclude: copies.map((c) => c.copyInVolume),
+            exclude: [...excluded, ...copies.map((c) => c.copyInVolume)],
             splice: copies.map((c) => ({
               name: c.database,
               open: async () => {
