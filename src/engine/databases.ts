@@ -97,7 +97,14 @@ export const sqlite = {
    * of a new empty file in the live volume.
    */
   onlineBackup(container: string, database: string, output: string): Command {
-    return docker.exec(container, ['sqlite3', `file:${database}?mode=rw`, `.backup '${output}'`]);
+    // VACUUM INTO copies in one read transaction: unlike .backup it is never
+    // restarted by concurrent writes. The busy timeout rides out the moment a
+    // closing writer checkpoints and resets the WAL ("database is locked").
+    return docker.exec(container, ['sqlite3', `file:${database}?mode=rw`, '.timeout 10000', `VACUUM INTO '${output}'`]);
+  },
+  /** For sqlite3 older than 3.27, which has no VACUUM INTO. */
+  onlineBackupLegacy(container: string, database: string, output: string): Command {
+    return docker.exec(container, ['sqlite3', `file:${database}?mode=rw`, '.timeout 10000', `.backup '${output}'`]);
   },
   integrityCheck(file: string): Command {
     return command('sqlite3', ['-readonly', file, 'PRAGMA integrity_check;'], `check SQLite database ${file}`, false);

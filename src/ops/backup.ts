@@ -258,7 +258,12 @@ async function sqliteOnlineCopies(ctx: ArtifactContext, volume: VolumeModel): Pr
     let usable = true;
     for (const [index, database] of volume.backup.databases.entries()) {
       const copyName = `${COPY_PREFIX}${uniqueSuffix()}-${index}`;
-      const result = await ctx.runner.run(sqlite.onlineBackup(container.Name, `${mount.Destination}/${database}`, `${mount.Destination}/${copyName}`), { allowFailure: true });
+      const live = `${mount.Destination}/${database}`;
+      const copy = `${mount.Destination}/${copyName}`;
+      let result = await ctx.runner.run(sqlite.onlineBackup(container.Name, live, copy), { allowFailure: true });
+      if (result.code !== 0 && /syntax error|near "INTO"/.test(result.stderr)) {
+        result = await ctx.runner.run(sqlite.onlineBackupLegacy(container.Name, live, copy), { allowFailure: true });
+      }
       if (result.code === 126 || result.code === 127 || /executable file not found|not found/.test(result.stderr)) {
         usable = false;
         break;

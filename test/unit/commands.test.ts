@@ -92,10 +92,14 @@ describe('database commands', () => {
     expect(cmd.args).toEqual(['exec', 'm', 'mongorestore', '--archive=/tmp/m', '--gzip', '--drop']);
   });
 
-  it('SQLite online backup opens the live database read-write without creating it', () => {
+  it('SQLite online copy opens the live database read-write without creating it and copies in one transaction', () => {
     expect(sqlite.onlineBackup('pim-backend', '/data/database.sqlite', '/data/.stowage-sqlite-1').args).toEqual([
-      'exec', 'pim-backend', 'sqlite3', 'file:/data/database.sqlite?mode=rw', ".backup '/data/.stowage-sqlite-1'",
+      'exec', 'pim-backend', 'sqlite3', 'file:/data/database.sqlite?mode=rw', '.timeout 10000', "VACUUM INTO '/data/.stowage-sqlite-1'",
     ]);
+  });
+
+  it('falls back to the online backup API where VACUUM INTO does not exist', () => {
+    expect(sqlite.onlineBackupLegacy('c', '/d/db', '/d/copy').args.slice(-2)).toEqual(['.timeout 10000', ".backup '/d/copy'"]);
   });
 });
 
