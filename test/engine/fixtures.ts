@@ -424,3 +424,18 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 export function show(r: RunResult): string {
   return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
+
+/** The stack most engine tests need: one volume `data` mounted by one busybox service. */
+export function oneVolumeStack(project: string): string {
+  return `app: ${project}
+helper: { image: ${BUSYBOX} }
+volumes:
+  data: {}
+services:
+  app:
+    image: ${BUSYBOX}
+    mounts: [data:/data]
+environments:
+  dev: {}
+`;
+}

@@ -3,7 +3,7 @@
 import { cpSync, mkdirSync, openSync, readSync, closeSync, writeSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, createVolume, inVolume, parseJsonDocument, readManifestFile, runService, show, snapshot, uniqueProject } from './fixtures.js';
+import { createVolume, inVolume, oneVolumeStack, parseJsonDocument, readManifestFile, runService, Sandbox, show, snapshot, uniqueProject } from './fixtures.js';
 
 const sb = new Sandbox(uniqueProject('in'));
 const volume = sb.volume('data');
@@ -22,17 +22,7 @@ function flipOneByte(path: string, offset: number): void {
 }
 
 beforeAll(async () => {
-  sb.writeStack(`app: ${sb.project}
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    mounts: [data:/data]
-environments:
-  dev: {}
-`);
+  sb.writeStack(oneVolumeStack(sb.project));
   await createVolume(sb.project, 'data');
   await inVolume(volume, 'cd /d && head -c 300000 /dev/urandom > blob.bin && printf "v1\\n" > note.txt && mkdir sub && printf x > sub/x');
   await runService(sb.project, 'app', { mounts: [['data', '/data']] });

@@ -8,9 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  Sandbox, containerState, createVolume, docker, fakeZstd, groupAlive, inVolume, killTree, parseJsonDocument, projectContainers, runService, show, uniqueProject, waitFor, within,
-} from './fixtures.js';
+import { containerState, createVolume, docker, fakeZstd, groupAlive, inVolume, killTree, oneVolumeStack, parseJsonDocument, projectContainers, runService, Sandbox, show, uniqueProject, waitFor, within } from './fixtures.js';
 
 const sb = new Sandbox(uniqueProject('ir'));
 const service = sb.container('app');
@@ -33,17 +31,7 @@ async function startGatedBackup(tag: string): Promise<{ pgid: number; result: Re
 }
 
 beforeAll(async () => {
-  sb.writeStack(`app: ${sb.project}
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    mounts: [data:/data]
-environments:
-  dev: {}
-`);
+  sb.writeStack(oneVolumeStack(sb.project));
   await createVolume(sb.project, 'data');
   await inVolume(sb.volume('data'), 'head -c 209715200 /dev/urandom > /d/big.bin && printf "small\\n" > /d/small.txt');
   await runService(sb.project, 'app', { mounts: [['data', '/data']] });

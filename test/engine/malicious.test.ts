@@ -4,7 +4,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, createVolume, exec, inVolume, projectContainers, runService, sha256Of, show, snapshot, uniqueProject, writeManifestFile } from './fixtures.js';
+import { createVolume, exec, inVolume, oneVolumeStack, projectContainers, runService, Sandbox, sha256Of, show, snapshot, uniqueProject, writeManifestFile } from './fixtures.js';
 
 const sb = new Sandbox(uniqueProject('ml'));
 const volume = sb.volume('data');
@@ -98,17 +98,7 @@ async function craftedSet(kase: string): Promise<string> {
 let containersBefore: string[];
 
 beforeAll(async () => {
-  sb.writeStack(`app: ${sb.project}
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    mounts: [data:/data]
-environments:
-  dev: {}
-`);
+  sb.writeStack(oneVolumeStack(sb.project));
   await createVolume(sb.project, 'data');
   await inVolume(volume, 'cd /d && printf "live\\n" > live.txt && mkdir keep && printf k > keep/k');
   await runService(sb.project, 'app', { mounts: [['data', '/data']] });
