@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { BackupMethod } from '../config/types.js';
@@ -154,26 +154,60 @@ export async function createSetDir(to: string, project: string): Promise<{ path:
   }
 }
 
+/** What a run changed on the engine that it must undo: stopped containers, created helpers. */
+export type EngineChange = 'stopped' | 'started' | 'helper' | 'removed';
+
+/** Containers a run stopped and did not start again, and helpers it created and did not remove. */
+export interface Leftovers {
+  owner: string;
+  stopped: string[];
+  helpers: string[];
+}
+
+/** Replays a lock's journal lines (`stopped NAME`, `started NAME`, `helper NAME`, `removed NAME`). */
+export function leftoversOf(owner: string, journal: string[]): Leftovers {
+  const stopped = new Set<string>();
+  const helpers = new Set<string>();
+  for (const line of journal) {
+    const [kind, name] = line.split(' ', 2);
+    if (name === undefined || name === '') continue;
+    if (kind === 'stopped') stopped.add(name);
+    else if (kind === 'started') stopped.delete(name);
+    else if (kind === 'helper') helpers.add(name);
+    else if (kind === 'removed') helpers.delete(name);
+  }
+  return { owner, stopped: [...stopped], helpers: [...helpers] };
+}
+
 /**
- * One backup per project at a time. The lock file holds host and pid; a lock
- * whose process is gone (same host) is stale and taken over.
+ * One backup per project at a time. The lock file holds host and pid, then a
+ * journal of engine changes; a lock whose process is gone (same host) is stale
+ * and taken over, and what its journal left undone is handed to the new owner
+ * (a SIGKILL cannot be caught, so the dead run could not start its writers again).
  */
 export class ProjectLock {
-  private constructor(readonly path: string) {}
+  private constructor(
+    readonly path: string,
+    /** What a dead previous run left undone, when this lock was taken over from it. */
+    readonly inherited: Leftovers | undefined,
+  ) {}
 
   static acquire(to: string, project: string): ProjectLock {
     const dir = projectDir(to, project);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, '.lock');
+    let inherited: Leftovers | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         writeFileSync(path, `${hostname()} ${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-        return new ProjectLock(path);
+        return new ProjectLock(path, inherited);
       } catch (err) {
         if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
-        const [host, pidText] = readFileSync(path, 'utf8').trim().split(' ');
+        const [first = '', ...journal] = readFileSync(path, 'utf8').split('\n');
+        const [host, pidText] = first.trim().split(' ');
         const pid = Number(pidText);
         if (host === hostname() && Number.isInteger(pid) && !processAlive(pid)) {
+          inherited = leftoversOf(`pid ${pid}`, journal);
           rmSync(path, { force: true });
           continue;
         }
@@ -181,6 +215,11 @@ export class ProjectLock {
       }
     }
     throw new Error(`cannot take the lock ${path}`);
+  }
+
+  /** Appends to the journal before the change is made, so a killed run leaves a record of it. */
+  note(change: EngineChange, names: string[]): void {
+    if (names.length > 0) appendFileSync(this.path, names.map((n) => `${change} ${n}\n`).join(''));
   }
 
   release(): void {

@@ -11,7 +11,7 @@ import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, type ContainerState } from '../engine/inspect.js';
 import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
 import { ProjectLock, createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
-import { helperImage, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
+import { helperImage, journalEngineChanges, recoverLeftovers, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface BackupOptions {
@@ -147,20 +147,25 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     const missing = v.kind === 'bind' ? process.env['DOCKER_HOST'] === undefined && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
     if (missing) throw new Error(`volume ${v.key} (${v.kind === 'bind' ? v.hostPath ?? '' : v.name}) does not exist on the engine; deploy the stack first, or leave it out with --volume`);
   }
-  const running = await runningContainersUsing(
-    runner,
-    volumes.filter((v) => v.kind !== 'bind').map((v) => v.name),
-    volumes.filter((v) => v.kind === 'bind').map((v) => v.hostPath ?? ''),
-  );
+  const usingVolumes = (): Promise<ContainerState[]> =>
+    runningContainersUsing(
+      runner,
+      volumes.filter((v) => v.kind !== 'bind').map((v) => v.name),
+      volumes.filter((v) => v.kind === 'bind').map((v) => v.hostPath ?? ''),
+    );
 
   if (runner.dryRun) {
-    planBackup(model, volumes, running, options, stepsAfterTar, runner);
+    planBackup(model, volumes, await usingVolumes(), options, stepsAfterTar, runner);
     return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0 };
   }
 
   const lock = ProjectLock.acquire(options.to, model.project);
+  const untrack = journalEngineChanges((change, names) => lock.note(change, names));
   let setPath: string | undefined;
   try {
+    // Before looking at who writes: a writer a killed run left stopped is a writer like any other.
+    if (lock.inherited !== undefined) for (const line of await recoverLeftovers(runner, lock.inherited)) log(line);
+    const running = await usingVolumes();
     const removedIncomplete = removeIncompleteSets(options.to, model.project, undefined);
     for (const path of removedIncomplete) log(`removed incomplete backup set ${path} (no manifest: an interrupted run)`);
     const set = await createSetDir(options.to, model.project);
@@ -187,12 +192,22 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
       needStop.push({ volume, writers });
     }
     await runLimited(downtimeGroups(needStop), 2, async (group) => {
-      if (group.writers.length > 0) log(`stopping ${group.writers.join(', ')} for a consistent copy of ${group.volumes.map((v) => v.key).join(', ')}`);
-      await withStopped(runner, group.writers, async () => {
-        stopped.push(...group.writers);
-        await runLimited(group.volumes, 2, async (volume) => {
-          const record = await archiveVolume(context, volume, undefined);
-          records.set(volume.key, { ...record, ...(group.writers.length > 0 ? { stopped: group.writers } : {}) });
+      // Helpers exist before the writers stop, and the writers start again once every volume of the group has been read.
+      await withHelpersFor(context, group.volumes, async (helpers) => {
+        if (group.writers.length > 0) log(`stopping ${group.writers.join(', ')} for a consistent copy of ${group.volumes.map((v) => v.key).join(', ')}`);
+        await withStopped(runner, group.writers, async (resume) => {
+          stopped.push(...group.writers);
+          let unread = group.volumes.length;
+          const onRead = (): void => {
+            unread -= 1;
+            if (unread === 0) resume().catch(() => undefined);
+          };
+          await runLimited(group.volumes, 2, async (volume) => {
+            const helper = helpers.get(volume.key);
+            if (helper === undefined) throw new Error(`internal: no helper for volume ${volume.key}`);
+            const record = await streamVolume(context, volume, undefined, helper, onRead);
+            records.set(volume.key, { ...record, ...(group.writers.length > 0 ? { stopped: group.writers } : {}) });
+          });
         });
       });
     });
@@ -218,6 +233,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
   } finally {
     // A failed run leaves no half set behind (the next run would remove it anyway).
     if (setPath !== undefined) rmSync(setPath, { recursive: true, force: true });
+    untrack();
     lock.release();
   }
 }
@@ -284,58 +300,87 @@ async function sqliteOnlineCopies(ctx: ArtifactContext, volume: VolumeModel): Pr
 
 /** The volume's tree through the archive endpoint of a never-started helper, compressed (and encrypted) into the set. */
 async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined): Promise<ArtifactRecord> {
-  const encrypted = ctx.model.backups.recipients.length > 0;
-  const file = artifactName(volume, ctx.compression, encrypted);
   const image = await helperImage(ctx.runner, ctx.model, volume.key);
-  const mountPoint = '/data';
   try {
-    return await withHelper(ctx.runner, ctx.model, image, [volumeMount(volume, mountPoint, true)], async (helper) => {
-      const reader = startStreaming(docker.archiveRead(helper, mountPoint), { stdin: 'ignore', stdout: 'pipe' });
-      const raw = reader.child.stdout;
-      if (raw === null) throw new Error('docker cp produced no stream');
-      const copies = online?.copies ?? [];
-      const excluded = volume.backup.exclude.map((p) => p.replace(/^\.\//, '').replace(/\/+$/, ''));
-      const needsTransform = ctx.paths.length > 0 || copies.length > 0 || excluded.length > 0;
-      const source: Chunks = needsTransform
-        ? transformArchive(raw, {
-            include: ctx.paths.map((p) => p.replace(/^\.\//, '').replace(/\/+$/, '')),
-            exclude: [...excluded, ...copies.map((c) => c.copyInVolume)],
-            splice: copies.map((c) => ({
-              name: c.database,
-              open: async () => {
-                const one = startStreaming(docker.archiveReadPath(helper, `${mountPoint}/${c.copyInVolume}`), { stdin: 'ignore', stdout: 'pipe' });
-                if (one.child.stdout === null) throw new Error('docker cp produced no stream');
-                one.done.catch(() => undefined);
-                return one.child.stdout;
-              },
-            })),
-            dropWith: (name) => copies.some((c) => name === `${c.database}-wal` || name === `${c.database}-shm` || name === `${c.database}-journal`),
-          })
-        : raw;
-      const bar = ctx.progress(volume.key, ctx.paths.length > 0 ? undefined : ctx.expected.get(volume.key));
-      // Without a rewrite, docker cp feeds zstd directly: the uncompressed stream never passes through node.
-      const writing = needsTransform
-        ? writeArtifact(source, ctx.stepsAfterTar, join(ctx.setPath, file))
-        : writeArtifactFromProcess(raw, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n));
-      const written = await Promise.all([writing, reader.done]);
-      bar.finish();
-      const [artifact] = written;
-      return {
-        volume: volume.key,
-        file,
-        method: volume.backup.method,
-        bytes: artifact.bytes,
-        sha256: artifact.sha256,
-        format: ctx.compression === 'zstd' ? 'tar+zstd' : 'tar+gzip',
-        encrypted,
-        ...(artifact.sourceBytes > 0 ? { sourceBytes: artifact.sourceBytes } : {}),
-        ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
-        ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
-      };
-    });
+    return await withHelper(ctx.runner, ctx.model, image, [volumeMount(volume, HELPER_MOUNT, true)], (name) => streamVolume(ctx, volume, online, { name, image }));
   } finally {
     if (online !== undefined && online.copies.length > 0) await removeCopies(ctx, volume, online, image);
   }
+}
+
+interface Helper {
+  name: string;
+  image: string;
+}
+
+const HELPER_MOUNT = '/data';
+
+/** One never-started helper per volume, all created before `work` and all removed after it. */
+async function withHelpersFor<T>(ctx: ArtifactContext, volumes: VolumeModel[], work: (helpers: Map<string, Helper>) => Promise<T>): Promise<T> {
+  const helpers = new Map<string, Helper>();
+  const open = async (index: number): Promise<T> => {
+    const volume = volumes[index];
+    if (volume === undefined) return work(helpers);
+    const image = await helperImage(ctx.runner, ctx.model, volume.key);
+    return withHelper(ctx.runner, ctx.model, image, [volumeMount(volume, HELPER_MOUNT, true)], (name) => {
+      helpers.set(volume.key, { name, image });
+      return open(index + 1);
+    });
+  };
+  return open(0);
+}
+
+/**
+ * Streams the volume out of `helper` into the set. `onRead` runs once the
+ * engine has delivered the whole tree: the volume is no longer read, even if
+ * compression is still catching up.
+ */
+async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined, { name: helper }: Helper, onRead?: () => void): Promise<ArtifactRecord> {
+  const encrypted = ctx.model.backups.recipients.length > 0;
+  const file = artifactName(volume, ctx.compression, encrypted);
+  const mountPoint = HELPER_MOUNT;
+  const reader = startStreaming(docker.archiveRead(helper, mountPoint), { stdin: 'ignore', stdout: 'pipe' });
+  const raw = reader.child.stdout;
+  if (raw === null) throw new Error('docker cp produced no stream');
+  const copies = online?.copies ?? [];
+  const excluded = volume.backup.exclude.map((p) => p.replace(/^\.\//, '').replace(/\/+$/, ''));
+  const needsTransform = ctx.paths.length > 0 || copies.length > 0 || excluded.length > 0;
+  const source: Chunks = needsTransform
+    ? transformArchive(raw, {
+        include: ctx.paths.map((p) => p.replace(/^\.\//, '').replace(/\/+$/, '')),
+        exclude: [...excluded, ...copies.map((c) => c.copyInVolume)],
+        splice: copies.map((c) => ({
+          name: c.database,
+          open: async () => {
+            const one = startStreaming(docker.archiveReadPath(helper, `${mountPoint}/${c.copyInVolume}`), { stdin: 'ignore', stdout: 'pipe' });
+            if (one.child.stdout === null) throw new Error('docker cp produced no stream');
+            one.done.catch(() => undefined);
+            return one.child.stdout;
+          },
+        })),
+        dropWith: (name) => copies.some((c) => name === `${c.database}-wal` || name === `${c.database}-shm` || name === `${c.database}-journal`),
+      })
+    : raw;
+  const bar = ctx.progress(volume.key, ctx.paths.length > 0 ? undefined : ctx.expected.get(volume.key));
+  // Without a rewrite, docker cp feeds zstd directly: the uncompressed stream never passes through node.
+  const writing = needsTransform
+    ? writeArtifact(source, ctx.stepsAfterTar, join(ctx.setPath, file))
+    : writeArtifactFromProcess(raw, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n));
+  const written = await Promise.all([writing, reader.done.then(() => onRead?.())]);
+  bar.finish();
+  const [artifact] = written;
+  return {
+    volume: volume.key,
+    file,
+    method: volume.backup.method,
+    bytes: artifact.bytes,
+    sha256: artifact.sha256,
+    format: ctx.compression === 'zstd' ? 'tar+zstd' : 'tar+gzip',
+    encrypted,
+    ...(artifact.sourceBytes > 0 ? { sourceBytes: artifact.sourceBytes } : {}),
+    ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
+    ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
+  };
 }
 
 async function removeCopies(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies, image: string): Promise<void> {
@@ -433,11 +478,11 @@ function planBackup(model: Model, volumes: VolumeModel[], running: ContainerStat
     }
     const writers = volume.backup.stop && volume.backup.method === 'tar' ? writersOf(volume, running) : [];
     say(`# ${volume.key}: ${volume.backup.method}${volume.backup.method === 'sqlite' ? ` (online copy of ${volume.backup.databases.join(', ')})` : ''}`);
-    if (writers.length > 0) say(renderCommand(docker.stop(writers)));
     say(renderCommand(docker.createHelper(helper, '<helper image>', [mount], { 'stowage.project': model.project })));
+    if (writers.length > 0) say(renderCommand(docker.stop(writers)));
     say(`${renderCommand(docker.archiveRead(helper, '/data'))} | ${stepsAfterTar.map(renderCommand).join(' | ')} > ${file}`);
+    if (writers.length > 0) say(`${renderCommand(docker.start(writers))}   # as soon as docker cp has read the whole volume`);
     say(renderCommand(docker.removeContainer(helper)));
-    if (writers.length > 0) say(renderCommand(docker.start(writers)));
   }
   say('# then manifest.json is written last (temp file, fsync, rename)');
 }

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { Model, VolumeModel } from '../config/model.js';
 import { killAllStreams, stopStreamsMentioning, type Runner } from '../engine/command.js';
 import { docker, type HelperMount } from '../engine/docker.js';
-import { imageExists } from '../engine/inspect.js';
+import { imageExists, inspectContainers } from '../engine/inspect.js';
+import type { EngineChange, Leftovers } from './backup-set.js';
 
 /**
  * Helper containers and the promise that containers stopped for a consistent
@@ -15,15 +16,32 @@ const helpersAlive = new Set<string>();
 let handlersInstalled = false;
 let criticalSections = 0;
 let pendingSignal: NodeJS.Signals | undefined;
+let journal: ((change: EngineChange, names: string[]) => void) | undefined;
+
+/**
+ * Writes every stop/start and helper create/remove of this process to `sink`
+ * (the project lock's journal) until the returned function is called, so that
+ * the next run can undo what a SIGKILLed one could not.
+ */
+export function journalEngineChanges(sink: (change: EngineChange, names: string[]) => void): () => void {
+  journal = sink;
+  return () => {
+    if (journal === sink) journal = undefined;
+  };
+}
 
 function cleanUpAndExit(signal: NodeJS.Signals): never {
   // Synchronous on purpose: the process is about to exit and must not leave services down.
   // Streams first: an in-flight docker cp would make the helper's removal wait for it.
   killAllStreams();
-  if (helpersAlive.size > 0) spawnSync('docker', ['rm', '--force', ...helpersAlive], { stdio: 'ignore', timeout: 60_000 });
+  if (helpersAlive.size > 0) {
+    const removed = spawnSync('docker', ['rm', '--force', ...helpersAlive], { stdio: 'ignore', timeout: 60_000 });
+    if (removed.status === 0) journal?.('removed', [...helpersAlive]);
+  }
   if (stoppedByUs.size > 0) {
     process.stderr.write(`\n${signal}: starting ${[...stoppedByUs].join(', ')} again before exiting\n`);
-    spawnSync('docker', ['start', ...stoppedByUs], { stdio: 'inherit' });
+    const started = spawnSync('docker', ['start', ...stoppedByUs], { stdio: 'inherit' });
+    if (started.status === 0) journal?.('started', [...stoppedByUs]);
   }
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
@@ -58,20 +76,34 @@ export async function uninterruptible<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Stops the given running containers for the duration of `work`, then starts them again whatever happens. */
-export async function withStopped<T>(runner: Runner, names: string[], work: () => Promise<T>): Promise<T> {
-  if (names.length === 0) return work();
+/**
+ * Stops the given running containers for the duration of `work`, then starts
+ * them again whatever happens. `work` may call `resume` to start them as soon
+ * as it no longer needs them stopped (the volume has been read, compression
+ * still runs): the downtime is the read, not the whole backup.
+ */
+export async function withStopped<T>(runner: Runner, names: string[], work: (resume: () => Promise<void>) => Promise<T>): Promise<T> {
+  if (names.length === 0) return work(() => Promise.resolve());
   installSignalHandlers();
   for (const name of names) stoppedByUs.add(name);
+  let starting: Promise<void> | undefined;
+  const resume = (): Promise<void> => {
+    starting ??= (async () => {
+      try {
+        await runner.run(docker.start(names));
+        journal?.('started', names);
+      } finally {
+        for (const name of names) stoppedByUs.delete(name);
+      }
+    })();
+    return starting;
+  };
   try {
+    journal?.('stopped', names);
     await runner.run(docker.stop(names));
-    return await work();
+    return await work(resume);
   } finally {
-    try {
-      await runner.run(docker.start(names));
-    } finally {
-      for (const name of names) stoppedByUs.delete(name);
-    }
+    await resume();
   }
 }
 
@@ -96,6 +128,7 @@ export async function withHelper<T>(
 ): Promise<T> {
   installSignalHandlers();
   const name = `${model.project}-stowage-helper-${uniqueSuffix()}`;
+  journal?.('helper', [name]);
   await runner.run(docker.createHelper(name, image, mounts, { 'stowage.project': model.project, 'stowage.env': model.env }));
   helpersAlive.add(name);
   try {
@@ -103,8 +136,29 @@ export async function withHelper<T>(
   } finally {
     await stopStreamsMentioning(name);
     helpersAlive.delete(name);
-    await runner.run(docker.removeContainer(name), { allowFailure: true });
+    const removed = await runner.run(docker.removeContainer(name), { allowFailure: true });
+    if (removed.code === 0) journal?.('removed', [name]);
   }
+}
+
+/**
+ * Undoes what a run that died without cleaning up (SIGKILL, power loss) left
+ * on the engine: removes its helpers and starts the containers it stopped that
+ * are still stopped. Returns what it did, one line each, for the log.
+ */
+export async function recoverLeftovers(runner: Runner, leftovers: Leftovers): Promise<string[]> {
+  const done: string[] = [];
+  const helpers = (await inspectContainers(runner, leftovers.helpers)).map((c) => c.Name);
+  if (helpers.length > 0) {
+    for (const helper of helpers) await runner.run(docker.removeContainer(helper), { allowFailure: true });
+    done.push(`removed helper container${helpers.length > 1 ? 's' : ''} ${helpers.join(', ')} left by an interrupted run (${leftovers.owner})`);
+  }
+  const stillStopped = (await inspectContainers(runner, leftovers.stopped)).filter((c) => !c.State.Running).map((c) => c.Name);
+  if (stillStopped.length > 0) {
+    await runner.run(docker.start(stillStopped));
+    done.push(`started ${stillStopped.join(', ')} again: an interrupted run (${leftovers.owner}) had stopped ${stillStopped.length > 1 ? 'them' : 'it'}`);
+  }
+  return done;
 }
 
 /**

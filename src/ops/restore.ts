@@ -13,7 +13,7 @@ import { inspectContainers, inspectVolumes, runningContainersUsing, type Contain
 import { decodeIntoProcess, readArtifact } from '../engine/pipeline.js';
 import { ProjectLock, readManifest, type ArtifactRecord } from './backup-set.js';
 import { mongoTarget, pgTarget } from './backup.js';
-import { helperImage, uninterruptible, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
+import { helperImage, journalEngineChanges, recoverLeftovers, uninterruptible, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { PREPARE, SWAP_ALL, SWAP_PATHS } from './swap-scripts.js';
 import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
@@ -146,11 +146,7 @@ export function describePlan(plan: RestorePlan): string {
 }
 
 export async function restore(model: Model, setDir: string, options: RestoreOptions): Promise<RestoreResult> {
-  const plan = await planRestore(model, setDir, options);
-  if (!plan.verification.ok) {
-    const bad = plan.verification.artifacts.filter((a) => !a.ok);
-    throw new CheckFailed(`verification of ${setDir} failed; nothing was changed:\n${bad.flatMap((a) => a.problems.map((p) => `  ${a.file}: ${p}`)).join('\n')}`);
-  }
+  let plan = verified(await planRestore(model, setDir, options), setDir);
   if (options.runner.dryRun) {
     printPlan(model, plan, options.runner);
     return { set: setDir, restored: [], stopped: [], verification: plan.verification };
@@ -158,11 +154,27 @@ export async function restore(model: Model, setDir: string, options: RestoreOpti
   await options.confirm(plan);
   // The same lock as backups: a concurrent backup --prune must not remove the set being restored.
   const lock = ProjectLock.acquire(dirname(dirname(setDir)), model.project);
+  const untrack = journalEngineChanges((change, names) => lock.note(change, names));
   try {
+    if (lock.inherited !== undefined) {
+      const recovered = await recoverLeftovers(options.runner, lock.inherited);
+      for (const line of recovered) (options.log ?? (() => undefined))(line);
+      // Containers started again must be stopped for the restore like any other: plan again.
+      if (recovered.length > 0) plan = verified(await planRestore(model, setDir, options), setDir);
+    }
     return await applyPlan(model, setDir, plan, options);
   } finally {
+    untrack();
     lock.release();
   }
+}
+
+function verified(plan: RestorePlan, setDir: string): RestorePlan {
+  if (!plan.verification.ok) {
+    const bad = plan.verification.artifacts.filter((a) => !a.ok);
+    throw new CheckFailed(`verification of ${setDir} failed; nothing was changed:\n${bad.flatMap((a) => a.problems.map((p) => `  ${a.file}: ${p}`)).join('\n')}`);
+  }
+  return plan;
 }
 
 async function applyPlan(model: Model, setDir: string, plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {

@@ -1,9 +1,9 @@
 // Containers stopped for a consistent tar copy are always started again: after
 // a successful backup and after a failed one.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, containerState, type ContainerFacts, type RunResult, createVolume, fakeZstd, inVolume, parseJsonDocument, projectContainers, readManifestFile, runService, show, uniqueProject } from './fixtures.js';
+import { Sandbox, containerState, type ContainerFacts, type RunResult, createVolume, fakeZstd, inVolume, parseJsonDocument, projectContainers, readManifestFile, runService, show, uniqueProject, waitFor } from './fixtures.js';
 
 const STACK = (project: string, image: string, helper: string): string => `app: ${project}
 helper: { image: ${helper} }
@@ -41,6 +41,26 @@ describe('a tar backup of a volume with a running writer', () => {
     const after = await containerState(app);
     expect(after.running).toBe(true);
     expect(after.startedAt).not.toBe(before.startedAt);
+  });
+
+  it('starts the writer again as soon as the volume has been read, while compression is still running', async () => {
+    const seam = fakeZstd(join(sb.root, 'seam-hold'), 'hold');
+    const before = await containerState(app);
+    const run = sb.spawnCli('backup', ['--to', sb.to, '--json'], { env: { PATH: `${seam.binDir}:${process.env['PATH'] ?? ''}` } });
+    try {
+      await waitFor('the compressor to have read the whole volume', () => existsSync(seam.inputRead));
+      const during = await waitFor('the writer to run again while the compressor holds its output', async () => {
+        const state = await containerState(app);
+        return state.running && state.startedAt !== before.startedAt ? state : undefined;
+      }, 300);
+      expect(during.running).toBe(true);
+      expect(existsSync(seam.released), 'the compressor was still holding its output').toBe(false);
+    } finally {
+      seam.open();
+    }
+    const r = await run.result;
+    expect(r.code, show(r)).toBe(0);
+    expect(parseJsonDocument<{ stopped: string[] }>(r.stdout).stopped).toEqual([app]);
   });
 
   it('records in the manifest which containers were stopped for the artifact', () => {
@@ -89,7 +109,7 @@ describe('a tar backup that fails after the writer was stopped', () => {
 
 describe('a tar backup that fails because no helper image is on the engine', () => {
   // The stack names images that are not on the engine; the running writer was
-  // started from busybox. The helper image is looked up after the writer stopped.
+  // started from busybox. The helper is prepared before any writer is stopped.
   const other = new Sandbox(uniqueProject('dh'));
   const writer = other.container('app');
 
@@ -104,11 +124,14 @@ describe('a tar backup that fails because no helper image is on the engine', () 
     await other.cleanup();
   });
 
-  it('exits 1 naming the missing helper image, with the writer running again', async () => {
+  it('exits 1 naming the missing helper image, without ever stopping the writer', async () => {
+    const before = await containerState(writer);
     const r = await other.cli('backup', ['--to', other.to], { env: { STOWAGE_HELPER_IMAGE: '' } });
     expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toMatch(/helper image/);
-    expect((await containerState(writer)).running).toBe(true);
+    const after = await containerState(writer);
+    expect(after.running).toBe(true);
+    expect(after.startedAt).toBe(before.startedAt);
     expect(other.sets()).toEqual([]);
   });
 });

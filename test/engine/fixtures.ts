@@ -355,23 +355,34 @@ export function setDirName(date: Date): string {
  * compression or decompression touches `started` and waits. The wait is
  * bounded (60 s), so a forgotten gate never leaves a process behind for long.
  */
-export function fakeZstd(dir: string, mode: 'gate' | 'fail'): { binDir: string; gate: string; started: string; open: () => void } {
+/**
+ * A zstd on PATH for seams: 'gate' waits for open() before compressing, 'fail'
+ * exits 1, 'hold' reads its whole input first (touching `inputRead`), then waits
+ * for open() (at most 60 s, then touches `released`) before it compresses what it held.
+ */
+export function fakeZstd(dir: string, mode: 'gate' | 'fail' | 'hold'): { binDir: string; gate: string; started: string; inputRead: string; released: string; open: () => void } {
   const binDir = join(dir, 'bin');
   mkdirSync(binDir, { recursive: true });
   const gate = join(dir, 'open');
   const started = join(dir, 'zstd-started');
   const real = '/usr/bin/zstd';
   const probe = `for a in "$@"; do case "$a" in --version|-V|-h|--help) exec ${real} "$@";; esac; done\n`;
+  const inputRead = join(dir, 'input-read');
+  const held = join(dir, 'held-input');
+  const released = join(dir, 'released');
+  const waitForGate = `i=0\nwhile [ ! -e '${gate}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n`;
   const script =
     mode === 'fail'
       ? `#!/bin/sh\n${probe}touch '${started}'\necho 'zstd: simulated failure (test seam)' >&2\nexit 1\n`
-      : `#!/bin/sh\n${probe}touch '${started}'\ni=0\nwhile [ ! -e '${gate}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nexec ${real} "$@"\n`;
+      : mode === 'hold'
+        ? `#!/bin/sh\n${probe}touch '${started}'\ncat > '${held}'\ntouch '${inputRead}'\n${waitForGate}touch '${released}'\nexec ${real} "$@" < '${held}'\n`
+        : `#!/bin/sh\n${probe}touch '${started}'\n${waitForGate}exec ${real} "$@"\n`;
   writeFileSync(join(binDir, 'zstd'), script);
   chmodSync(join(binDir, 'zstd'), 0o755);
   const open = (): void => {
     if (existsSync(dir)) writeFileSync(gate, '');
   };
-  return { binDir, gate, started, open };
+  return { binDir, gate, started, inputRead, released, open };
 }
 
 /** Whether any process of the group is still alive. */

@@ -62,16 +62,26 @@ describe('SIGKILL of the backup process group mid-copy', () => {
     expect(r.code, show(r)).toBe(2);
   });
 
-  // SIGKILL cannot be caught: the writer the killed run stopped stays stopped,
-  // and the helper container it created stays behind. Nothing in stowage can
-  // start it again at that moment; the operator (here: the test) does.
-  it('the next backup succeeds, takes over the dead run\'s lock and removes the incomplete set', async () => {
-    if (!(await containerState(service)).running) await docker('start', service);
+  // SIGKILL cannot be caught: the killed run leaves its writer stopped and its
+  // helper behind. Its lock's journal says so, and the next run undoes both.
+  it('leaves the writer stopped and its helper container behind (nothing can run on SIGKILL)', async () => {
+    expect((await containerState(service)).running).toBe(false);
+    expect((await projectContainers(sb.project)).filter((c) => c.includes('-stowage-helper-'))).toHaveLength(1);
+  });
+
+  it('the next backup starts that writer again, removes that helper, says so, then backs up with the writer stopped and started as usual', async () => {
     const r = await sb.cli('backup', ['--to', sb.to, '--json']);
     expect(r.code, show(r)).toBe(0);
+    expect(r.stderr).toMatch(/started .*app again: an interrupted run \(pid \d+\) had stopped it/);
+    expect(r.stderr).toMatch(/removed helper container .*-stowage-helper-.* left by an interrupted run/);
+    expect(parseJsonDocument<{ stopped: string[] }>(r.stdout).stopped).toEqual([service]);
+    expect((await containerState(service)).running).toBe(true);
+    expect(await projectContainers(sb.project)).toEqual([service]);
+  });
+
+  it('that backup took over the dead run\'s lock and removed the incomplete set', () => {
     expect(existsSync(killedSet)).toBe(false);
-    const path = parseJsonDocument<{ path: string }>(r.stdout).path;
-    expect(sb.sets()).toEqual([path]);
+    expect(sb.sets()).toHaveLength(1);
     expect(existsSync(join(sb.setsDir, '.lock'))).toBe(false);
   });
 
@@ -115,8 +125,8 @@ describe('SIGTERM of the backup process group mid-copy', () => {
     expect((await containerState(service)).running).toBe(true);
   });
 
-  it('has removed the helper container it created (the project has the same containers as before the run)', async () => {
-    expect(await projectContainers(sb.project)).toEqual(containersBefore);
+  it('has removed the helper container it created, and the one the SIGKILLed run left (only the service remains)', async () => {
+    expect(await projectContainers(sb.project)).toEqual(containersBefore.filter((c) => !c.includes('-stowage-helper-')));
   });
 
   it('leaves no set that --backup latest would pick, and the next backup succeeds and removes it', async () => {
