@@ -1,13 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, readFileSync, writeFileSync, chmodSync, openSync, closeSync, fsyncSync } from 'node:fs';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { mkdirSync, readFileSync, writeFileSync, chmodSync, openSync, closeSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { filters, readArtifact, writeArtifact } from '../src/engine/pipeline.js';
+import { DEFAULT_ZSTD_LEVEL } from '../src/config/model.js';
+import { command } from '../src/engine/command.js';
+import { decodeIntoProcess, filters, writeArtifactFromProcess } from '../src/engine/pipeline.js';
 import { cpuSecondsOf, median, must, run, runningChildren, timed, type Timing } from './measure.js';
-import { freshHostVolume, type BenchContext } from './methods.js';
+import { APP_CONTAINER, freshHostVolume, type BenchContext } from './methods.js';
 import { IMAGE, PROJECT } from './resources.js';
 
 /**
@@ -16,8 +16,12 @@ import { IMAGE, PROJECT } from './resources.js';
  * stowage runs recorded by logging every docker and zstd invocation.
  */
 
+/** The pieces whose sum is the floor of a target: what the required engine path costs with no stowage logic at all. */
+export type FloorPart = 'engine-backup' | 'startup' | 'writer-pause' | 'engine-restore' | 'decode';
+
 export interface ComponentTiming {
   name: string;
+  floorPart?: FloorPart;
   runs: number[];
   median: number;
   /** CPU seconds of this (benchmark) node process during the run: the cost of piping bytes through node. */
@@ -102,12 +106,6 @@ async function neverStartedHelper(ctx: BenchContext, volume: string, target: str
   return name;
 }
 
-async function hashFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /** Backup data path, piece by piece, reading the source volume through the archive endpoint. */
 export async function backupComponents(ctx: BenchContext, sourceVolume: string, reps: number): Promise<ComponentTiming[]> {
   const helper = await neverStartedHelper(ctx, sourceVolume, '/data', true);
@@ -138,53 +136,24 @@ export async function backupComponents(ctx: BenchContext, sourceVolume: string, 
   };
   const asStowage = async (): Promise<void> => {
     const cp = spawnTracked('docker', ['cp', `${helper}:/data/.`, '-'], ['ignore', 'pipe', 'pipe']);
-    await Promise.all([writeArtifact(cp.child.stdout as NodeJS.ReadableStream, [filters.compress('zstd', 3)], out()), cp.done]);
+    await Promise.all([writeArtifactFromProcess(cp.child.stdout as Readable, [filters.compress('zstd', DEFAULT_ZSTD_LEVEL)], out()), cp.done]);
   };
-  const proposedHashing = (level: number) => async (): Promise<void> => {
-    // docker cp's stdout is zstd's stdin (the 1 GiB tar never enters node); node hashes and writes only the compressed bytes.
-    const path = out();
-    const fd = openSync(path, 'wx', 0o600);
-    try {
-      const cp = spawnTracked('docker', ['cp', `${helper}:/data/.`, '-'], ['ignore', 'pipe', 'pipe']);
-      const z = spawnTracked('zstd', ['-T0', `-${level}`, '-q', '-c'], [cp.child.stdout as NodeJS.ReadableStream, 'pipe', 'pipe']);
-      cp.child.stdout?.destroy();
-      const hash = createHash('sha256');
-      const hasher = new Transform({
-        highWaterMark: 1 << 20,
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk);
-          done(null, chunk);
-        },
-      });
-      await Promise.all([cp.done, z.done, pipeline(z.child.stdout as NodeJS.ReadableStream, hasher, createWriteStream('', { fd, autoClose: false, highWaterMark: 1 << 20 }))]);
-      fsyncSync(fd);
-      hash.digest('hex');
-    } finally {
-      closeSync(fd);
-    }
+  const empty = join(dir, 'empty.mjs');
+  writeFileSync(empty, '');
+  const startup = async (): Promise<void> => {
+    await must('npx', ['zx', empty], { cwd: ctx.repo });
   };
-  const proposedDirect = (level: number) => async (): Promise<void> => {
-    // No byte passes through node while streaming: zstd writes the file; its sha256 is read back from the page cache.
-    const path = out();
-    const fd = openSync(path, 'wx', 0o600);
-    try {
-      const cp = spawnTracked('docker', ['cp', `${helper}:/data/.`, '-'], ['ignore', 'pipe', 'pipe']);
-      const z = spawnTracked('zstd', ['-T0', `-${level}`, '-q', '-c'], [cp.child.stdout as NodeJS.ReadableStream, fd, 'pipe']);
-      cp.child.stdout?.destroy();
-      await Promise.all([cp.done, z.done]);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    await hashFile(path);
+  const writerPause = async (): Promise<void> => {
+    await must('docker', ['stop', APP_CONTAINER]);
+    await must('docker', ['start', APP_CONTAINER]);
   };
-  const variants: Array<[string, () => Promise<void>, string?]> = [
+  const L = DEFAULT_ZSTD_LEVEL;
+  const variants: Array<[string, () => Promise<void>, string?, FloorPart?]> = [
     ['archive endpoint read alone (docker cp > /dev/null)', read],
-    ['docker cp | zstd -3 > file, no node (shell-like pipe)', shellPipe(3)],
-    ['as stowage: docker cp -> node -> zstd -3 -> node sha256 -> file', asStowage, 'src/engine/pipeline.ts writeArtifact'],
-    ['proposed A: docker cp =fd=> zstd -3 -> node sha256 -> file', proposedHashing(3)],
-    ['proposed B: docker cp =fd=> zstd -3 =fd=> file, sha256 after', proposedDirect(3)],
-    ['proposed B with zstd -1', proposedDirect(1)],
+    [`required path: docker cp | zstd -${L} > file, fsync (no node)`, shellPipe(L), undefined, 'engine-backup'],
+    [`stowage's path: docker cp =fd=> zstd -${L} -> node sha256 -> file`, asStowage, 'src/engine/pipeline.ts writeArtifactFromProcess'],
+    ['start-up: npx zx of an empty script', startup, undefined, 'startup'],
+    ['writer pause: docker stop + docker start of the bench service', writerPause, undefined, 'writer-pause'],
   ];
   // Interleaved repetitions, so a slow patch of the machine hits every variant.
   const runs = new Map<string, ComponentTiming[]>();
@@ -195,16 +164,24 @@ export async function backupComponents(ctx: BenchContext, sourceVolume: string, 
       runs.set(name, [...(runs.get(name) ?? []), r]);
     }
   }
-  for (const [name, , note] of variants) results.push(combine(name, runs.get(name) ?? [], note));
+  for (const [name, , note, part] of variants) results.push(combine(name, runs.get(name) ?? [], note, part));
   await must('docker', ['rm', '--force', helper]);
   return results;
 }
 
-function combine(name: string, parts: ComponentTiming[], note: string | undefined): ComponentTiming {
+function combine(name: string, parts: ComponentTiming[], note: string | undefined, floorPart?: FloorPart): ComponentTiming {
   const runs = parts.flatMap((p) => p.runs);
   const cpu = parts.map((p) => p.nodeCpuSeconds ?? 0);
   const d = parts.map((p) => p.dockerdCpuSeconds).filter((x): x is number => x !== undefined);
-  return { name, runs, median: median(runs), nodeCpuSeconds: median(cpu), ...(d.length > 0 ? { dockerdCpuSeconds: median(d) } : {}), ...(note === undefined ? {} : { note }) };
+  return {
+    name,
+    ...(floorPart === undefined ? {} : { floorPart }),
+    runs,
+    median: median(runs),
+    nodeCpuSeconds: median(cpu),
+    ...(d.length > 0 ? { dockerdCpuSeconds: median(d) } : {}),
+    ...(note === undefined ? {} : { note }),
+  };
 }
 
 /** Restore data path, piece by piece, each into a fresh host-backed volume (no large deletes while measuring). */
@@ -239,38 +216,27 @@ export async function restoreComponents(ctx: BenchContext, setDir: string, artif
     const t = await freshTarget();
     done.push(t);
     return async () => {
-      const reader = readArtifact(path, [filters.decompress('zstd')]);
-      const w = spawnTracked('docker', ['cp', '--archive', '-', `${t.helper}:/v/`], ['pipe', 'ignore', 'pipe']);
-      const stdin = w.child.stdin as NodeJS.WritableStream & { once: (e: 'drain', l: () => void) => void };
-      const feeding = (async () => {
-        for await (const chunk of reader.content) {
-          if (!stdin.write(chunk as Buffer)) await new Promise<void>((resume) => stdin.once('drain', resume));
-        }
-        stdin.end();
-      })();
-      await Promise.all([reader.done, feeding, w.done]);
+      await decodeIntoProcess(path, [filters.decompress('zstd')], command('docker', ['cp', '--archive', '-', `${t.helper}:/v/`], 'write into the fresh volume'));
     };
   };
-  const proposed = async (): Promise<() => Promise<void>> => {
-    const t = await freshTarget();
-    done.push(t);
-    return async () => {
-      // zstd reads the file and writes straight into docker cp; node hashes the same file from the page cache meanwhile.
-      const z = spawnTracked('zstd', ['-d', '-q', '-c', path], ['ignore', 'pipe', 'pipe']);
-      const w = spawnTracked('docker', ['cp', '--archive', '-', `${t.helper}:/v/`], [z.child.stdout as NodeJS.ReadableStream, 'ignore', 'pipe']);
-      z.child.stdout?.destroy();
-      await Promise.all([z.done, w.done, hashFile(path)]);
-    };
-  };
+  const decode = (): Promise<() => Promise<void>> =>
+    Promise.resolve(async () => {
+      const nul = openSync('/dev/null', 'w');
+      try {
+        await spawnTracked('zstd', ['-d', '-q', '-c', path], ['ignore', nul, 'pipe']).done;
+      } finally {
+        closeSync(nul);
+      }
+    });
   const gunzip = (): Promise<() => Promise<void>> =>
     Promise.resolve(async () => {
       await must('docker', ['run', '--rm', '-v', `${join(docsArchive, '..')}:/backup`, IMAGE, 'sh', '-c', 'gzip -dc /backup/x.tar.gz > /dev/null']);
     });
-  const variants: Array<[string, () => Promise<() => Promise<void>>, string?]> = [
-    ['verification alone (npx zx scripts/verify.mjs)', verify, 'zstd -d + tar-stream scan + sha256, incl. startup'],
-    ['zstd -dc | docker cp -a -, no node (shell-like pipe)', noNode],
-    ['as stowage: file -> node sha256 -> zstd -d -> node -> docker cp -a', asStowage, 'src/engine/pipeline.ts readArtifact, as restoreTree feeds it'],
-    ['proposed: zstd -dc file =fd=> docker cp -a, node hashes the file alongside', proposed],
+  const variants: Array<[string, () => Promise<() => Promise<void>>, string?, FloorPart?]> = [
+    ['verification alone (npx zx scripts/verify.mjs)', verify, 'zstd -d + tar-stream scan + sha256, incl. start-up'],
+    ['decode floor: zstd -dc file > /dev/null (any verification reads this much)', decode, undefined, 'decode'],
+    ['required path: zstd -dc file | docker cp -a - (no node)', noNode, undefined, 'engine-restore'],
+    ["stowage's path: zstd -dc file =fd=> docker cp -a, node hashes the file alongside", asStowage, 'src/engine/pipeline.ts decodeIntoProcess'],
     ["docs' decompression alone (busybox gzip -dc > /dev/null)", gunzip],
   ];
   const runs = new Map<string, ComponentTiming[]>();
@@ -285,7 +251,7 @@ export async function restoreComponents(ctx: BenchContext, setDir: string, artif
     await run('docker', ['rm', '--force', t.helper]);
     await run('docker', ['volume', 'rm', t.volume]);
   }
-  return variants.map(([name, , note]) => combine(name, runs.get(name) ?? [], note));
+  return variants.map(([name, , note, part]) => combine(name, runs.get(name) ?? [], note, part));
 }
 
 /** PATH shims that log every docker and zstd call with start and end times. */
@@ -356,11 +322,11 @@ export async function stowageTimeline(ctx: BenchContext, label: string, script: 
     const start = find(/^docker start /);
     const streamEnd = Math.max(read?.end ?? 0, zstd?.end ?? 0);
     if (stop !== undefined && read !== undefined) phases.push({ phase: 'checks, docker stop, helper create (first call to stream start)', seconds: read.start - (first?.start ?? read.start) });
-    if (read !== undefined) phases.push({ phase: 'stream: docker cp -> node -> zstd -> node -> file, fsync', seconds: streamEnd - read.start });
+    if (read !== undefined) phases.push({ phase: 'stream: docker cp =fd=> zstd -> node sha256 -> file, fsync', seconds: streamEnd - read.start });
     span('  of which docker stop of the writer', stop);
     span('  of which docker start of the writer', start);
     if (start !== undefined) phases.push({ phase: 'writer down (docker stop start .. docker start end)', seconds: start.end - (stop?.start ?? start.end) });
-    phases.push({ phase: 'after the stream (helper rm, docker start, manifest, exit)', seconds: end - streamEnd });
+    phases.push({ phase: 'after the stream (helper rm, manifest, exit; docker start overlaps the stream\'s tail)', seconds: end - streamEnd });
   } else {
     const zstds = calls.filter((c) => /^zstd /.test(c.call));
     const verify = zstds[0];
@@ -370,7 +336,7 @@ export async function stowageTimeline(ctx: BenchContext, label: string, script: 
     span('verification pass (zstd -d + node tar scan + sha256)', verify === undefined ? undefined : { ...verify, start: verify.start, end: verify.end, call: '' });
     if (verify !== undefined && write !== undefined) phases.push({ phase: 'between verification and stream (inspect, volume, prepare, helper)', seconds: write.start - verify.end });
     span('  of which the prepare script (docker run)', prepare);
-    if (write !== undefined) phases.push({ phase: 'stream: file -> node -> zstd -d -> node -> docker cp -a', seconds: Math.max(write.end, zstds[1]?.end ?? 0) - write.start });
+    if (write !== undefined) phases.push({ phase: 'stream: file =fd=> zstd -d =fd=> docker cp -a, sha256 alongside', seconds: Math.max(write.end, zstds[1]?.end ?? 0) - write.start });
     span('swap script (docker run: move aside, move in, rm -rf old)', swap);
     phases.push({ phase: 'after the swap (exit)', seconds: end - (swap?.end ?? end) });
   }

@@ -159,6 +159,7 @@ export function newReport(opts: Options): BenchReport {
     sizes: { stowageArchiveBytes: null, docsArchiveBytes: null, resticRepositoryBytes: null, stowageVsDocs: null },
     memory: { backupStowageNodePeakBytes: null, restoreStowageNodePeakBytes: null, backupTreePeakBytes: null, backupGnuTimeMaxRssBytes: null },
     targets: [],
+    floors: [],
     breakdown: null,
     notes: [],
     errors: [],

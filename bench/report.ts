@@ -1,4 +1,4 @@
-import type { Breakdown, ComponentTiming, Timeline } from './breakdown.js';
+import type { Breakdown, ComponentTiming, FloorPart, Timeline } from './breakdown.js';
 import type { DatasetSummary } from './dataset.js';
 import { median } from './measure.js';
 import type { OpResult, TreeDigest } from './methods.js';
@@ -34,9 +34,47 @@ export interface BenchReport {
   sizes: { stowageArchiveBytes: number | null; docsArchiveBytes: number | null; resticRepositoryBytes: number | null; stowageVsDocs: number | null };
   memory: { backupStowageNodePeakBytes: number | null; restoreStowageNodePeakBytes: number | null; backupTreePeakBytes: number | null; backupGnuTimeMaxRssBytes: number | null };
   targets: Target[];
+  /** With --breakdown: the best ratio the required engine path allows here, whatever stowage does around it. */
+  floors: Floor[];
   breakdown: Breakdown | null;
   notes: string[];
   errors: string[];
+}
+
+export interface Floor {
+  target: string;
+  /** Sum of the measured pieces, each a median. */
+  seconds: number;
+  parts: Array<{ part: FloorPart; name: string; seconds: number }>;
+  docsSeconds: number;
+  bestRatio: number;
+  goal: number;
+  reachable: boolean;
+}
+
+const FLOOR_PARTS: Array<{ target: string; parts: FloorPart[]; docs: 'backup' | 'restore'; goal: number }> = [
+  { target: 'backup-vs-docs', parts: ['engine-backup', 'startup', 'writer-pause'], docs: 'backup', goal: 6 },
+  { target: 'restore-vs-docs', parts: ['engine-restore', 'decode', 'startup'], docs: 'restore', goal: 1.3 },
+];
+
+/** The floor of each speed target: the pieces no implementation can skip, measured alone and added up. */
+export function floorsOf(b: Breakdown | null, docsMedians: { backup: number | null; restore: number | null }): Floor[] {
+  if (b === null) return [];
+  const pieces = [...b.backup, ...b.restore];
+  const floors: Floor[] = [];
+  for (const spec of FLOOR_PARTS) {
+    const docsSeconds = docsMedians[spec.docs];
+    const parts = spec.parts.map((part) => {
+      const c = pieces.find((p) => p.floorPart === part);
+      return c === undefined ? undefined : { part, name: c.name, seconds: c.median };
+    });
+    if (docsSeconds === null || parts.some((p) => p === undefined)) continue;
+    const measured = parts.filter((p): p is NonNullable<typeof p> => p !== undefined);
+    const seconds = measured.reduce((sum, p) => sum + p.seconds, 0);
+    const bestRatio = docsSeconds / seconds;
+    floors.push({ target: spec.target, seconds, parts: measured, docsSeconds, bestRatio, goal: spec.goal, reachable: bestRatio >= spec.goal });
+  }
+  return floors;
 }
 
 export function series(runs: OpResult[]): Series {
@@ -112,6 +150,7 @@ export function evaluate(report: BenchReport): void {
     value: d,
   });
   report.targets = targets;
+  report.floors = floorsOf(report.breakdown, { backup: b.docs.median, restore: r.docs.median });
 }
 
 export function secs(s: number | null | undefined): string {
@@ -172,6 +211,7 @@ export function render(report: BenchReport): string {
   const trows: string[][] = [['target', 'measured', 'goal', 'result']];
   for (const t of report.targets) trows.push([t.description, t.measured, t.goal, t.pass === null ? 'n/a' : t.pass ? 'PASS' : 'MISS']);
   out.push(table(trows, ['l', 'r', 'l', 'l']));
+  if (report.floors.length > 0) out.push('', renderFloors(report.floors));
   if (report.breakdown !== null) out.push('', renderBreakdown(report.breakdown));
   if (report.notes.length > 0) out.push('', 'notes:', ...report.notes.map((n) => `  - ${n}`));
   if (report.errors.length > 0) out.push('', 'FAILED to run:', ...report.errors.map((e) => `  - ${e.split('\n').join('\n    ')}`));
@@ -198,4 +238,13 @@ export function renderBreakdown(b: Breakdown): string {
   if (b.restore.length > 0) parts.push('', renderComponents('restore data path (fresh volume each)', b.restore));
   for (const t of b.timelines) parts.push('', renderTimeline(t));
   return parts.join('\n');
+}
+
+function renderFloors(floors: Floor[]): string {
+  const rows: string[][] = [['floor of a speed target (required engine path, no stowage logic)', 'floor', 'best ratio', 'goal', '']];
+  for (const f of floors) {
+    rows.push([f.target, secs(f.seconds), `${f.bestRatio.toFixed(2)}x`, `>= ${f.goal}x`, f.reachable ? 'reachable' : 'UNREACHABLE on this machine']);
+    for (const p of f.parts) rows.push([`  + ${p.name}`, secs(p.seconds), '', '', '']);
+  }
+  return table(rows, ['l', 'r', 'r', 'l', 'l']);
 }
