@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, chmodSync, openSync, closeSync } from 'node:fs';
-import type { Readable } from 'node:stream';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_ZSTD_LEVEL } from '../src/config/model.js';
@@ -136,7 +135,7 @@ export async function backupComponents(ctx: BenchContext, sourceVolume: string, 
   };
   const asStowage = async (): Promise<void> => {
     const cp = spawnTracked('docker', ['cp', `${helper}:/data/.`, '-'], ['ignore', 'pipe', 'pipe']);
-    await Promise.all([writeArtifactFromProcess(cp.child.stdout as Readable, [filters.compress('zstd', DEFAULT_ZSTD_LEVEL)], out()), cp.done]);
+    await writeArtifactFromProcess(cp, [filters.compress('zstd', DEFAULT_ZSTD_LEVEL)], out());
   };
   const empty = join(dir, 'empty.mjs');
   writeFileSync(empty, '');

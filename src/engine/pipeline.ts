@@ -91,6 +91,24 @@ function chain(source: Readable, steps: Command[]): { output: Readable; settled:
   return { output, settled, processes };
 }
 
+/**
+ * Awaits every part of a pipeline. On the first failure it kills the processes
+ * and lets every part settle, then reports the furthest-downstream process that
+ * failed on its own: the ones upstream of it only died of the broken pipe it
+ * left (docker cp's EPIPE when zstd fails), and a stream's "Premature close"
+ * says nothing. Without such a process, the first error seen is reported.
+ */
+export async function settlePipeline(parts: Array<Promise<unknown>>, processesInOrder: StreamingProcess[]): Promise<void> {
+  try {
+    await Promise.all(parts);
+  } catch (first) {
+    for (const p of processesInOrder) p.child.kill('SIGKILL');
+    await Promise.allSettled([...parts, ...processesInOrder.map((p) => p.done)]);
+    const culprit = processesInOrder.filter((p) => p.child.signalCode === null && p.child.exitCode !== null && p.child.exitCode !== 0).at(-1);
+    throw culprit === undefined ? first : await culprit.done.then(() => first, (err: unknown) => err);
+  }
+}
+
 function asReadable(source: Chunks): Readable {
   return source instanceof Readable ? source : Readable.from(source, { objectMode: false });
 }
@@ -139,11 +157,17 @@ export async function writeArtifact(source: Chunks, steps: Command[], path: stri
  * Like writeArtifact for a source that is another process's stdout (docker
  * cp): the first filter reads it directly, so the uncompressed stream never
  * enters this process; only the stored bytes are hashed and written here.
+ * The producer is awaited with the rest, so a failure names its real cause.
  */
-export async function writeArtifactFromProcess(producer: Readable, steps: Command[], path: string, onStoredBytes?: ByteCounter): Promise<WrittenArtifact> {
+export async function writeArtifactFromProcess(producer: StreamingProcess, steps: Command[], path: string, onStoredBytes?: ByteCounter): Promise<WrittenArtifact> {
+  const source = producer.child.stdout;
+  if (source === null) throw new Error('the producer has no output pipe');
   const [first, ...rest] = steps;
-  if (first === undefined) return writeArtifact(producer, [], path, onStoredBytes);
-  const head = startStreaming(first, { stdin: producer, stdout: 'pipe' });
+  if (first === undefined) {
+    const [written] = await Promise.all([writeArtifact(source, [], path, onStoredBytes), producer.done]);
+    return written;
+  }
+  const head = startStreaming(first, { stdin: source, stdout: 'pipe' });
   const headOut = head.child.stdout;
   if (headOut === null) throw new Error(`${first.purpose}: no output pipe`);
   const hash = createHash('sha256');
@@ -155,14 +179,14 @@ export async function writeArtifactFromProcess(producer: Readable, steps: Comman
   });
   const { output, settled, processes } = chain(headOut, rest);
   try {
-    await Promise.all([head.done, ...settled, pipeline(output, stored, sink)]);
+    await settlePipeline([producer.done, head.done, ...settled, pipeline(output, stored, sink)], [producer, head, ...processes]);
     if (fd === undefined) throw new Error(`${path} was not opened`);
     await fsyncFd(fd);
     await closeFd(fd);
     fd = undefined;
     return { bytes: stored.bytes, sha256: hash.digest('hex'), sourceBytes: 0 };
   } catch (err) {
-    for (const p of [head, ...processes]) p.child.kill('SIGKILL');
+    for (const p of [producer, head, ...processes]) p.child.kill('SIGKILL');
     if (fd !== undefined) await closeFd(fd).catch(() => undefined);
     if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) await rm(path, { force: true });
     throw err;
@@ -189,8 +213,9 @@ export async function decodeIntoProcess(path: string, steps: Command[], consumer
     const sink = startStreaming(consumer, { stdin: input, stdout: 'ignore' });
     started.push(sink);
     await file.close();
-    const [digest] = await Promise.all([sha256File(path, onStoredBytes), ...started.map((p) => p.done)]);
-    return digest;
+    const digest = sha256File(path, onStoredBytes);
+    await settlePipeline([digest, ...started.map((p) => p.done)], started);
+    return await digest;
   } catch (err) {
     for (const p of started) p.child.kill('SIGKILL');
     await file.close().catch(() => undefined);
@@ -219,10 +244,11 @@ export function readArtifact(path: string, steps: Command[], onStoredBytes?: Byt
     }
     const headOut = head.child.stdout;
     if (headOut === null) throw new Error(`${first.purpose}: no output pipe`);
-    const { output, settled } = chain(headOut, rest);
+    const { output, settled, processes } = chain(headOut, rest);
     const content = new PassThrough({ highWaterMark: 1 << 20 });
     void pipeline(output, content).catch(() => undefined);
-    const done = Promise.all([sha256File(path, onStoredBytes), head.done, ...settled]).then(([digest]) => digest);
+    const digest = sha256File(path, onStoredBytes);
+    const done = settlePipeline([digest, head.done, ...settled], [head, ...processes]).then(() => digest);
     done.catch((err: unknown) => {
       head.child.kill('SIGKILL');
       content.destroy(err instanceof Error ? err : new Error(String(err)));

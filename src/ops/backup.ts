@@ -363,12 +363,12 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
     : raw;
   const bar = ctx.progress(volume.key, ctx.paths.length > 0 ? undefined : ctx.expected.get(volume.key));
   // Without a rewrite, docker cp feeds zstd directly: the uncompressed stream never passes through node.
-  const writing = needsTransform
-    ? writeArtifact(source, ctx.stepsAfterTar, join(ctx.setPath, file))
-    : writeArtifactFromProcess(raw, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n));
-  const written = await Promise.all([writing, reader.done.then(() => onRead?.())]);
+  const read = reader.done.then(() => onRead?.());
+  const artifact = needsTransform
+    ? (await Promise.all([writeArtifact(source, ctx.stepsAfterTar, join(ctx.setPath, file)), read]))[0]
+    : // writeArtifactFromProcess awaits the reader itself, to name the real cause of a failure.
+      (await Promise.all([writeArtifactFromProcess(reader, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n)), read.catch(() => undefined)]))[0];
   bar.finish();
-  const [artifact] = written;
   return {
     volume: volume.key,
     file,
