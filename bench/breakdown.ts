@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, chmodSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync, chmodSync, openSync, closeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_ZSTD_LEVEL } from '../src/config/model.js';
 import { command } from '../src/engine/command.js';
-import { decodeIntoProcess, filters, writeArtifactFromProcess } from '../src/engine/pipeline.js';
+import { decodeIntoProcess, fileIdentity, filters, writeArtifactFromProcess } from '../src/engine/pipeline.js';
 import { cpuSecondsOf, median, must, run, runningChildren, timed, type Timing } from './measure.js';
 import { APP_CONTAINER, freshHostVolume, type BenchContext } from './methods.js';
 import { IMAGE, PROJECT } from './resources.js';
@@ -215,7 +215,8 @@ export async function restoreComponents(ctx: BenchContext, setDir: string, artif
     const t = await freshTarget();
     done.push(t);
     return async () => {
-      await decodeIntoProcess(path, [filters.decompress('zstd')], command('docker', ['cp', '--archive', '-', `${t.helper}:/v/`], 'write into the fresh volume'));
+      const identity = fileIdentity(statSync(path, { bigint: true }));
+      await decodeIntoProcess(path, [filters.decompress('zstd')], command('docker', ['cp', '--archive', '-', `${t.helper}:/v/`], 'write into the fresh volume'), { identity });
     };
   };
   const decode = (): Promise<() => Promise<void>> =>
@@ -235,7 +236,7 @@ export async function restoreComponents(ctx: BenchContext, setDir: string, artif
     ['verification alone (npx zx scripts/verify.mjs)', verify, 'zstd -d + tar-stream scan + sha256, incl. start-up'],
     ['decode floor: zstd -dc file > /dev/null (any verification reads this much)', decode, undefined, 'decode'],
     ['required path: zstd -dc file | docker cp -a - (no node)', noNode, undefined, 'engine-restore'],
-    ["stowage's path: zstd -dc file =fd=> docker cp -a, node hashes the file alongside", asStowage, 'src/engine/pipeline.ts decodeIntoProcess'],
+    ["stowage's path: zstd -dc file =fd=> docker cp -a, file identity checked before and after", asStowage, 'src/engine/pipeline.ts decodeIntoProcess'],
     ["docs' decompression alone (busybox gzip -dc > /dev/null)", gunzip],
   ];
   const runs = new Map<string, ComponentTiming[]>();

@@ -10,7 +10,7 @@ import { renderCommand, startStreaming, type Runner } from '../engine/command.js
 import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, type ContainerState } from '../engine/inspect.js';
-import { decodeIntoProcess, readArtifact } from '../engine/pipeline.js';
+import { decodeIntoProcess, fileIdentity, readArtifact } from '../engine/pipeline.js';
 import { ProjectLock, readManifest, type ArtifactRecord } from './backup-set.js';
 import { mongoTarget, pgTarget } from './backup.js';
 import { helperImage, journalEngineChanges, recoverLeftovers, uninterruptible, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
@@ -37,6 +37,8 @@ export interface RestorePlanItem {
   stop: string[];
   /** Owner, mode and time of the archive's root entry, which the volume root takes. */
   root: { uid: number; gid: number; mode: number; mtime: string } | undefined;
+  /** The artifact file's identity (fileIdentity) taken before it was verified: the restore reads the same bytes or none. */
+  identity: string;
 }
 
 export interface RestorePlan {
@@ -103,7 +105,7 @@ export async function planRestore(model: Model, setDir: string, options: Restore
     const stop = isDump
       ? running.filter((c) => dependentsOf(model, volume.backup.service ?? '').includes(c.Name)).map((c) => c.Name)
       : running.filter((c) => mountsVolume(c, volume)).map((c) => c.Name);
-    items.push({ volume, artifact, paths, stop, root: undefined });
+    items.push({ volume, artifact, paths, stop, root: undefined, identity: identityOf(join(setDir, artifact.file)) });
   }
   const locked = items.filter((i) => isEncrypted(i.artifact));
   if (locked.length > 0 && options.identity === undefined) {
@@ -112,6 +114,14 @@ export async function planRestore(model: Model, setDir: string, options: Restore
   const verification = await verifySet(setDir, { runner: options.runner, identity: options.identity, volumes: wanted, ...(options.progress === undefined ? {} : { progress: options.progress }) });
   for (const item of items) item.root = verification.artifacts.find((a) => a.volume === item.volume.key)?.root;
   return { set: setDir, items, verification };
+}
+
+function identityOf(path: string): string {
+  try {
+    return fileIdentity(statSync(path, { bigint: true }));
+  } catch {
+    return 'missing'; // verification reports the missing file
+  }
 }
 
 /** Arguments of SWAP_ALL for the root: an archive without a root entry leaves root:root 0755 as docker would. */
@@ -181,6 +191,11 @@ async function applyPlan(model: Model, setDir: string, plan: RestorePlan, option
   const log = options.log ?? (() => undefined);
   const restored: RestoreResult['restored'] = [];
   const stopped = new Set<string>();
+  // Verification may lie minutes back (a confirmation prompt): check before anything is stopped or staged.
+  const changed = plan.items.filter((i) => identityOf(join(setDir, i.artifact.file)) !== i.identity);
+  if (changed.length > 0) {
+    throw new CheckFailed(`${changed.map((i) => i.artifact.file).join(', ')} changed since ${changed.length === 1 ? 'it was' : 'they were'} verified; nothing was changed. Verify the set again (verify.mjs) and restore again`);
+  }
   for (const item of plan.items) {
     for (const name of item.stop) stopped.add(name);
     if (item.artifact.method === 'pg_dump' || item.artifact.method === 'mongodump') {
@@ -228,7 +243,6 @@ async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, 
       const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(path).size);
       const steps = decodeSteps(item.artifact, options.identity);
       const target = docker.archiveWrite(helper, `/v/${staging}`);
-      let hashed: { sha256: string };
       if (item.paths.length > 0 && (item.artifact.paths ?? []).length === 0) {
         // Selecting paths rewrites the archive, which happens here.
         const reader = readArtifact(path, steps, (n) => bar.add(n));
@@ -237,14 +251,14 @@ async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, 
         const stdin = writer.child.stdin;
         if (stdin === null) throw new Error('docker cp has no stdin');
         stdin.on('error', () => undefined);
-        [hashed] = await Promise.all([reader.done, pipeline(content, stdin), writer.done]);
+        const [hashed] = await Promise.all([reader.done, pipeline(content, stdin), writer.done]);
+        // The artifact was verified a moment ago; a different hash now means it changed under us.
+        if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
       } else {
         // Whole archive: file -> zstd -> docker cp, process to process.
-        hashed = await decodeIntoProcess(path, steps, target, (n) => bar.add(n));
+        await decodeIntoProcess(path, steps, target, { identity: item.identity, onStoredBytes: (n) => bar.add(n) });
       }
       bar.finish();
-      // The artifact was verified a moment ago; a different hash now means it changed under us.
-      if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
     });
     const swap = item.paths.length > 0
       ? docker.runHelperScript(image, [mount], SWAP_PATHS, [staging, old, ...pathSwapArguments(item)], labels)

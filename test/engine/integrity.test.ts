@@ -1,8 +1,11 @@
 // A damaged artifact is caught before anything is touched, and a set without
 // its manifest (an interrupted backup) is never used and is cleaned up.
-import { cpSync, mkdirSync, openSync, readSync, closeSync, writeSync, existsSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, openSync, readFileSync, readSync, closeSync, renameSync, writeSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectStack } from '../../src/config/select.js';
+import { Runner } from '../../src/engine/command.js';
+import { restore } from '../../src/ops/restore.js';
 import { createVolume, inVolume, oneVolumeStack, parseJsonDocument, readManifestFile, runService, Sandbox, show, snapshot, uniqueProject } from './fixtures.js';
 
 const sb = new Sandbox(uniqueProject('in'));
@@ -83,6 +86,44 @@ describe('an artifact with one byte flipped', () => {
   it('the undamaged original still verifies', async () => {
     const r = await sb.cli('verify', ['--backup', goodSet]);
     expect(r.code, show(r)).toBe(0);
+  });
+});
+
+describe('an artifact that changes after it was verified', () => {
+  // The seam is the confirmation, which comes after verification and before anything is stopped or staged.
+  async function restoreChangingArtifactAtConfirmation(change: (artifact: string) => void): Promise<unknown> {
+    const copy = join(sb.root, `changed-${Date.now()}`);
+    cpSync(goodSet, copy, { recursive: true });
+    const { model } = selectStack(sb.stack, sb.stacksDir);
+    const artifact = join(copy, readManifestFile(copy).artifacts[0]?.file ?? '');
+    return restore(model, copy, { runner: new Runner(), volumes: [], paths: [], identity: undefined, confirm: async () => change(artifact) }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+  }
+
+  it('is refused when its bytes were rewritten in place (same size), with the volume exactly as it was', async () => {
+    const before = await snapshot(volume);
+    const err = await restoreChangingArtifactAtConfirmation((artifact) => flipOneByte(artifact, 2000));
+    expect(String(err)).toMatch(/data\.tar\.zst changed since it was verified; nothing was changed/);
+    expect(await snapshot(volume)).toEqual(before);
+  });
+
+  it('is refused when the file was replaced by another one', async () => {
+    const before = await snapshot(volume);
+    const err = await restoreChangingArtifactAtConfirmation((artifact) => {
+      cpSync(artifact, `${artifact}.new`);
+      renameSync(`${artifact}.new`, artifact);
+    });
+    expect(String(err)).toMatch(/changed since it was verified/);
+    expect(await snapshot(volume)).toEqual(before);
+  });
+
+  it('is restored when it was only read in between (the check is not a false alarm)', async () => {
+    const err = await restoreChangingArtifactAtConfirmation((artifact) => {
+      readFileSync(artifact);
+    });
+    expect(err).toBeUndefined();
   });
 });
 
