@@ -37,8 +37,8 @@ export const filters = {
 };
 
 /** Whether a filter program runs here (zstd may be missing on a minimal host: gzip is always there). */
-export function programAvailable(program: string): boolean {
-  const probe = spawnSync(program, ['--version'], { stdio: 'ignore' });
+export function programAvailable(program: string, versionArgs: string[] = ['--version']): boolean {
+  const probe = spawnSync(program, versionArgs, { stdio: 'ignore' });
   return probe.error === undefined && probe.status === 0;
 }
 
@@ -283,7 +283,7 @@ export function readArtifact(path: string, steps: Command[], onStoredBytes?: Byt
     const { output, settled, processes } = chain(headOut, rest);
     const content = new PassThrough({ highWaterMark: 1 << 20 });
     void pipeline(output, content).catch(() => undefined);
-    const digest = sha256File(path, onStoredBytes);
+    const digest = sha256OfFile(path, onStoredBytes);
     const done = settlePipeline([digest, head.done, ...settled], [head, ...processes]).then(() => digest);
     done.catch((err: unknown) => {
       head.child.kill('SIGKILL');
@@ -308,7 +308,52 @@ export function readArtifact(path: string, steps: Command[], onStoredBytes?: Byt
   return { content, done };
 }
 
-/** sha256 of a file, streamed. */
+let opensslUsable: boolean | undefined;
+
+/** openssl when installed (`openssl version`: it has no --version), else this process. */
+export function preferredHasher(): 'openssl' | 'node' {
+  opensslUsable ??= programAvailable('openssl', ['version']);
+  return opensslUsable ? 'openssl' : 'node';
+}
+
+/**
+ * sha256 of a file. `openssl dgst` when it is installed: it hashes on another
+ * core while this process scans the decoded archive (in process, both share
+ * one thread; a worker thread would cost ~50 MB of memory). Progress comes
+ * from the offset of the descriptor openssl reads.
+ */
+export async function sha256OfFile(path: string, onBytes?: ByteCounter, hasher: 'openssl' | 'node' = preferredHasher()): Promise<{ sha256: string; bytes: number }> {
+  if (hasher === 'node') return sha256File(path, onBytes);
+  const file = await openFile(path, 'r');
+  let progress: NodeJS.Timeout | undefined;
+  try {
+    const size = (await file.stat()).size;
+    const hashing = startStreaming(command('openssl', ['dgst', '-sha256', '-r'], `sha256 of ${path}`, false), { stdin: file.fd, stdout: 'pipe' });
+    const out = hashing.child.stdout;
+    if (out === null) throw new Error('openssl has no output pipe');
+    let reported = 0;
+    const report = (): void => {
+      const position = fileOffset(file.fd);
+      if (onBytes !== undefined && position !== undefined && position > reported) {
+        onBytes(position - reported);
+        reported = position;
+      }
+    };
+    if (onBytes !== undefined) progress = setInterval(report, 200);
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await settlePipeline([hashing.done, finished(out)], [hashing]);
+    report();
+    const digest = /^([0-9a-f]{64})\b/.exec(Buffer.concat(chunks).toString('utf8'));
+    if (digest === null) throw new Error(`openssl dgst printed no sha256 for ${path}`);
+    return { sha256: digest[1] ?? '', bytes: size };
+  } finally {
+    if (progress !== undefined) clearInterval(progress);
+    await file.close().catch(() => undefined);
+  }
+}
+
+/** sha256 of a file, streamed through this process. */
 export async function sha256File(path: string, onBytes?: ByteCounter): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
   let bytes = 0;

@@ -1,10 +1,13 @@
-// Restores stream an artifact that was verified earlier: the same bytes or none.
+// Restores stream an artifact that was verified earlier: the same bytes or none;
+// and the artifact's hash is taken beside the decoding, on another core when it can.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { command } from '../../src/engine/command.js';
-import { decodeIntoProcess, fileIdentity } from '../../src/engine/pipeline.js';
+import { decodeIntoProcess, fileIdentity, preferredHasher, sha256OfFile } from '../../src/engine/pipeline.js';
 
 const dirs: string[] = [];
 function workDir(): string {
@@ -60,5 +63,36 @@ describe('decodeIntoProcess', () => {
     writeFileSync(artifact, 'x');
     const failing = command('sh', ['-c', 'echo "zstd: corrupted block" >&2; exit 1'], 'decompress with zstd', false);
     await expect(decodeIntoProcess(artifact, [failing], consumerInto(join(dir, 'out')), { identity: identityOf(artifact) })).rejects.toThrow(/decompress with zstd failed[\s\S]*corrupted block/);
+  });
+});
+
+describe('sha256OfFile', () => {
+  const expected = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+  for (const hasher of ['openssl', 'node'] as const) {
+    it(`hashes with ${hasher} and reports progress up to the size`, async () => {
+      const dir = workDir();
+      const file = join(dir, 'a.bin');
+      writeFileSync(file, Buffer.concat([Buffer.alloc(2 << 20, 3), Buffer.from('tail')]));
+      let progressed = 0;
+      const r = await sha256OfFile(file, (n) => (progressed += n), hasher);
+      expect(r).toEqual({ sha256: expected(file), bytes: (2 << 20) + 4 });
+      expect(progressed).toBe((2 << 20) + 4);
+    });
+  }
+
+  it('prefers openssl when it is installed here', () => {
+    expect(preferredHasher()).toBe(execFileSync('sh', ['-c', 'command -v openssl || true'], { encoding: 'utf8' }).trim() === '' ? 'node' : 'openssl');
+  });
+
+  it('hashes an empty file', async () => {
+    const dir = workDir();
+    const file = join(dir, 'empty');
+    writeFileSync(file, '');
+    expect((await sha256OfFile(file)).sha256).toBe(expected(file));
+  });
+
+  it('names the file it cannot read', async () => {
+    await expect(sha256OfFile('/nonexistent/stowage/x.tar.zst')).rejects.toThrow(/\/nonexistent\/stowage\/x\.tar\.zst/);
   });
 });
