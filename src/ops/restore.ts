@@ -236,9 +236,12 @@ async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, 
   const old = `.stowage-old-${id}`;
   const mount = volumeMount(item.volume, '/v', false);
   const labels = { 'stowage.project': model.project, 'stowage.env': model.env };
-  await runner.run(docker.runHelperScript(image, [mount], PREPARE, [staging], labels));
+  // The staging directory and the helper that fills it are prepared side by side.
+  const preparing = runner.run(docker.runHelperScript(image, [mount], PREPARE, [staging], labels));
+  preparing.catch(() => undefined); // awaited below; a failure ends the restore there
   try {
     await withHelper(runner, model, image, [mount], async (helper) => {
+      await preparing;
       const path = join(setDir, item.artifact.file);
       const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(path).size);
       const steps = decodeSteps(item.artifact, options.identity);

@@ -129,6 +129,19 @@ describe('restore without --yes and without a terminal', () => {
   });
 });
 
+describe('restore into a volume where an interrupted restore left the previous content aside', () => {
+  it('refuses, names the .stowage-old-* directory that holds it, touches nothing and starts the service again', async () => {
+    await inVolume(volume, 'mkdir /d/.stowage-old-interrupted && printf "previous\\n" > /d/.stowage-old-interrupted/secrets.env');
+    const before = await snapshot(volume);
+    const r = await sb.cli('restore', ['--backup', setPath, '--yes']);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toMatch(/\.stowage-old-interrupted holds the content an interrupted restore moved aside/);
+    expect(await snapshot(volume)).toEqual(before);
+    expect((await containerState(app)).running).toBe(true);
+    await inVolume(volume, 'rm -rf /d/.stowage-old-interrupted');
+  });
+});
+
 describe('restore into a volume that does not exist', () => {
   it('creates the volume with the stack\'s labels and restores the whole tree into it', async () => {
     await docker('rm', '--force', app);
