@@ -200,10 +200,25 @@ export async function scanArchive(
         );
       }
     });
-    extract.on('finish', resolve);
+    let finishedCleanly = false;
+    extract.on('finish', () => {
+      finishedCleanly = true;
+      resolve();
+    });
     extract.on('error', reject);
+    extract.on('close', () => {
+      if (!finishedCleanly) reject(new Error('the archive reader stopped before the end of the archive'));
+    });
   });
-  await Promise.all([feed(source, extract), consumed]);
+  try {
+    await Promise.all([feed(source, extract), consumed]);
+  } catch (err) {
+    // A failed extractor takes no more writes and never drains: stop the source too,
+    // or the decoder feeding it would block forever and the caller wait with it.
+    extract.destroy();
+    if (source instanceof Readable) source.destroy();
+    throw err;
+  }
   guard.finish();
   return summary;
 }

@@ -109,8 +109,10 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
     const digest = hashed.status === 'fulfilled' ? hashed.value.sha256 : (await sha256File(path)).sha256;
     if (digest !== record.sha256) check.problems.push(`${record.file}: sha256 ${digest} does not match the manifest (${record.sha256}): the file changed after the backup`);
     else if (hashed.status === 'fulfilled') check.checked.push('sha256');
-    if (hashed.status === 'rejected') check.problems.push(`${record.file}: cannot be decoded to its end: ${reason(hashed.reason)}`);
-    if (read.status === 'rejected' && hashed.status === 'fulfilled') check.problems.push(`${record.file}: cannot be read to its end: ${reason(read.reason)}`);
+    // A decoder killed by us was stopped because the archive reader failed: the reader's error is the cause.
+    const decoderStopped = hashed.status === 'rejected' && read.status === 'rejected' && /killed by SIG/.test(String(hashed.reason));
+    if (hashed.status === 'rejected' && !decoderStopped) check.problems.push(`${record.file}: cannot be decoded to its end: ${reason(hashed.reason)}`);
+    if (read.status === 'rejected' && (hashed.status === 'fulfilled' || decoderStopped)) check.problems.push(`${record.file}: cannot be read to its end: ${reason(read.reason)}`);
     if (encryptedWithoutKey) check.warnings.push('encrypted and no --identity given: only the checksum was verified');
 
     if (summary !== undefined && check.problems.length === 0) {
