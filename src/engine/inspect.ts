@@ -6,7 +6,8 @@ import { docker } from './docker.js';
 export interface ContainerState {
   Id: string;
   Name: string;
-  State: { Running: boolean; Status: string };
+  /** FinishedAt: RFC 3339; the zero time (year 1) when it never stopped. */
+  State: { Running: boolean; Status: string; FinishedAt?: string };
   Config: { Image: string; Labels: Record<string, string> | null; User: string; Env: string[] | null };
   Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; RW: boolean }>;
 }
@@ -19,7 +20,7 @@ const containerSchema: SchemaObject = {
     properties: {
       Id: { type: 'string' },
       Name: { type: 'string' },
-      State: { type: 'object', required: ['Running', 'Status'], properties: { Running: { type: 'boolean' }, Status: { type: 'string' } } },
+      State: { type: 'object', required: ['Running', 'Status'], properties: { Running: { type: 'boolean' }, Status: { type: 'string' }, FinishedAt: { type: 'string' } } },
       Config: {
         type: 'object',
         required: ['Image', 'Labels', 'User', 'Env'],

@@ -154,41 +154,60 @@ export async function createSetDir(to: string, project: string): Promise<{ path:
   }
 }
 
-/** What a run changed on the engine that it must undo: stopped containers, created helpers. */
-export type EngineChange = 'stopped' | 'started' | 'helper' | 'removed';
+/**
+ * What a run changed on the engine that it must undo. `forgotten` closes a
+ * `stopped` entry that is no longer stowage's to undo (someone stopped the
+ * container again after the run died).
+ */
+export type EngineChange = 'stopped' | 'started' | 'helper' | 'removed' | 'forgotten';
 
-/** Containers a run stopped and did not start again, and helpers it created and did not remove. */
+/** Containers a run stopped and did not start again (with when it stopped them), and helpers it created and did not remove. */
 export interface Leftovers {
   owner: string;
-  stopped: string[];
+  stopped: Array<{ name: string; at: number | undefined }>;
   helpers: string[];
 }
 
-/** Replays a lock's journal lines (`stopped NAME`, `started NAME`, `helper NAME`, `removed NAME`). */
+/** Replays journal lines: `stopped NAME [epoch ms]`, `started NAME`, `forgotten NAME`, `helper NAME`, `removed NAME`. */
 export function leftoversOf(owner: string, journal: string[]): Leftovers {
-  const stopped = new Set<string>();
+  const stopped = new Map<string, number | undefined>();
   const helpers = new Set<string>();
   for (const line of journal) {
-    const [kind, name] = line.split(' ', 2);
+    const [kind, name, at] = line.trim().split(' ');
     if (name === undefined || name === '') continue;
-    if (kind === 'stopped') stopped.add(name);
-    else if (kind === 'started') stopped.delete(name);
+    if (kind === 'stopped') stopped.set(name, at !== undefined && /^\d+$/.test(at) ? Number(at) : undefined);
+    else if (kind === 'started' || kind === 'forgotten') stopped.delete(name);
     else if (kind === 'helper') helpers.add(name);
     else if (kind === 'removed') helpers.delete(name);
   }
-  return { owner, stopped: [...stopped], helpers: [...helpers] };
+  return { owner, stopped: [...stopped].map(([name, at]) => ({ name, at })), helpers: [...helpers] };
+}
+
+function journalLines(leftovers: Leftovers): string {
+  return [...leftovers.stopped.map((s) => `stopped ${s.name}${s.at === undefined ? '' : ` ${s.at}`}\n`), ...leftovers.helpers.map((h) => `helper ${h}\n`)].join('');
+}
+
+function merge(a: Leftovers | undefined, b: Leftovers | undefined): Leftovers | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return { owner: `${a.owner}, ${b.owner}`, stopped: [...a.stopped, ...b.stopped.filter((s) => !a.stopped.some((t) => t.name === s.name))], helpers: [...new Set([...a.helpers, ...b.helpers])] };
 }
 
 /**
- * One backup per project at a time. The lock file holds host and pid, then a
- * journal of engine changes; a lock whose process is gone (same host) is stale
- * and taken over, and what its journal left undone is handed to the new owner
- * (a SIGKILL cannot be caught, so the dead run could not start its writers again).
+ * One backup or restore per project at a time. The lock file holds host and
+ * pid, then a journal of engine changes. A lock whose process is gone (same
+ * host) is stale and taken over, and what its journal left undone is handed
+ * to the new owner (SIGKILL cannot be caught, so the dead run could not start
+ * its writers again); so is what a finished run could not undo (`.leftovers`).
+ * The inherited entries go into the new journal at once: a run killed while
+ * it recovers hands them on again.
  */
 export class ProjectLock {
+  private warned = false;
+
   private constructor(
     readonly path: string,
-    /** What a dead previous run left undone, when this lock was taken over from it. */
+    /** What earlier runs left undone, when there is anything. */
     readonly inherited: Leftovers | undefined,
   ) {}
 
@@ -196,33 +215,56 @@ export class ProjectLock {
     const dir = projectDir(to, project);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, '.lock');
-    let inherited: Leftovers | undefined;
+    let dead: Leftovers | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         writeFileSync(path, `${hostname()} ${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-        return new ProjectLock(path, inherited);
+        const carried = join(dir, '.leftovers');
+        const unfinished = existsSync(carried) ? leftoversOf('an earlier run', readFileSync(carried, 'utf8').split('\n')) : undefined;
+        const inherited = merge(dead, unfinished);
+        const open = inherited !== undefined && (inherited.stopped.length > 0 || inherited.helpers.length > 0) ? inherited : undefined;
+        if (open !== undefined) appendFileSync(path, journalLines(open));
+        rmSync(carried, { force: true });
+        return new ProjectLock(path, open);
       } catch (err) {
         if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
         const [first = '', ...journal] = readFileSync(path, 'utf8').split('\n');
         const [host, pidText] = first.trim().split(' ');
         const pid = Number(pidText);
         if (host === hostname() && Number.isInteger(pid) && !processAlive(pid)) {
-          inherited = leftoversOf(`pid ${pid}`, journal);
+          dead = leftoversOf(`pid ${pid}`, journal);
           rmSync(path, { force: true });
           continue;
         }
-        throw new Error(`another backup of ${project} is running (lock ${path} held by ${host ?? '?'} pid ${pidText ?? '?'}); wait for it, or remove the lock if that process is gone`);
+        throw new Error(`another backup or restore of ${project} is running (lock ${path} held by ${host ?? '?'} pid ${pidText ?? '?'}); wait for it, or remove the lock if that process is gone`);
       }
     }
     throw new Error(`cannot take the lock ${path}`);
   }
 
-  /** Appends to the journal before the change is made, so a killed run leaves a record of it. */
-  note(change: EngineChange, names: string[]): void {
-    if (names.length > 0) appendFileSync(this.path, names.map((n) => `${change} ${n}\n`).join(''));
+  /**
+   * Appends to the journal before the change is made, so a killed run leaves a
+   * record of it. Best effort: a full disk must not stop a writer from being
+   * started again, so a failed write only warns.
+   */
+  note(change: EngineChange, names: string[], at: number = Date.now()): void {
+    if (names.length === 0) return;
+    try {
+      appendFileSync(this.path, names.map((n) => `${change} ${n}${change === 'stopped' ? ` ${at}` : ''}\n`).join(''));
+    } catch (err) {
+      if (!this.warned) process.stderr.write(`warning: cannot write the journal ${this.path} (${err instanceof Error ? err.message : String(err)}); if this run is killed, start its stopped containers by hand\n`);
+      this.warned = true;
+    }
   }
 
+  /** Removes the lock; what this run could not undo stays in `.leftovers` for the next run. */
   release(): void {
+    try {
+      const open = leftoversOf('this run', readFileSync(this.path, 'utf8').split('\n').slice(1));
+      if (open.stopped.length > 0 || open.helpers.length > 0) writeFileSync(join(dirname(this.path), '.leftovers'), journalLines(open), { mode: 0o600 });
+    } catch {
+      // No journal to carry over.
+    }
     rmSync(this.path, { force: true });
   }
 }

@@ -36,7 +36,7 @@ function cleanUpAndExit(signal: NodeJS.Signals): never {
   killAllStreams();
   if (helpersAlive.size > 0) {
     const removed = spawnSync('docker', ['rm', '--force', ...helpersAlive], { stdio: 'ignore', timeout: 60_000 });
-    if (removed.status === 0) journal?.('removed', [...helpersAlive]);
+    if (removed.status === 0) journal?.('removed', [...helpersAlive]); // best effort: ProjectLock.note never throws
   }
   if (stoppedByUs.size > 0) {
     process.stderr.write(`\n${signal}: starting ${[...stoppedByUs].join(', ')} again before exiting\n`);
@@ -141,22 +141,50 @@ export async function withHelper<T>(
   }
 }
 
+/** How long after stowage's `docker stop` a container may take to stop (its stop timeout, with margin). */
+const STOP_WINDOW_MS = 60_000;
+
 /**
- * Undoes what a run that died without cleaning up (SIGKILL, power loss) left
- * on the engine: removes its helpers and starts the containers it stopped that
- * are still stopped. Returns what it did, one line each, for the log.
+ * Undoes what earlier runs left on the engine (SIGKILL, power loss, a start
+ * that failed): removes their helpers and starts the containers they stopped
+ * that are still stopped, unless the container stopped again later than
+ * stowage stopped it (then someone else stopped it: it is left alone, and
+ * said so). Every step goes into this run's journal; a start that fails only
+ * warns and stays open for the next run. Returns one line per action.
  */
 export async function recoverLeftovers(runner: Runner, leftovers: Leftovers): Promise<string[]> {
   const done: string[] = [];
   const helpers = (await inspectContainers(runner, leftovers.helpers)).map((c) => c.Name);
-  if (helpers.length > 0) {
-    for (const helper of helpers) await runner.run(docker.removeContainer(helper), { allowFailure: true });
-    done.push(`removed helper container${helpers.length > 1 ? 's' : ''} ${helpers.join(', ')} left by an interrupted run (${leftovers.owner})`);
+  for (const helper of helpers) {
+    const removed = await runner.run(docker.removeContainer(helper), { allowFailure: true });
+    if (removed.code === 0) journal?.('removed', [helper]);
   }
-  const stillStopped = (await inspectContainers(runner, leftovers.stopped)).filter((c) => !c.State.Running).map((c) => c.Name);
-  if (stillStopped.length > 0) {
-    await runner.run(docker.start(stillStopped));
-    done.push(`started ${stillStopped.join(', ')} again: an interrupted run (${leftovers.owner}) had stopped ${stillStopped.length > 1 ? 'them' : 'it'}`);
+  const gone = leftovers.helpers.filter((h) => !helpers.includes(h));
+  if (gone.length > 0) journal?.('removed', gone);
+  if (helpers.length > 0) done.push(`removed helper container${helpers.length > 1 ? 's' : ''} ${helpers.join(', ')} left by an interrupted run (${leftovers.owner})`);
+
+  const states = await inspectContainers(runner, leftovers.stopped.map((s) => s.name));
+  for (const { name, at } of leftovers.stopped) {
+    const state = states.find((c) => c.Name === name);
+    if (state === undefined || state.State.Running) {
+      journal?.('forgotten', [name]); // removed, or running again: nothing left to undo
+      continue;
+    }
+    const finished = Date.parse(state.State.FinishedAt ?? '');
+    // Times compare only on a local engine: a remote one's clock may differ from ours.
+    const localEngine = (process.env['DOCKER_HOST'] ?? 'unix://').startsWith('unix://');
+    if (localEngine && at !== undefined && Number.isFinite(finished) && finished > at + STOP_WINDOW_MS) {
+      journal?.('forgotten', [name]);
+      done.push(`left ${name} stopped: an interrupted run (${leftovers.owner}) had stopped it at ${new Date(at).toISOString()}, but it stopped again at ${state.State.FinishedAt ?? '?'}, so someone else stopped it since`);
+      continue;
+    }
+    const started = await runner.run(docker.start([name]), { allowFailure: true });
+    if (started.code === 0) {
+      journal?.('started', [name]);
+      done.push(`started ${name} again: an interrupted run (${leftovers.owner}) had stopped it`);
+    } else {
+      done.push(`warning: could not start ${name}, which an interrupted run (${leftovers.owner}) had stopped: ${started.stderr.trim()}; start it by hand (docker start ${name})`);
+    }
   }
   return done;
 }

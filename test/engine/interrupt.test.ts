@@ -5,7 +5,7 @@
 // test `zstd` first on PATH that waits for a gate file before exec'ing the real
 // zstd: the backup is then provably mid-copy (set directory created, writers
 // stopped, the volume's stream blocked) when the signal is sent.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerState, createVolume, docker, fakeZstd, groupAlive, inVolume, killTree, oneVolumeStack, parseJsonDocument, projectContainers, runService, Sandbox, show, uniqueProject, waitFor, within } from './fixtures.js';
@@ -96,7 +96,20 @@ describe('SIGKILL of the backup process group mid-copy', () => {
     const r = await sb.cli('verify', ['--backup', 'latest', '--to', sb.to, '--json']);
     expect(r.code, show(r)).toBe(0);
     expect(parseJsonDocument<{ set: string }>(r.stdout).set).toBe(complete);
-    if (!(await containerState(service)).running) await docker('start', service);
+  });
+
+  it('leaves the writer stopped, and says so, when it stopped again well after the killed run had stopped it (someone else stopped it)', async () => {
+    // The run killed above left `stopped <service> <time>` in the lock; that stop is now made to lie ten minutes back.
+    const lock = join(sb.setsDir, '.lock');
+    const tenMinutesAgo = Date.now() - 600_000;
+    writeFileSync(lock, readFileSync(lock, 'utf8').replace(new RegExp(`^stopped ${service} \\d+$`, 'm'), `stopped ${service} ${tenMinutesAgo}`));
+    expect((await containerState(service)).running).toBe(false);
+    const r = await sb.cli('backup', ['--to', sb.to, '--json']);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`left ${service} stopped: .*someone else stopped it since`));
+    expect((await containerState(service)).running).toBe(false);
+    expect(existsSync(join(sb.setsDir, '.leftovers'))).toBe(false);
+    await docker('start', service);
   });
 });
 
