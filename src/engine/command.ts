@@ -123,7 +123,11 @@ function execute(cmd: Command, input: string | Buffer | undefined): Promise<Comm
 export interface StreamingProcess {
   child: ChildProcess;
   done: Promise<void>;
+  /** Order in which this process was seen to exit, among all streams of this process. */
+  exitSeq?: number;
 }
+
+let exitsSeen = 0;
 
 /**
  * Streams still running. A `docker cp` whose reader went away blocks in the
@@ -181,5 +185,9 @@ export function startStreaming(cmd: Command, stdio: { stdin: StdinSource; stdout
       }
     });
   });
-  return { child, done };
+  const proc: StreamingProcess = { child, done };
+  child.once('exit', () => {
+    proc.exitSeq = ++exitsSeen;
+  });
+  return proc;
 }

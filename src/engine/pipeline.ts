@@ -91,12 +91,17 @@ function chain(source: Readable, steps: Command[]): { output: Readable; settled:
   return { output, settled, processes };
 }
 
+/** Messages of a process that failed because a neighbour in the pipeline did (it lost its reader or its input). */
+const KNOCK_ON = /broken pipe|EPIPE|premature end|unexpected end|unexpected EOF|truncated/i;
+
 /**
  * Awaits every part of a pipeline. On the first failure it kills the processes
- * and lets every part settle, then reports the furthest-downstream process that
- * failed on its own: the ones upstream of it only died of the broken pipe it
- * left (docker cp's EPIPE when zstd fails), and a stream's "Premature close"
- * says nothing. Without such a process, the first error seen is reported.
+ * and lets every part settle, then reports the process that failed first on
+ * its own: the others only died of what it left behind (docker cp's broken
+ * pipe when zstd fails, zstd's truncated input when age fails), and a
+ * stream's "Premature close" says nothing. Failures that read like such a
+ * knock-on effect rank last. Without a failed process, the first error seen
+ * is reported.
  */
 export async function settlePipeline(parts: Array<Promise<unknown>>, processesInOrder: StreamingProcess[]): Promise<void> {
   try {
@@ -104,8 +109,14 @@ export async function settlePipeline(parts: Array<Promise<unknown>>, processesIn
   } catch (first) {
     for (const p of processesInOrder) p.child.kill('SIGKILL');
     await Promise.allSettled([...parts, ...processesInOrder.map((p) => p.done)]);
-    const culprit = processesInOrder.filter((p) => p.child.signalCode === null && p.child.exitCode !== null && p.child.exitCode !== 0).at(-1);
-    throw culprit === undefined ? first : await culprit.done.then(() => first, (err: unknown) => err);
+    const failed = await Promise.all(
+      processesInOrder
+        .filter((p) => p.child.signalCode === null && p.child.exitCode !== null && p.child.exitCode !== 0)
+        .map(async (p) => ({ p, err: await p.done.then(() => first, (err: unknown) => err) })),
+    );
+    const rank = ({ p, err }: { p: StreamingProcess; err: unknown }): number => (KNOCK_ON.test(String(err)) ? 1e9 : 0) + (p.exitSeq ?? processesInOrder.indexOf(p));
+    const culprit = failed.sort((a, b) => rank(a) - rank(b))[0];
+    throw culprit === undefined ? first : culprit.err;
   }
 }
 

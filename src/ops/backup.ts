@@ -202,7 +202,8 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
             unread -= 1;
             if (unread === 0) resume().catch(() => undefined);
           };
-          await runLimited(group.volumes, 2, async (volume) => {
+          // All at once: the writers wait for the last volume of their group to be read.
+          await runLimited(group.volumes, group.volumes.length, async (volume) => {
             const helper = helpers.get(volume.key);
             if (helper === undefined) throw new Error(`internal: no helper for volume ${volume.key}`);
             const record = await streamVolume(context, volume, undefined, helper, onRead);

@@ -80,15 +80,6 @@ export async function planRestore(model: Model, setDir: string, options: Restore
   }
   const wanted = options.volumes.length > 0 ? options.volumes : manifest.artifacts.map((a) => a.volume);
   const items: RestorePlanItem[] = [];
-  const targets = wanted.map((key) => findVolume(model, key));
-  const usingVolumes = await runningContainersUsing(
-    options.runner,
-    targets.filter((v) => v.kind !== 'bind').map((v) => v.name),
-    targets.filter((v) => v.kind === 'bind').map((v) => v.hostPath ?? ''),
-  );
-  // Database restores stop the services that depend on the database: look those up by name.
-  const declared = (await inspectContainers(options.runner, model.containers.map((c) => c.name))).filter((c) => c.State.Running);
-  const running = [...new Map([...usingVolumes, ...declared].map((c) => [c.Id, c])).values()];
   for (const key of wanted) {
     const volume = findVolume(model, key);
     const artifact = manifest.artifacts.find((a) => a.volume === key);
@@ -102,11 +93,10 @@ export async function planRestore(model: Model, setDir: string, options: Restore
     }
     // An artifact made with --path holds only those paths: restoring it must not wipe the rest of the volume.
     const paths = options.paths.length > 0 ? options.paths.map(normalizePath) : (artifact.paths ?? []).map(normalizePath);
-    const stop = isDump
-      ? running.filter((c) => dependentsOf(model, volume.backup.service ?? '').includes(c.Name)).map((c) => c.Name)
-      : running.filter((c) => mountsVolume(c, volume)).map((c) => c.Name);
-    items.push({ volume, artifact, paths, stop, root: undefined, identity: identityOf(join(setDir, artifact.file)) });
+    items.push({ volume, artifact, paths, stop: [], root: undefined, identity: identityOf(join(setDir, artifact.file)) });
   }
+  const stops = await containersToStop(model, items, options.runner);
+  items.forEach((item, k) => (item.stop = stops[k] ?? []));
   const locked = items.filter((i) => isEncrypted(i.artifact));
   if (locked.length > 0 && options.identity === undefined) {
     throw new UsageError(`${locked.map((i) => i.artifact.file).join(', ')} ${locked.length === 1 ? 'is' : 'are'} encrypted: pass --identity <age identity file> (or set STOWAGE_AGE_IDENTITY); nothing was changed`);
@@ -122,6 +112,27 @@ function identityOf(path: string): string {
   } catch {
     return 'missing'; // verification reports the missing file
   }
+}
+
+/**
+ * The running containers each item must stop: those that mount a volume
+ * whose tree is replaced, and for a database dump the services that depend
+ * on the database (they hold connections a restore must not race with).
+ */
+async function containersToStop(model: Model, items: Array<Pick<RestorePlanItem, 'volume' | 'artifact'>>, runner: Runner): Promise<string[][]> {
+  const targets = items.map((i) => i.volume);
+  const usingVolumes = await runningContainersUsing(
+    runner,
+    targets.filter((v) => v.kind !== 'bind').map((v) => v.name),
+    targets.filter((v) => v.kind === 'bind').map((v) => v.hostPath ?? ''),
+  );
+  const declared = (await inspectContainers(runner, model.containers.map((c) => c.name))).filter((c) => c.State.Running);
+  const running = [...new Map([...usingVolumes, ...declared].map((c) => [c.Id, c])).values()];
+  return items.map(({ volume, artifact }) =>
+    artifact.method === 'pg_dump' || artifact.method === 'mongodump'
+      ? running.filter((c) => dependentsOf(model, volume.backup.service ?? '').includes(c.Name)).map((c) => c.Name)
+      : running.filter((c) => mountsVolume(c, volume)).map((c) => c.Name),
+  );
 }
 
 /** Arguments of SWAP_ALL for the root: an archive without a root entry leaves root:root 0755 as docker would. */
@@ -166,11 +177,14 @@ export async function restore(model: Model, setDir: string, options: RestoreOpti
   const lock = ProjectLock.acquire(dirname(dirname(setDir)), model.project);
   const untrack = journalEngineChanges((change, names) => lock.note(change, names));
   try {
-    if (lock.inherited !== undefined) {
-      const recovered = await recoverLeftovers(options.runner, lock.inherited);
-      for (const line of recovered) (options.log ?? (() => undefined))(line);
-      // Containers started again must be stopped for the restore like any other: plan again.
-      if (recovered.length > 0) plan = verified(await planRestore(model, setDir, options), setDir);
+    if (lock.inherited !== undefined) for (const line of await recoverLeftovers(options.runner, lock.inherited)) (options.log ?? (() => undefined))(line);
+    // Who runs may have changed since the plan was confirmed (a recovery above, a backup that held the
+    // lock and started its writers, an operator): stop what runs now, and ask again if that differs.
+    const now = await containersToStop(model, plan.items, options.runner);
+    if (plan.items.some((item, k) => [...item.stop].sort().join(' ') !== [...(now[k] ?? [])].sort().join(' '))) {
+      plan = { ...plan, items: plan.items.map((item, k) => ({ ...item, stop: now[k] ?? [] })) };
+      (options.log ?? (() => undefined))('the containers using the volumes changed since the plan was shown; here is the plan again');
+      await options.confirm(plan);
     }
     return await applyPlan(model, setDir, plan, options);
   } finally {
@@ -268,7 +282,9 @@ async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, 
       : docker.runHelperScript(image, [mount], SWAP_ALL, [staging, old, ...rootArguments(item.root)], labels);
     await uninterruptible(() => runner.run(swap));
   } catch (err) {
-    // The live content was not touched yet (or the swap rolled back): remove the staging copy.
+    // The live content was not touched yet (or the swap rolled back): remove the staging copy,
+    // once the preparation that may still be creating it is over.
+    await preparing.catch(() => undefined);
     await runner.run(docker.runHelperScript(image, [mount], 'rm -rf -- "/v/$1"', [staging], labels), { allowFailure: true });
     throw err;
   }
@@ -287,7 +303,8 @@ async function restoreDump(model: Model, setDir: string, item: RestorePlanItem, 
     // The dump goes in through the archive endpoint, which needs its size up front: decode to a private temp file first.
     const plain = join(scratch, 'dump');
     const reader = readArtifact(join(setDir, item.artifact.file), decodeSteps(item.artifact, options.identity).filter((s) => s.program === 'age'));
-    await Promise.all([pipeline(reader.content, createWriteStream(plain, { mode: 0o600 })), reader.done]);
+    const [, hashed] = await Promise.all([pipeline(reader.content, createWriteStream(plain, { mode: 0o600 })), reader.done]);
+    if (hashed.sha256 !== item.artifact.sha256) throw new CheckFailed(`${item.artifact.file} changed since it was verified; nothing was restored`);
     const size = statSync(plain).size;
     const writer = startStreaming(docker.archiveWrite(state.Name, '/tmp'), { stdin: 'pipe', stdout: 'ignore' });
     const stdin = writer.child.stdin;

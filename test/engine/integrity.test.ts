@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectStack } from '../../src/config/select.js';
 import { Runner } from '../../src/engine/command.js';
 import { restore } from '../../src/ops/restore.js';
-import { createVolume, inVolume, oneVolumeStack, parseJsonDocument, readManifestFile, runService, Sandbox, show, snapshot, uniqueProject } from './fixtures.js';
+import { containerState, createVolume, docker, inVolume, oneVolumeStack, parseJsonDocument, readManifestFile, runService, Sandbox, show, snapshot, uniqueProject } from './fixtures.js';
 
 const sb = new Sandbox(uniqueProject('in'));
 const volume = sb.volume('data');
@@ -124,6 +124,27 @@ describe('an artifact that changes after it was verified', () => {
       readFileSync(artifact);
     });
     expect(err).toBeUndefined();
+  });
+});
+
+describe('a restore whose containers change while the operator confirms', () => {
+  it('asks again with the containers that run now, stops them for the restore and starts them again', async () => {
+    const app = sb.container('app');
+    await docker('stop', app);
+    const { model } = selectStack(sb.stack, sb.stacksDir);
+    const asked: string[][] = [];
+    await restore(model, goodSet, {
+      runner: new Runner(),
+      volumes: [],
+      paths: [],
+      identity: undefined,
+      confirm: async (plan) => {
+        asked.push(plan.items.flatMap((i) => i.stop));
+        if (asked.length === 1) await docker('start', app); // someone starts the service while the prompt waits
+      },
+    });
+    expect(asked).toEqual([[], [app]]);
+    expect((await containerState(app)).running).toBe(true);
   });
 });
 

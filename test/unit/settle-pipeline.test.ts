@@ -30,6 +30,11 @@ describe('settlePipeline', () => {
     await expect(settlePipeline(parts, [producer, consumer])).rejects.toThrow(/produce failed[\s\S]*read error/);
   });
 
+  it('reports the first process to fail when the next one then fails on its cut-off input (age before zstd)', async () => {
+    const { producer, consumer, parts } = chainOf('printf partial; echo "age: error: failed to decrypt: chunk authentication failed" >&2; exit 1', 'cat > /dev/null; echo "zstd: /*stdin*\\: premature end" >&2; exit 1');
+    await expect(settlePipeline(parts, [producer, consumer])).rejects.toThrow(/produce failed[\s\S]*chunk authentication failed/);
+  });
+
   it('reports a part that is not a process when no process failed on its own, and stops the processes', async () => {
     const { producer, consumer, parts } = chainOf('exec sleep 30', 'cat > /dev/null');
     const failing = Promise.reject(new Error('cannot write /backups/x: ENOSPC'));
