@@ -225,7 +225,7 @@ export function fileIdentity(stats: BigIntStats): string {
 export async function decodeIntoProcess(path: string, steps: Command[], consumer: Command, expected: { identity: string; onStoredBytes?: ByteCounter }): Promise<void> {
   const file = await openFile(path, 'r');
   const started: StreamingProcess[] = [];
-  let progress: NodeJS.Timeout | undefined;
+  let progress: OffsetFollower | undefined;
   try {
     const changed = async (): Promise<boolean> => fileIdentity(await file.stat({ bigint: true })) !== expected.identity;
     if (await changed()) throw new Error(`${path} changed since it was verified; nothing was swapped in`);
@@ -238,26 +238,44 @@ export async function decodeIntoProcess(path: string, steps: Command[], consumer
     }
     const sink = startStreaming(consumer, { stdin: input, stdout: 'ignore' });
     started.push(sink);
-    const onBytes = expected.onStoredBytes;
-    let reported = 0;
-    const report = (): void => {
-      const position = fileOffset(file.fd);
-      if (onBytes !== undefined && position !== undefined && position > reported) {
-        onBytes(position - reported);
-        reported = position;
-      }
-    };
-    if (onBytes !== undefined) progress = setInterval(report, 200);
+    progress = followOffset(file.fd, expected.onStoredBytes);
     await settlePipeline(started.map((p) => p.done), started);
-    report();
+    progress.stop();
     if (await changed()) throw new Error(`${path} changed while it was restored; nothing was swapped in`);
   } catch (err) {
     for (const p of started) p.child.kill('SIGKILL');
     throw err;
   } finally {
-    if (progress !== undefined) clearInterval(progress);
+    progress?.stop();
     await file.close().catch(() => undefined);
   }
+}
+
+interface OffsetFollower {
+  /** Reports what is left up to the current offset and stops following. */
+  stop(): void;
+}
+
+/** Reports progress as another process reads `fd` (their shared offset advances), every 200 ms. */
+function followOffset(fd: number, onBytes: ByteCounter | undefined): OffsetFollower {
+  let reported = 0;
+  const report = (): void => {
+    const position = fileOffset(fd);
+    if (onBytes !== undefined && position !== undefined && position > reported) {
+      onBytes(position - reported);
+      reported = position;
+    }
+  };
+  const timer = onBytes === undefined ? undefined : setInterval(report, 200);
+  let stopped = false;
+  return {
+    stop(): void {
+      if (stopped) return;
+      stopped = true;
+      if (timer !== undefined) clearInterval(timer);
+      report();
+    },
+  };
 }
 
 /** Where an open file description stands (Linux: /proc/self/fdinfo), for progress; undefined elsewhere. */
@@ -336,30 +354,22 @@ export function preferredHasher(): 'openssl' | 'node' {
 export async function sha256OfFile(path: string, onBytes?: ByteCounter, hasher: 'openssl' | 'node' = preferredHasher()): Promise<{ sha256: string; bytes: number }> {
   if (hasher === 'node') return sha256File(path, onBytes);
   const file = await openFile(path, 'r');
-  let progress: NodeJS.Timeout | undefined;
+  let progress: OffsetFollower | undefined;
   try {
     const size = (await file.stat()).size;
     const hashing = startStreaming(command('openssl', ['dgst', '-sha256', '-r'], `sha256 of ${path}`, false), { stdin: file.fd, stdout: 'pipe' });
     const out = hashing.child.stdout;
     if (out === null) throw new Error('openssl has no output pipe');
-    let reported = 0;
-    const report = (): void => {
-      const position = fileOffset(file.fd);
-      if (onBytes !== undefined && position !== undefined && position > reported) {
-        onBytes(position - reported);
-        reported = position;
-      }
-    };
-    if (onBytes !== undefined) progress = setInterval(report, 200);
+    progress = followOffset(file.fd, onBytes);
     const chunks: Buffer[] = [];
     out.on('data', (c: Buffer) => chunks.push(c));
     await settlePipeline([hashing.done, finished(out)], [hashing]);
-    report();
+    progress.stop();
     const digest = /^([0-9a-f]{64})\b/.exec(Buffer.concat(chunks).toString('utf8'));
     if (digest === null) throw new Error(`openssl dgst printed no sha256 for ${path}`);
     return { sha256: digest[1] ?? '', bytes: size };
   } finally {
-    if (progress !== undefined) clearInterval(progress);
+    progress?.stop();
     await file.close().catch(() => undefined);
   }
 }

@@ -156,17 +156,7 @@ describe('SIGTERM mid-copy of a small volume (whose whole stream fits in the pip
   const smallService = small.container('app');
 
   beforeAll(async () => {
-    small.writeStack(`app: ${small.project}
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    mounts: [data:/data]
-environments:
-  dev: {}
-`);
+    small.writeStack(oneVolumeStack(small.project));
     await createVolume(small.project, 'data');
     await inVolume(small.volume('data'), 'printf "small\\n" > /d/small.txt');
     await runService(small.project, 'app', { mounts: [['data', '/data']] });
