@@ -18,6 +18,8 @@ export interface ArtifactRecord {
   databases?: string[];
   sourceBytes?: number;
   stopped?: string[];
+  /** Sockets and device files the archive could not hold, named when the backup ran. */
+  skipped?: Array<{ path: string; kind: 'socket' | 'block-device' | 'character-device' }>;
 }
 
 export interface Manifest {

@@ -5,6 +5,8 @@ import { UsageError } from '../config/errors.js';
 import { findVolume, type Model, type VolumeModel } from '../config/model.js';
 import { isSafeRelativePath } from '../config/syntax.js';
 import { transformArchive, singleFileContent, type Chunks } from '../engine/archive.js';
+import { displayName, entryNameOf } from '../engine/tar-format.js';
+import { parseLinkGroups, parseSpecialFiles, specialFilesScan, type SpecialFile } from '../engine/special-files.js';
 import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
 import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
@@ -172,9 +174,10 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     setPath = set.path;
     const records = new Map<string, ArtifactRecord>();
     const stopped: string[] = [];
-    const context: ArtifactContext = { model, runner, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths: options.paths, progress, log, running, expected: previousSizes(options.to, model.project) };
+    const context: ArtifactContext = { model, runner, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths: options.paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map() };
 
     const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
+    await findSpecialFiles(context, tarLike);
     const dumps = volumes.filter((v) => v.backup.method === 'pg_dump' || v.backup.method === 'mongodump');
 
     // SQLite volumes copy online when a running container has sqlite3; otherwise they fall back to stopping writers.
@@ -251,6 +254,10 @@ interface ArtifactContext {
   log: (line: string) => void;
   running: ContainerState[];
   expected: Map<string, number>;
+  /** Sockets and device files per volume, which the archive leaves out. */
+  specials: Map<string, SpecialFile[]>;
+  /** Hard link groups per volume, looked up when --path selects part of it. */
+  linkGroups: Map<string, Map<string, string[]>>;
 }
 
 interface OnlineCopies {
@@ -344,22 +351,21 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
   const raw = reader.child.stdout;
   if (raw === null) throw new Error('docker cp produced no stream');
   const copies = online?.copies ?? [];
-  const excluded = volume.backup.exclude.map((p) => p.replace(/^\.\//, '').replace(/\/+$/, ''));
-  const needsTransform = ctx.paths.length > 0 || copies.length > 0 || excluded.length > 0;
+  const excluded = volume.backup.exclude.map((p) => entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, '')));
+  // Device files are left out (restores refuse them); sockets the endpoint leaves out itself.
+  const specials = ctx.specials.get(volume.key) ?? [];
+  const devices = specials.filter((f) => f.kind !== 'socket').map((f) => f.path);
+  const needsTransform = ctx.paths.length > 0 || copies.length > 0 || excluded.length > 0 || devices.length > 0;
   const source: Chunks = needsTransform
     ? transformArchive(raw, {
-        include: ctx.paths.map((p) => p.replace(/^\.\//, '').replace(/\/+$/, '')),
-        exclude: [...excluded, ...copies.map((c) => c.copyInVolume)],
+        include: ctx.paths.map((p) => entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, ''))),
+        exclude: [...excluded, ...devices, ...copies.map((c) => entryNameOf(c.copyInVolume))],
         splice: copies.map((c) => ({
-          name: c.database,
-          open: async () => {
-            const one = startStreaming(docker.archiveReadPath(helper, `${mountPoint}/${c.copyInVolume}`), { stdin: 'ignore', stdout: 'pipe' });
-            if (one.child.stdout === null) throw new Error('docker cp produced no stream');
-            one.done.catch(() => undefined);
-            return one.child.stdout;
-          },
+          name: entryNameOf(c.database),
+          open: () => Promise.resolve(copyOf(helper, `${mountPoint}/${c.copyInVolume}`)),
         })),
-        dropWith: (name) => copies.some((c) => name === `${c.database}-wal` || name === `${c.database}-shm` || name === `${c.database}-journal`),
+        ...(ctx.linkGroups.has(volume.key) ? { linkGroups: ctx.linkGroups.get(volume.key) } : {}),
+        dropWith: (name) => copies.some((c) => name === entryNameOf(`${c.database}-wal`) || name === entryNameOf(`${c.database}-shm`) || name === entryNameOf(`${c.database}-journal`)),
       })
     : raw;
   const bar = ctx.progress(volume.key, ctx.paths.length > 0 ? undefined : ctx.expected.get(volume.key));
@@ -381,7 +387,51 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
     ...(artifact.sourceBytes > 0 ? { sourceBytes: artifact.sourceBytes } : {}),
     ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
     ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
+    ...(specials.length > 0 ? { skipped: specials.map((f) => ({ path: displayName(f.path), kind: f.kind })) } : {}),
   };
+}
+
+/**
+ * Looks for sockets and device files in each volume before anything stops,
+ * and says which ones the backup will not hold: never a silent loss.
+ */
+async function findSpecialFiles(ctx: ArtifactContext, volumes: VolumeModel[]): Promise<void> {
+  await Promise.all(
+    volumes.map(async (volume) => {
+      const image = await helperImage(ctx.runner, ctx.model, volume.key);
+      const scan = await ctx.runner.run(specialFilesScan(image, volumeMount(volume, HELPER_MOUNT, true), { 'stowage.project': ctx.model.project, 'stowage.env': ctx.model.env }, ctx.paths.length > 0), { allowFailure: true });
+      let found: SpecialFile[];
+      try {
+        if (scan.code !== 0) throw new Error(scan.stderr.trim().split('\n').pop() ?? `exit ${scan.code}`);
+        found = parseSpecialFiles(scan.stdout);
+        if (ctx.paths.length > 0) ctx.linkGroups.set(volume.key, parseLinkGroups(scan.stdout));
+      } catch (err) {
+        ctx.log(`warning: volume ${volume.key}: could not look for sockets and device files (${err instanceof Error ? err.message : String(err)}); the archive endpoint leaves sockets out, and a device file would make the set unrestorable. Set helper.image to an image with find and od (busybox)`);
+        return;
+      }
+      const inScope = ctx.paths.length === 0 ? found : found.filter((f) => ctx.paths.some((p) => { const n = entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, '')); return f.path === n || f.path.startsWith(`${n}/`); }));
+      for (const f of inScope) {
+        ctx.log(`warning: volume ${volume.key}: ${f.kind} ./${displayName(f.path)} is not in the backup: ${f.kind === 'socket' ? 'the engine cannot archive sockets (the program that listens on it creates it again)' : 'restores refuse device files; create it again by hand (mknod) if it is needed'}`);
+      }
+      if (inScope.length > 0) ctx.specials.set(volume.key, inScope);
+    }),
+  );
+}
+
+/**
+ * The SQLite copy's one-file archive. It ends with docker cp's own exit: a
+ * failing read is reported as docker's error, not as a truncated archive.
+ */
+async function* copyOf(helper: string, path: string): AsyncGenerator<unknown> {
+  const one = startStreaming(docker.archiveReadPath(helper, path), { stdin: 'ignore', stdout: 'pipe' });
+  if (one.child.stdout === null) throw new Error('docker cp produced no stream');
+  try {
+    for await (const chunk of one.child.stdout) yield chunk;
+    await one.done;
+  } finally {
+    one.done.catch(() => undefined);
+    if (one.child.exitCode === null) one.child.kill('SIGKILL');
+  }
 }
 
 async function removeCopies(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies, image: string): Promise<void> {

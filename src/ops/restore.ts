@@ -5,8 +5,9 @@ import { pipeline } from 'node:stream/promises';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { findVolume, type Model, type VolumeModel } from '../config/model.js';
 import { isSafeRelativePath } from '../config/syntax.js';
-import { singleFileArchive, transformArchive, type Chunks } from '../engine/archive.js';
-import { renderCommand, startStreaming, type Runner } from '../engine/command.js';
+import { NOTHING_HELD_BACK, heldBackArchive, heldBackWithin, singleFileArchive, transformArchive, type Chunks, type HeldBackEntries } from '../engine/archive.js';
+import { entryNameOf } from '../engine/tar-format.js';
+import { renderCommand, startStreaming, type Command, type Runner } from '../engine/command.js';
 import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, type ContainerState } from '../engine/inspect.js';
@@ -39,6 +40,10 @@ export interface RestorePlanItem {
   root: { uid: number; gid: number; mode: number; mtime: string } | undefined;
   /** The artifact file's identity (fileIdentity) taken before it was verified: the restore reads the same bytes or none. */
   identity: string;
+  /** Links the archive endpoint refuses to extract, created in a second pass (from verification). */
+  heldBack?: HeldBackEntries;
+  /** Hard link groups of the archive (from verification), for restoring some paths only. */
+  linkGroups?: Map<string, string[]>;
 }
 
 export interface RestorePlan {
@@ -102,7 +107,12 @@ export async function planRestore(model: Model, setDir: string, options: Restore
     throw new UsageError(`${locked.map((i) => i.artifact.file).join(', ')} ${locked.length === 1 ? 'is' : 'are'} encrypted: pass --identity <age identity file> (or set STOWAGE_AGE_IDENTITY); nothing was changed`);
   }
   const verification = await verifySet(setDir, { runner: options.runner, identity: options.identity, volumes: wanted, ...(options.progress === undefined ? {} : { progress: options.progress }) });
-  for (const item of items) item.root = verification.artifacts.find((a) => a.volume === item.volume.key)?.root;
+  for (const item of items) {
+    const check = verification.artifacts.find((a) => a.volume === item.volume.key);
+    item.root = check?.root;
+    if (check?.heldBack !== undefined) item.heldBack = check.heldBack;
+    if (check?.linkGroups !== undefined) item.linkGroups = check.linkGroups;
+  }
   return { set: setDir, items, verification };
 }
 
@@ -260,17 +270,17 @@ async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, 
       const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(path).size);
       const steps = decodeSteps(item.artifact, options.identity);
       const target = docker.archiveWrite(helper, `/v/${staging}`);
-      if (item.paths.length > 0 && (item.artifact.paths ?? []).length === 0) {
-        // Selecting paths rewrites the archive, which happens here.
+      const select = item.paths.length > 0 && (item.artifact.paths ?? []).length === 0;
+      const held = heldBackWithin(item.heldBack ?? NOTHING_HELD_BACK, item.paths.map(entryNameOf));
+      if (select || held.names.size > 0) {
+        // Selecting paths or holding links back rewrites the archive, which happens here.
         const reader = readArtifact(path, steps, (n) => bar.add(n));
-        const content: Chunks = transformArchive(reader.content, { include: item.paths, exclude: [], splice: [], dropWith: () => false });
-        const writer = startStreaming(target, { stdin: 'pipe', stdout: 'ignore' });
-        const stdin = writer.child.stdin;
-        if (stdin === null) throw new Error('docker cp has no stdin');
-        stdin.on('error', () => undefined);
-        const [hashed] = await Promise.all([reader.done, pipeline(content, stdin), writer.done]);
+        const content: Chunks = transformArchive(reader.content, { include: select ? item.paths.map(entryNameOf) : [], exclude: [], splice: [], dropWith: (name) => held.names.has(name), ...(item.linkGroups === undefined ? {} : { linkGroups: item.linkGroups }) });
+        const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
         // The artifact was verified a moment ago; a different hash now means it changed under us.
         if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
+        // The links the endpoint refuses inside staging go in through the helper's root, named below the mount.
+        if (held.names.size > 0) await writeThroughEndpoint(docker.archiveWrite(helper, '/'), heldBackArchive(`v/${staging}`, held));
       } else {
         // Whole archive: file -> zstd -> docker cp, process to process.
         await decodeIntoProcess(path, steps, target, { identity: item.identity, onStoredBytes: (n) => bar.add(n) });
@@ -288,6 +298,15 @@ async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, 
     await runner.run(docker.runHelperScript(image, [mount], 'rm -rf -- "/v/$1"', [staging], labels), { allowFailure: true });
     throw err;
   }
+}
+
+/** Streams a tar archive into the archive endpoint (docker cp - CONTAINER:DIR). */
+async function writeThroughEndpoint(target: Command, content: Chunks): Promise<void> {
+  const writer = startStreaming(target, { stdin: 'pipe', stdout: 'ignore' });
+  const stdin = writer.child.stdin;
+  if (stdin === null) throw new Error('docker cp has no stdin');
+  stdin.on('error', () => undefined);
+  await Promise.all([pipeline(content, stdin), writer.done]);
 }
 
 async function restoreDump(model: Model, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckFailed } from '../config/errors.js';
 import { LABEL, type ContainerModel, type Model, type VolumeModel } from '../config/model.js';
-import { normalizeEntryName, scanArchive, type Chunks, type TarHeader } from '../engine/archive.js';
+import { normalizeEntryName, scanArchive, type Chunks, type TarEntry } from '../engine/archive.js';
 import { command, startStreaming, type Command, type Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers } from '../engine/inspect.js';
@@ -204,28 +204,30 @@ export interface EntryFacts {
 export async function treeOf(source: Chunks): Promise<Map<string, EntryFacts>> {
   const tree = new Map<string, EntryFacts>();
   const hardLinks: Array<[string, string]> = [];
-  await scanArchive(source, async (name: string, header: TarHeader, content: Chunks) => {
-    const type = header.type ?? 'file';
+  await scanArchive(source, (name: string, entry: TarEntry) => {
     const facts: EntryFacts = {
-      type: type === 'contiguous-file' ? 'file' : type,
-      mode: (header.mode ?? 0) & 0o7777,
-      uid: header.uid ?? 0,
-      gid: header.gid ?? 0,
-      size: header.size ?? 0,
+      type: entry.kind,
+      mode: entry.mode & 0o7777,
+      uid: entry.uid,
+      gid: entry.gid,
+      size: entry.size,
       sha256: undefined,
-      link: type === 'symlink' ? header.linkname ?? '' : undefined,
-      mtime: type === 'directory' || header.mtime === undefined ? undefined : Math.floor(header.mtime.getTime() / 1000),
+      link: entry.kind === 'symlink' ? entry.linkname : undefined,
+      mtime: entry.kind === 'directory' ? undefined : Math.floor(entry.mtime),
     };
     tree.set(name, facts);
-    if (type === 'link') hardLinks.push([name, normalizeEntryName(header.linkname ?? '')]);
-    if (facts.type !== 'file') return false;
+    if (entry.kind === 'link') hardLinks.push([name, normalizeEntryName(entry.linkname)]);
+    if (facts.type !== 'file') return undefined;
     const hash = createHash('sha256');
-    for await (const chunk of content) {
-      if (!(chunk instanceof Uint8Array)) throw new Error('archive entry yielded a non-byte chunk');
-      hash.update(chunk);
-    }
-    facts.sha256 = hash.digest('hex');
-    return true;
+    return {
+      write(chunk) {
+        hash.update(chunk);
+      },
+      end() {
+        facts.sha256 = hash.digest('hex');
+        return Promise.resolve();
+      },
+    };
   });
   // Which name of a set of hard links comes first depends on the walk: compare them all as the file they share.
   for (const [name, target] of hardLinks) {

@@ -1,9 +1,10 @@
-import { createWriteStream, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { scanArchive, type ArchiveSummary, type TarHeader } from '../engine/archive.js';
+import { scanArchive, type ArchiveSummary, type FileConsumer, type HeldBackEntries } from '../engine/archive.js';
+import { entryNameOf } from '../engine/tar-format.js';
 import { type Command, type Runner } from '../engine/command.js';
 import { pg, sqlite } from '../engine/databases.js';
 import { filters, readArtifact, sha256File, type Compression } from '../engine/pipeline.js';
@@ -30,6 +31,10 @@ export interface ArtifactCheck {
   warnings: string[];
   entries?: number;
   root?: { uid: number; gid: number; mode: number; mtime: string };
+  /** Entries a restore through the archive endpoint creates in a second pass (not part of the report). */
+  heldBack?: HeldBackEntries;
+  /** Hard link groups of the archive, for restoring some paths only (not part of the report). */
+  linkGroups?: Map<string, string[]>;
 }
 
 export interface VerifyResult {
@@ -85,19 +90,19 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
     const reader = readArtifact(path, steps, (n) => bar.add(n));
     let decoded: Promise<void>;
     let summary: ArchiveSummary | undefined;
-    const databases = new Set(record.databases ?? []);
+    const databaseNames = record.databases ?? [];
+    const databases = new Set(databaseNames.map(entryNameOf));
     const extracted: string[] = [];
     if (encryptedWithoutKey || record.method === 'mongodump') {
       decoded = drain(reader.content);
     } else if (record.method === 'pg_dump') {
       decoded = pipeline(reader.content, createWriteStream(join(scratch, 'dump'), { mode: 0o600 }));
     } else {
-      decoded = scanArchive(reader.content, async (name: string, header: TarHeader, content) => {
-        if (!databases.has(name) || header.type !== 'file') return false;
+      decoded = scanArchive(reader.content, (name) => {
+        if (!databases.has(name)) return undefined;
         const target = join(scratch, `db-${extracted.length}`);
-        await pipeline(Readable.from(content), createWriteStream(target, { mode: 0o600 }));
         extracted.push(target);
-        return true;
+        return fileWriter(target);
       }).then((s) => {
         summary = s;
       });
@@ -118,15 +123,17 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
     if (summary !== undefined && check.problems.length === 0) {
       check.checked.push(`archive read to the end (${summary.entries} entries)`);
       check.entries = summary.entries;
+      if (summary.heldBack.names.size > 0) check.heldBack = summary.heldBack;
+      if (summary.linkGroups.size > 0) check.linkGroups = summary.linkGroups;
       for (const p of summary.problems) check.problems.push(`${record.file}: unsafe entry "${p.name}": ${p.reason}`);
       if (summary.root !== undefined) {
-        check.root = { uid: summary.root.uid, gid: summary.root.gid, mode: summary.root.mode, mtime: summary.root.mtime.toISOString() };
+        check.root = { uid: summary.root.uid, gid: summary.root.gid, mode: summary.root.mode, mtime: new Date(summary.root.mtime * 1000).toISOString() };
       }
       for (const [index, file] of extracted.entries()) {
         const result = await options.runner
           .run(sqlite.integrityCheck(file), { allowFailure: true })
           .catch((err: unknown) => ({ code: -1, stdout: '', stderr: `cannot run: ${reason(err)}` }));
-        const name = [...databases][index] ?? file;
+        const name = databaseNames[index] ?? file;
         if (result.code !== 0 && /cannot run/.test(result.stderr)) check.warnings.push(`sqlite3 is not installed here: integrity_check of ${name} skipped`);
         else if (result.stdout.trim() !== 'ok') check.problems.push(`${record.file}: PRAGMA integrity_check of ${name} failed: ${(result.stdout + result.stderr).trim().split('\n').slice(0, 3).join('; ')}`);
         else check.checked.push(`integrity_check ${name}`);
@@ -154,4 +161,18 @@ async function drain(stream: Readable): Promise<void> {
 
 function reason(err: unknown): string {
   return err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
+}
+
+/** Writes a file's content to a private file (0600) as the scan delivers it. */
+function fileWriter(path: string): FileConsumer {
+  const fd = openSync(path, 'wx', 0o600);
+  return {
+    write(chunk) {
+      writeSync(fd, chunk);
+    },
+    end() {
+      closeSync(fd);
+      return Promise.resolve();
+    },
+  };
 }

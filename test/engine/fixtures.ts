@@ -450,3 +450,49 @@ environments:
   dev: {}
 `;
 }
+
+// ---------------------------------------------------------------- exact trees
+
+/** The directory a local engine keeps a named volume in (tests run beside the engine). */
+export async function mountpointOf(volume: string): Promise<string> {
+  return (await docker('volume', 'inspect', '--format', '{{.Mountpoint}}', volume)).trim();
+}
+
+/**
+ * Every entry below `root`, read on the host without following any symlink:
+ * name (hex of its raw bytes), type, owner, mode, mtime in seconds, size and
+ * sha256 of files, link target bytes, and the hard link group (the first name
+ * of the same inode). Directory times are included: a restore must give them
+ * back too. Capabilities (security.capability) come from getcap.
+ */
+export async function exactTree(root: string): Promise<string[]> {
+  const { lstatSync, readdirSync: readdir, readlinkSync, readFileSync: read } = await import('node:fs');
+  const lines: string[] = [];
+  const firstNameOfInode = new Map<string, string>();
+  const visit = (dir: Buffer, rel: Buffer): void => {
+    const path = rel.length === 0 ? dir : Buffer.concat([dir, Buffer.from('/'), rel]);
+    const st = lstatSync(path, { bigint: true });
+    const name = rel.length === 0 ? '.' : `./${rel.toString('latin1')}`;
+    const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : 'device';
+    const facts = [Buffer.from(name, 'latin1').toString('hex'), type, `${st.uid}:${st.gid}`, (Number(st.mode) & 0o7777).toString(8), `mtime=${st.mtimeMs / 1000n}`];
+    if (type === 'file') {
+      const key = `${st.dev}:${st.ino}`;
+      const first = firstNameOfInode.get(key);
+      if (first === undefined) {
+        firstNameOfInode.set(key, name);
+        facts.push(`size=${st.size}`, `sha256=${createHash('sha256').update(read(path)).digest('hex')}`, `links=${st.nlink}`);
+      } else facts.push(`hardlink-of=${Buffer.from(first, 'latin1').toString('hex')}`);
+    }
+    if (type === 'symlink') facts.push(`target=${(readlinkSync(path, { encoding: 'buffer' }) as Buffer).toString('hex')}`);
+    lines.push(facts.join(' '));
+    if (type === 'dir') {
+      for (const child of (readdir(path, { encoding: 'buffer' }) as Buffer[]).sort(Buffer.compare)) {
+        visit(dir, rel.length === 0 ? child : Buffer.concat([rel, Buffer.from('/'), child]));
+      }
+    }
+  };
+  visit(Buffer.from(root), Buffer.alloc(0));
+  const caps = await exec('getcap', ['-r', root]);
+  for (const line of caps.stdout.split('\n').filter((l) => l !== '')) lines.push(`capability ${line.slice(root.length)}`);
+  return lines;
+}
