@@ -51,6 +51,7 @@ export const handler: Handler = async ({ values, out }) => {
       artifacts: result.artifacts.map((a) => ({ volume: a.volume, file: a.file, bytes: a.bytes, sha256: a.sha256 })),
       stopped: result.stopped,
       durationSeconds: result.durationSeconds,
+      ...(result.recovered.length > 0 ? { recovered: result.recovered } : {}),
       ...(pruned === undefined ? {} : { pruned: { removed: pruned.removed, kept: pruned.kept } }),
     },
     () =>

@@ -6,6 +6,8 @@ import { command, type Command } from './command.js';
  */
 
 export const HELPER_LABEL = 'stowage.helper';
+/** The run (lock holder) that made a helper: recovery removes what a dead run left. */
+export const RUN_LABEL = 'stowage.run';
 
 export interface HelperMount {
   type: 'volume' | 'bind';
@@ -38,6 +40,20 @@ export const docker = {
     );
   },
 
+  /** The project lock: a container that is never started; its name is the lock, its labels the owner. */
+  createLock(name: string, image: string, labels: Record<string, string>): Command {
+    return command(
+      'docker',
+      ['create', '--name', name, ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]), '--network', 'none', image, 'true'],
+      `take the lock ${name}`,
+    );
+  },
+
+  /** Containers with all of these labels, running or not. */
+  listByLabels(labels: Record<string, string>): Command {
+    return command('docker', ['ps', '--all', '--quiet', '--no-trunc', ...Object.entries(labels).flatMap(([k, v]) => ['--filter', `label=${k}=${v}`])], 'list containers by label', false);
+  },
+
   /** A short-lived helper that runs a POSIX shell script (no bulk data through its streams). */
   runHelperScript(image: string, mounts: HelperMount[], script: string, args: string[], labels: Record<string, string>): Command {
     return command(
@@ -57,6 +73,10 @@ export const docker = {
       ],
       'run helper script',
     );
+  },
+
+  removeContainers(names: string[]): Command {
+    return command('docker', ['rm', '--force', ...names], `remove containers ${names.join(', ')}`);
   },
 
   removeContainer(name: string): Command {

@@ -1,6 +1,6 @@
 import { Ajv, type SchemaObject } from 'ajv';
 import type { Runner } from './command.js';
-import { docker } from './docker.js';
+import { HELPER_LABEL, docker } from './docker.js';
 
 /** The parts of `docker container inspect` that stowage reads, validated before use. */
 export interface ContainerState {
@@ -128,4 +128,9 @@ export async function runningContainersUsing(runner: Runner, volumeNames: string
 
 export async function imageExists(runner: Runner, image: string): Promise<boolean> {
   return (await runner.run(docker.imageExists(image), { allowFailure: true })).code === 0;
+}
+
+/** stowage's own helpers (a concurrent run's, or a dead one's) are never a volume's writers. */
+export function withoutHelpers(containers: ContainerState[]): ContainerState[] {
+  return containers.filter((c) => c.Config.Labels?.[HELPER_LABEL] === undefined);
 }

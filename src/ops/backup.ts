@@ -10,10 +10,10 @@ import { parseLinkGroups, parseSpecialFiles, specialFilesScan, type SpecialFile 
 import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
 import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
-import { inspectContainers, inspectVolumes, runningContainersUsing, type ContainerState } from '../engine/inspect.js';
+import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
-import { ProjectLock, createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
-import { helperImage, journalEngineChanges, recoverLeftovers, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
+import { createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
+import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
 
 export interface BackupOptions {
@@ -34,6 +34,8 @@ export interface BackupResult {
   stopped: string[];
   removedIncomplete: string[];
   durationSeconds: number;
+  /** What this run undid of earlier, interrupted runs (containers started again, helpers removed, restores finished). */
+  recovered: string[];
 }
 
 /** Which volumes a backup covers: the named ones, or every volume whose method is not none. */
@@ -149,24 +151,23 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     const missing = v.kind === 'bind' ? process.env['DOCKER_HOST'] === undefined && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
     if (missing) throw new Error(`volume ${v.key} (${v.kind === 'bind' ? v.hostPath ?? '' : v.name}) does not exist on the engine; deploy the stack first, or leave it out with --volume`);
   }
-  const usingVolumes = (): Promise<ContainerState[]> =>
-    runningContainersUsing(
-      runner,
-      volumes.filter((v) => v.kind !== 'bind').map((v) => v.name),
-      volumes.filter((v) => v.kind === 'bind').map((v) => v.hostPath ?? ''),
+  const usingVolumes = async (): Promise<ContainerState[]> =>
+    withoutHelpers(
+      await runningContainersUsing(
+        runner,
+        volumes.filter((v) => v.kind !== 'bind').map((v) => v.name),
+        volumes.filter((v) => v.kind === 'bind').map((v) => v.hostPath ?? ''),
+      ),
     );
 
   if (runner.dryRun) {
     planBackup(model, volumes, await usingVolumes(), options, stepsAfterTar, runner);
-    return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0 };
+    return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0, recovered: [] };
   }
 
-  const lock = ProjectLock.acquire(options.to, model.project);
-  const untrack = journalEngineChanges((change, names) => lock.note(change, names));
+  const session = await EngineSession.open(runner, model, 'backup', log);
   let setPath: string | undefined;
   try {
-    // Before looking at who writes: a writer a killed run left stopped is a writer like any other.
-    if (lock.inherited !== undefined) for (const line of await recoverLeftovers(runner, lock.inherited)) log(line);
     const running = await usingVolumes();
     const removedIncomplete = removeIncompleteSets(options.to, model.project, undefined);
     for (const path of removedIncomplete) log(`removed incomplete backup set ${path} (no manifest: an interrupted run)`);
@@ -174,7 +175,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     setPath = set.path;
     const records = new Map<string, ArtifactRecord>();
     const stopped: string[] = [];
-    const context: ArtifactContext = { model, runner, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths: options.paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map() };
+    const context: ArtifactContext = { model, runner, session, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths: options.paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map() };
 
     const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
     await findSpecialFiles(context, tarLike);
@@ -198,7 +199,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
       // Helpers exist before the writers stop, and the writers start again once every volume of the group has been read.
       await withHelpersFor(context, group.volumes, async (helpers) => {
         if (group.writers.length > 0) log(`stopping ${group.writers.join(', ')} for a consistent copy of ${group.volumes.map((v) => v.key).join(', ')}`);
-        await withStopped(runner, group.writers, async (resume) => {
+        await session.withStopped(group.writers, async (resume) => {
           stopped.push(...group.writers);
           let unread = group.volumes.length;
           const onRead = (): void => {
@@ -233,18 +234,18 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     fsyncPath(set.path);
     writeManifest(set.path, manifest);
     setPath = undefined;
-    return { id: manifest.id ?? '', path: set.path, artifacts, stopped: [...new Set(stopped)].sort(), removedIncomplete, durationSeconds };
+    return { id: manifest.id ?? '', path: set.path, artifacts, stopped: [...new Set(stopped)].sort(), removedIncomplete, durationSeconds, recovered: session.recovered };
   } finally {
     // A failed run leaves no half set behind (the next run would remove it anyway).
     if (setPath !== undefined) rmSync(setPath, { recursive: true, force: true });
-    untrack();
-    lock.release();
+    await session.close();
   }
 }
 
 interface ArtifactContext {
   model: Model;
   runner: Runner;
+  session: EngineSession;
   setPath: string;
   compression: Compression;
   stepsAfterTar: Command[];
@@ -310,7 +311,7 @@ async function sqliteOnlineCopies(ctx: ArtifactContext, volume: VolumeModel): Pr
 async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined): Promise<ArtifactRecord> {
   const image = await helperImage(ctx.runner, ctx.model, volume.key);
   try {
-    return await withHelper(ctx.runner, ctx.model, image, [volumeMount(volume, HELPER_MOUNT, true)], (name) => streamVolume(ctx, volume, online, { name, image }));
+    return await ctx.session.withHelper(image, [volumeMount(volume, HELPER_MOUNT, true)], (name) => streamVolume(ctx, volume, online, { name, image }));
   } finally {
     if (online !== undefined && online.copies.length > 0) await removeCopies(ctx, volume, online, image);
   }
@@ -330,7 +331,7 @@ async function withHelpersFor<T>(ctx: ArtifactContext, volumes: VolumeModel[], w
     const volume = volumes[index];
     if (volume === undefined) return work(helpers);
     const image = await helperImage(ctx.runner, ctx.model, volume.key);
-    return withHelper(ctx.runner, ctx.model, image, [volumeMount(volume, HELPER_MOUNT, true)], (name) => {
+    return ctx.session.withHelper(image, [volumeMount(volume, HELPER_MOUNT, true)], (name) => {
       helpers.set(volume.key, { name, image });
       return open(index + 1);
     });
@@ -399,7 +400,7 @@ async function findSpecialFiles(ctx: ArtifactContext, volumes: VolumeModel[]): P
   await Promise.all(
     volumes.map(async (volume) => {
       const image = await helperImage(ctx.runner, ctx.model, volume.key);
-      const scan = await ctx.runner.run(specialFilesScan(image, volumeMount(volume, HELPER_MOUNT, true), { 'stowage.project': ctx.model.project, 'stowage.env': ctx.model.env }, ctx.paths.length > 0), { allowFailure: true });
+      const scan = await ctx.runner.run(specialFilesScan(image, volumeMount(volume, HELPER_MOUNT, true), ctx.session.labels(), ctx.paths.length > 0), { allowFailure: true });
       let found: SpecialFile[];
       try {
         if (scan.code !== 0) throw new Error(scan.stderr.trim().split('\n').pop() ?? `exit ${scan.code}`);
@@ -437,7 +438,7 @@ async function* copyOf(helper: string, path: string): AsyncGenerator<unknown> {
 async function removeCopies(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies, image: string): Promise<void> {
   const script = 'cd /data && rm -f -- "$@"';
   const result = await ctx.runner.run(
-    docker.runHelperScript(image, [volumeMount(volume, '/data', false)], script, online.copies.map((c) => c.copyInVolume), { 'stowage.project': ctx.model.project }),
+    docker.runHelperScript(image, [volumeMount(volume, '/data', false)], script, online.copies.map((c) => c.copyInVolume), ctx.session.labels()),
     { allowFailure: true },
   );
   if (result.code !== 0) {

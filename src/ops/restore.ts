@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, createWriteStream, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { findVolume, type Model, type VolumeModel } from '../config/model.js';
@@ -10,13 +10,17 @@ import { entryNameOf } from '../engine/tar-format.js';
 import { renderCommand, startStreaming, type Command, type Runner } from '../engine/command.js';
 import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
-import { inspectContainers, inspectVolumes, runningContainersUsing, type ContainerState } from '../engine/inspect.js';
+import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
+import { engineIsLocal } from '../engine/endpoint.js';
+import { writeSmallFile } from '../engine/small-file.js';
 import { decodeIntoProcess, fileIdentity, readArtifact } from '../engine/pipeline.js';
-import { ProjectLock, readManifest, type ArtifactRecord } from './backup-set.js';
+import { readManifest, type ArtifactRecord } from './backup-set.js';
 import { mongoTarget, pgTarget } from './backup.js';
-import { helperImage, journalEngineChanges, recoverLeftovers, uninterruptible, uniqueSuffix, volumeMount, withHelper, withStopped } from './helpers.js';
+import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
+import { uninterruptible } from '../session/signals.js';
+import { SwapIncomplete, finishPendingRestore, lastLine } from '../backup/pending-restore.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
-import { PREPARE, SWAP_ALL, SWAP_PATHS } from './swap-scripts.js';
+import { CHECK_STAGED, CLEAN_STAGING, PREPARE, ROLLED_BACK, SWAP_MARKER, markerText, swapCommand, type SwapMarker } from '../backup/swap.js';
 import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
 
 export interface RestoreOptions {
@@ -57,6 +61,8 @@ export interface RestoreResult {
   restored: Array<{ volume: string; file: string; paths: string[]; created: boolean }>;
   stopped: string[];
   verification: VerifyResult;
+  /** What this run undid of earlier, interrupted runs. */
+  recovered: string[];
 }
 
 function mountsVolume(c: ContainerState, volume: VolumeModel): boolean {
@@ -137,7 +143,7 @@ async function containersToStop(model: Model, items: Array<Pick<RestorePlanItem,
     targets.filter((v) => v.kind === 'bind').map((v) => v.hostPath ?? ''),
   );
   const declared = (await inspectContainers(runner, model.containers.map((c) => c.name))).filter((c) => c.State.Running);
-  const running = [...new Map([...usingVolumes, ...declared].map((c) => [c.Id, c])).values()];
+  const running = withoutHelpers([...new Map([...usingVolumes, ...declared].map((c) => [c.Id, c])).values()]);
   return items.map(({ volume, artifact }) =>
     artifact.method === 'pg_dump' || artifact.method === 'mongodump'
       ? running.filter((c) => dependentsOf(model, volume.backup.service ?? '').includes(c.Name)).map((c) => c.Name)
@@ -180,27 +186,22 @@ export async function restore(model: Model, setDir: string, options: RestoreOpti
   let plan = verified(await planRestore(model, setDir, options), setDir);
   if (options.runner.dryRun) {
     printPlan(model, plan, options.runner);
-    return { set: setDir, restored: [], stopped: [], verification: plan.verification };
+    return { set: setDir, restored: [], stopped: [], verification: plan.verification, recovered: [] };
   }
   await options.confirm(plan);
-  // The same lock as backups: a concurrent backup --prune must not remove the set being restored.
-  const lock = ProjectLock.acquire(dirname(dirname(setDir)), model.project);
-  const untrack = journalEngineChanges((change, names) => lock.note(change, names));
-  try {
-    if (lock.inherited !== undefined) for (const line of await recoverLeftovers(options.runner, lock.inherited)) (options.log ?? (() => undefined))(line);
-    // Who runs may have changed since the plan was confirmed (a recovery above, a backup that held the
+  const log = options.log ?? (() => undefined);
+  // The project's one lock: a concurrent backup, prune or restore waits, whatever its backup root.
+  return EngineSession.with(options.runner, model, 'restore', log, async (session) => {
+    // Who runs may have changed since the plan was confirmed (a recovery, a backup that held the
     // lock and started its writers, an operator): stop what runs now, and ask again if that differs.
     const now = await containersToStop(model, plan.items, options.runner);
     if (plan.items.some((item, k) => [...item.stop].sort().join(' ') !== [...(now[k] ?? [])].sort().join(' '))) {
       plan = { ...plan, items: plan.items.map((item, k) => ({ ...item, stop: now[k] ?? [] })) };
-      (options.log ?? (() => undefined))('the containers using the volumes changed since the plan was shown; here is the plan again');
+      log('the containers using the volumes changed since the plan was shown; here is the plan again');
       await options.confirm(plan);
     }
-    return await applyPlan(model, setDir, plan, options);
-  } finally {
-    untrack();
-    lock.release();
-  }
+    return { ...(await applyPlan(session, setDir, plan, options)), recovered: session.recovered };
+  });
 }
 
 function verified(plan: RestorePlan, setDir: string): RestorePlan {
@@ -211,7 +212,7 @@ function verified(plan: RestorePlan, setDir: string): RestorePlan {
   return plan;
 }
 
-async function applyPlan(model: Model, setDir: string, plan: RestorePlan, options: RestoreOptions): Promise<RestoreResult> {
+async function applyPlan(session: EngineSession, setDir: string, plan: RestorePlan, options: RestoreOptions): Promise<Omit<RestoreResult, 'recovered'>> {
   const log = options.log ?? (() => undefined);
   const restored: RestoreResult['restored'] = [];
   const stopped = new Set<string>();
@@ -223,12 +224,12 @@ async function applyPlan(model: Model, setDir: string, plan: RestorePlan, option
   for (const item of plan.items) {
     for (const name of item.stop) stopped.add(name);
     if (item.artifact.method === 'pg_dump' || item.artifact.method === 'mongodump') {
-      await withStopped(options.runner, item.stop, () => restoreDump(model, setDir, item, options));
+      await session.withStopped(item.stop, () => restoreDump(session, setDir, item, options));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: [], created: false });
     } else {
-      const created = await ensureVolume(options.runner, item.volume);
+      const created = await ensureVolume(session.runner, item.volume);
       if (created) log(`created ${item.volume.kind === 'bind' ? 'directory' : 'volume'} ${item.volume.kind === 'bind' ? item.volume.hostPath ?? '' : item.volume.name}`);
-      await withStopped(options.runner, item.stop, () => restoreTree(model, setDir, item, options));
+      await session.withStopped(item.stop, () => restoreTree(session, setDir, item, options));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: item.paths, created });
     }
   }
@@ -239,32 +240,49 @@ async function applyPlan(model: Model, setDir: string, plan: RestorePlan, option
 async function ensureVolume(runner: Runner, volume: VolumeModel): Promise<boolean> {
   if (volume.kind === 'bind') {
     const path = volume.hostPath ?? '';
-    if (process.env['DOCKER_HOST'] !== undefined || existsSync(path)) return false;
+    if (!engineIsLocal() || existsSync(path)) return false;
     mkdirSync(path, { recursive: true, mode: 0o750 });
     return true;
   }
   const [existing] = await inspectVolumes(runner, [volume.name]);
   if (existing !== undefined) return false;
-  if (volume.kind === 'host' && volume.hostPath !== undefined && process.env['DOCKER_HOST'] === undefined && !existsSync(volume.hostPath)) {
+  if (volume.kind === 'host' && volume.hostPath !== undefined && engineIsLocal() && !existsSync(volume.hostPath)) {
     mkdirSync(volume.hostPath, { recursive: true, mode: 0o750 });
   }
   await runner.run(docker.createVolume(volume.name, volume.driver, volume.driverOpts, volume.labels));
   return true;
 }
 
-async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
-  const { runner } = options;
+/** The swap a restore item makes, as the marker records it. */
+export function swapMarkerOf(item: Pick<RestorePlanItem, 'paths' | 'volume' | 'root'>, staging: string, old: string): SwapMarker {
+  return item.paths.length > 0
+    ? { format: 1, mode: 'paths', staging, old, args: pathSwapArguments(item) }
+    : { format: 1, mode: 'all', staging, old, args: rootArguments(item.root) };
+}
+
+/**
+ * Stages the artifact's tree in the volume, writes the swap marker, then swaps
+ * it in. Until the marker is written the live content is untouched and a
+ * failure removes the staged copy; from then on the swap is finished (here,
+ * or by the next run that takes the lock), and while it cannot be, the
+ * containers that mount the volume stay stopped.
+ */
+async function restoreTree(session: EngineSession, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
+  const { runner, model } = session;
   const image = await helperImage(runner, model, item.volume.key);
   const id = uniqueSuffix();
   const staging = `.stowage-restore-${id}`;
   const old = `.stowage-old-${id}`;
   const mount = volumeMount(item.volume, '/v', false);
-  const labels = { 'stowage.project': model.project, 'stowage.env': model.env };
+  const labels = session.labels();
+  const marker = swapMarkerOf(item, staging, old);
+  let markerWritten = false;
+  await session.restoring(item.volume);
   // The staging directory and the helper that fills it are prepared side by side.
   const preparing = runner.run(docker.runHelperScript(image, [mount], PREPARE, [staging], labels));
   preparing.catch(() => undefined); // awaited below; a failure ends the restore there
   try {
-    await withHelper(runner, model, image, [mount], async (helper) => {
+    await session.withHelper(image, [mount], async (helper) => {
       await preparing;
       const path = join(setDir, item.artifact.file);
       const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(path).size);
@@ -286,16 +304,36 @@ async function restoreTree(model: Model, setDir: string, item: RestorePlanItem, 
         await decodeIntoProcess(path, steps, target, { identity: item.identity, onStoredBytes: (n) => bar.add(n) });
       }
       bar.finish();
+      if (marker.mode === 'paths') {
+        const check = await runner.run(docker.runHelperScript(image, [mount], CHECK_STAGED, [staging, ...marker.args], labels), { allowFailure: true });
+        if (check.code !== 0) throw new CheckFailed(`${lastLine(check.stderr).replace(/^stowage: /, '')} ${item.artifact.file}; nothing was changed`);
+      }
+      await writeSmallFile(runner, helper, '/v', SWAP_MARKER, Buffer.from(markerText(marker)), 0o600, { uid: 0, gid: 0 });
+      markerWritten = true;
     });
-    const swap = item.paths.length > 0
-      ? docker.runHelperScript(image, [mount], SWAP_PATHS, [staging, old, ...pathSwapArguments(item)], labels)
-      : docker.runHelperScript(image, [mount], SWAP_ALL, [staging, old, ...rootArguments(item.root)], labels);
-    await uninterruptible(() => runner.run(swap));
+    await uninterruptible(async () => {
+      const swap = await runner.run(swapCommand(image, mount, marker, labels), { allowFailure: true });
+      if (swap.code === 0) return;
+      if (swap.code === ROLLED_BACK) throw new Error(`volume ${item.volume.key}: ${lastLine(swap.stderr).replace(/^stowage: /, '')}; the previous content is in place`);
+      // The swap helper died (killed, out of memory, the engine went away): finish it from the marker.
+      const outcome = await finishPendingRestore(runner, image, mount, labels);
+      if (outcome === 'rolled back') throw new Error(`volume ${item.volume.key}: the swap failed and the previous content was put back (${lastLine(swap.stderr)})`);
+    });
+    await session.restored(item.volume);
   } catch (err) {
-    // The live content was not touched yet (or the swap rolled back): remove the staging copy,
-    // once the preparation that may still be creating it is over.
     await preparing.catch(() => undefined);
-    await runner.run(docker.runHelperScript(image, [mount], 'rm -rf -- "/v/$1"', [staging], labels), { allowFailure: true });
+    if (markerWritten && err instanceof SwapIncomplete) {
+      session.hold(item.stop);
+      throw new SwapIncomplete(
+        `volume ${item.volume.key}: the restored content is not fully in place (${err.message}). Nothing is lost: the staged content and the previous content ` +
+          `are kept in the volume with a swap marker${item.stop.length > 0 ? `, and ${item.stop.join(', ')} stay${item.stop.length === 1 ? 's' : ''} stopped so nothing runs on half a volume` : ''}. ` +
+          `Once the engine answers again, run this restore again (or any backup of this stack): it finishes the swap first.`,
+        err.volume,
+      );
+    }
+    // The swap never began, or put the previous content back: the live content is whole; drop the staged copy.
+    const cleaned = await runner.run(docker.runHelperScript(image, [mount], CLEAN_STAGING, [], labels), { allowFailure: true });
+    if (cleaned.code === 0) await session.restored(item.volume);
     throw err;
   }
 }
@@ -309,8 +347,8 @@ async function writeThroughEndpoint(target: Command, content: Chunks): Promise<v
   await Promise.all([pipeline(content, stdin), writer.done]);
 }
 
-async function restoreDump(model: Model, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
-  const { runner } = options;
+async function restoreDump(session: EngineSession, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
+  const { runner, model } = session;
   const container = model.containers.find((c) => c.service === item.volume.backup.service);
   const [state] = container === undefined ? [] : await inspectContainers(runner, [container.name]);
   if (container === undefined || state === undefined || !state.State.Running) {
