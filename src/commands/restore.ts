@@ -15,6 +15,7 @@ export const spec: CommandSpec = {
     volume: { type: 'string', multiple: true, value: 'V', description: 'restore only this volume' },
     path: { type: 'string', multiple: true, value: 'P', description: 'restore only this path inside the volume (e.g. secrets.env)' },
     to: { type: 'string', value: 'DIR', description: 'backup root where latest is looked up (default: backups.to, else ./backups)' },
+    'from-env': { type: 'string', value: 'ENV', description: 'restore a set made in another environment of the stack (e.g. prod into dev); without it such a set is refused' },
     ...IDENTITY_OPTION,
     ...DESTRUCTIVE_OPTIONS,
   },
@@ -27,19 +28,20 @@ export const spec: CommandSpec = {
 export const handler: Handler = async ({ values, out }) => {
   const ctx = stackContext(spec, values, out);
   const model = ctx.selected.model;
-  const set = resolveBackupSet(requireString(values, 'backup', spec), backupRoot(values, ctx.selected), model.project);
+  const set = resolveBackupSet(requireString(values, 'backup', spec), backupRoot(values, ctx.selected), model.project, stringValue(values, 'from-env') ?? model.env);
   {
     const result = await restore(model, set, {
       runner: ctx.runner,
       volumes: stringList(values, 'volume'),
       paths: stringList(values, 'path'),
+      ...(stringValue(values, 'from-env') === undefined ? {} : { fromEnv: stringValue(values, 'from-env') }),
       identity: stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY'],
       progress: ctx.progress,
       log: ctx.log,
       confirm: (plan) => confirmDestructive(describePlan(plan), { yes: flag(values, 'yes'), production: model.production, project: model.project }),
     });
     if (ctx.runner.dryRun) return EXIT.ok;
-    out.result({ set: result.set, restored: result.restored, stopped: result.stopped }, () =>
+    out.result({ set: result.set, restored: result.restored, stopped: result.stopped, ...(result.recovered.length > 0 ? { recovered: result.recovered } : {}) }, () =>
       [
         `restored from ${result.set}:`,
         ...result.restored.map((r) => `  ${r.volume} <- ${r.file}${r.paths.length > 0 ? ` (${r.paths.join(', ')})` : ''}${r.created ? ' (volume created)' : ''}`),

@@ -23,7 +23,7 @@ export const spec: CommandSpec = {
 
 export const handler: Handler = async ({ values, out }) => {
   const ctx = stackContext(spec, values, out);
-  const set = resolveBackupSet(requireString(values, 'backup', spec), backupRoot(values, ctx.selected), ctx.selected.model.project);
+  const set = resolveBackupSet(requireString(values, 'backup', spec), backupRoot(values, ctx.selected), ctx.selected.model.project, ctx.selected.model.env);
   const result = await verifySet(set, {
     runner: ctx.runner,
     identity: stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY'],

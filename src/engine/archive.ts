@@ -190,6 +190,8 @@ export interface ArchiveSummary {
   heldBack: HeldBackEntries;
   /** Hard link groups: each member's name -> every name of the group (the file first). */
   linkGroups: Map<string, string[]>;
+  /** Of the names the caller expected (normalized), those the archive does not hold. */
+  missing: string[];
 }
 
 export interface ByteSink {
@@ -219,10 +221,11 @@ export interface FileConsumer {
  * content (e.g. to extract a SQLite copy for an integrity check). Names given
  * to `onFile` are normalized binary strings.
  */
-export async function scanArchive(source: Chunks, onFile?: (name: string, entry: TarEntry) => FileConsumer | undefined): Promise<ArchiveSummary> {
+export async function scanArchive(source: Chunks, onFile?: (name: string, entry: TarEntry) => FileConsumer | undefined, expected: string[] = []): Promise<ArchiveSummary> {
+  const missing = new Set(expected);
   const guard = new EntryGuard();
   const held = new HeldBackTracker();
-  const summary: ArchiveSummary = { entries: 0, files: 0, bytes: 0, problems: guard.problems, root: undefined, heldBack: NOTHING_HELD_BACK, linkGroups: new Map() };
+  const summary: ArchiveSummary = { entries: 0, files: 0, bytes: 0, problems: guard.problems, root: undefined, heldBack: NOTHING_HELD_BACK, linkGroups: new Map(), missing: [] };
   let consumer: FileConsumer | undefined;
   try {
     await walkTar(source, {
@@ -230,6 +233,7 @@ export async function scanArchive(source: Chunks, onFile?: (name: string, entry:
         summary.entries++;
         guard.check(entry);
         const name = normalizeEntryName(entry.name);
+        if (missing.size > 0) missing.delete(name);
         held.see(name, entry);
         if (name === '' && entry.kind === 'directory') summary.root = entry;
         if (entry.kind === 'link') {
@@ -261,6 +265,7 @@ export async function scanArchive(source: Chunks, onFile?: (name: string, entry:
   }
   guard.finish();
   summary.heldBack = held.result();
+  summary.missing = [...missing];
   return summary;
 }
 
@@ -286,6 +291,8 @@ export interface TransformOptions {
    * under a kept name instead.
    */
   linkGroups?: Map<string, string[]>;
+  /** Called with the normalized name of every entry the transform keeps. */
+  onKept?: (name: string) => void;
   /** Called with the normalized name of every entry the transform leaves out, spliced ones excepted. */
   onDropped?: (name: string, entry: TarEntry) => void;
 }
@@ -340,6 +347,7 @@ export function transformArchive(source: Chunks, options: TransformOptions): Rea
           const heir = (options.linkGroups?.get(name) ?? []).filter((m) => m !== name && keep(m) && !options.dropWith(m)).sort()[0];
           if (heir !== undefined) {
             promoted.set(name, heir);
+            options.onKept?.(heir);
             passing = true;
             headerReplaced = true;
             await push(encodeHeader({ ...entry, name: renamed(entry, heir) }));
@@ -355,6 +363,7 @@ export function transformArchive(source: Chunks, options: TransformOptions): Rea
           }
         }
         if (!passing && !spliceNames.has(name)) options.onDropped?.(name, entry);
+        if (passing) options.onKept?.(name);
       },
       raw(chunk, part) {
         if (part === 'end') return undefined; // the end marker comes after the spliced files

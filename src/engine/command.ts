@@ -37,13 +37,33 @@ export interface CommandResult {
   stderr: string;
 }
 
+/** What the docker CLI says when it cannot reach the engine at all. */
+const ENGINE_LOST = /Cannot connect to the Docker daemon|error during connect|Is the docker daemon running/;
+
+/**
+ * The command for an error message: a helper's script is replaced by a
+ * placeholder (its own `stowage: ...` lines in stderr say which step failed),
+ * so an operator reads the failing step, not a page of shell.
+ */
+export function summarizeCommand(cmd: Command): string {
+  return renderCommand({ ...cmd, args: cmd.args.map((a) => (a.length > 120 || a.includes('\n') ? '<script>' : a)) });
+}
+
 export class CommandFailed extends Error {
   readonly result: CommandResult;
   readonly cmd: Command;
 
   constructor(cmd: Command, result: CommandResult) {
     const detail = result.stderr.trim() || result.stdout.trim() || `exit code ${result.code}`;
-    super(`${cmd.purpose} failed: ${renderCommand(cmd)}\n  ${detail.split('\n').slice(-5).join('\n  ')}`);
+    const lost = cmd.program === 'docker' && ENGINE_LOST.test(result.stderr) && !/stowage: /.test(result.stderr);
+    const lines = detail.split('\n');
+    const ours = lines.filter((l) => l.startsWith('stowage: '));
+    const shown = (ours.length > 0 ? ours : lines).slice(-5);
+    super(
+      lost
+        ? `lost the connection to the Docker engine while trying to ${cmd.purpose}: ${lines[lines.length - 1] ?? ''}; check that the engine runs (docker info) and run the command again`
+        : `${cmd.purpose} failed: ${summarizeCommand(cmd)}\n  ${shown.join('\n  ')}`,
+    );
     this.name = 'CommandFailed';
     this.result = result;
     this.cmd = cmd;

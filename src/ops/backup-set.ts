@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { BackupMethod } from '../config/types.js';
-import { UsageError } from '../config/errors.js';
+import { CheckFailed, UsageError } from '../config/errors.js';
 import { compileSchema } from '../config/schema.js';
 
 /** DESIGN.md "Backup set" contract. */
@@ -36,6 +36,18 @@ export interface Manifest {
 export const MANIFEST = 'manifest.json';
 const SET_NAME = /^\d{8}T\d{6}Z$/;
 
+/**
+ * A manifest that is missing its fields, names files outside the set, lists a
+ * volume twice or holds no artifact: a set is input from a disk that may be
+ * shared, copied or damaged, so this is a verification failure (exit 3).
+ */
+export class ManifestInvalid extends CheckFailed {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestInvalid';
+  }
+}
+
 let manifestValidator: ReturnType<typeof compileSchema<Manifest>> | undefined;
 
 /** UTC timestamp YYYYMMDDTHHMMSSZ. */
@@ -49,15 +61,18 @@ export function readManifest(setDir: string): Manifest {
   try {
     data = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`${path}: cannot read the manifest (${err instanceof Error ? err.message : String(err)}); the set is incomplete or damaged, pick another with --backup`);
+    throw new ManifestInvalid(`${path}: cannot read the manifest (${err instanceof Error ? err.message : String(err)}); the set is damaged, pick another with --backup`);
   }
   manifestValidator ??= compileSchema<Manifest>('manifest.schema.json');
   if (!manifestValidator(data)) {
     const detail = (manifestValidator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
-    throw new Error(`${path}: not a valid stowage manifest (${detail}); the set cannot be used`);
+    throw new ManifestInvalid(`${path}: not a valid stowage manifest (${detail}); the set cannot be used, pick another with --backup`);
   }
+  const seen = new Set<string>();
   for (const artifact of data.artifacts) {
-    if (artifact.file.includes('..') || artifact.file.includes('/')) throw new Error(`${path}: artifact file "${artifact.file}" is not a plain file name`);
+    if (artifact.file.includes('/') || artifact.file === '.' || artifact.file === '..') throw new ManifestInvalid(`${path}: artifact file "${artifact.file}" is not a plain file name in the set directory; the set cannot be used`);
+    if (seen.has(artifact.volume)) throw new ManifestInvalid(`${path}: volume ${artifact.volume} appears twice; the set cannot be used`);
+    seen.add(artifact.volume);
   }
   return data;
 }
@@ -93,7 +108,12 @@ export function projectDir(to: string, project: string): string {
 export interface SetInfo {
   path: string;
   name: string;
+  /** A manifest that validates: a set that can be used. */
   complete: boolean;
+  /** A manifest is there but does not validate: never used, never removed as incomplete. */
+  damaged: boolean;
+  /** The environment the set was made in (complete sets). */
+  env?: string;
 }
 
 export function listSets(to: string, project: string): SetInfo[] {
@@ -102,20 +122,36 @@ export function listSets(to: string, project: string): SetInfo[] {
   return readdirSync(dir)
     .filter((name) => SET_NAME.test(name))
     .sort()
-    .map((name) => ({ path: join(dir, name), name, complete: existsSync(join(dir, name, MANIFEST)) }));
+    .map((name) => {
+      const path = join(dir, name);
+      if (!existsSync(join(path, MANIFEST))) return { path, name, complete: false, damaged: false };
+      try {
+        const manifest = readManifest(path);
+        return { path, name, complete: true, damaged: false, env: manifest.env };
+      } catch {
+        return { path, name, complete: false, damaged: true };
+      }
+    });
 }
 
 /**
  * `--backup latest` is the newest complete set; a path names a set directory
  * (or its manifest). Sets without a manifest are never used.
  */
-export function resolveBackupSet(arg: string, to: string, project: string): string {
+export function resolveBackupSet(arg: string, to: string, project: string, env?: string): string {
   if (arg === 'latest') {
-    const complete = listSets(to, project).filter((s) => s.complete);
+    const sets = listSets(to, project);
+    const complete = sets.filter((s) => s.complete && (env === undefined || s.env === env));
     const newest = complete[complete.length - 1];
     if (newest === undefined) {
-      throw new UsageError(`no complete backup set of project ${project} in ${projectDir(to, project)}; run backup.mjs first or pass --to/--backup <path>`);
+      const others = sets.filter((s) => s.complete && s.env !== env);
+      throw new UsageError(
+        `no complete backup set of project ${project}${env === undefined ? '' : ` made in environment ${env}`} in ${projectDir(to, project)}; run backup.mjs first or pass --to/--backup <path>` +
+          (others.length > 0 ? ` (sets of other environments are there: pass one with --backup <path> --from-env ${others[others.length - 1]?.env ?? ''})` : ''),
+      );
     }
+    const damaged = sets.filter((s) => s.damaged && s.name > newest.name);
+    if (damaged.length > 0) process.stderr.write(`warning: ${damaged.map((s) => s.path).join(', ')} ${damaged.length === 1 ? 'has' : 'have'} a damaged manifest and ${damaged.length === 1 ? 'is' : 'are'} skipped; latest is ${newest.path}\n`);
     return newest.path;
   }
   const path = resolve(arg);
@@ -131,7 +167,7 @@ export function resolveBackupSet(arg: string, to: string, project: string): stri
 export function removeIncompleteSets(to: string, project: string, keep: string | undefined): string[] {
   const removed: string[] = [];
   for (const set of listSets(to, project)) {
-    if (set.complete || set.path === keep) continue;
+    if (set.complete || set.damaged || set.path === keep) continue;
     rmSync(set.path, { recursive: true, force: true });
     removed.push(set.path);
   }

@@ -40,7 +40,7 @@ export interface BackupResult {
 
 /** Which volumes a backup covers: the named ones, or every volume whose method is not none. */
 export function selectVolumes(model: Model, names: string[], paths: string[]): VolumeModel[] {
-  const selected = names.length > 0 ? names.map((n) => findVolume(model, n)) : model.volumes.filter((v) => v.backup.method !== 'none');
+  const selected = names.length > 0 ? [...new Set(names)].map((n) => findVolume(model, n)) : model.volumes.filter((v) => v.backup.method !== 'none');
   if (names.length > 0) {
     for (const v of selected) {
       if (v.backup.method === 'none') throw new UsageError(`volume ${v.key} has backup method none${v.backup.reason === undefined ? '' : ` (${v.backup.reason})`}; nothing to back up`);
@@ -53,11 +53,18 @@ export function selectVolumes(model: Model, names: string[], paths: string[]): V
       throw new UsageError(`--path does not apply to volume ${only.key}: its backup is a ${only.backup.method} of the whole database`);
     }
     for (const p of paths) {
-      if (!isSafeRelativePath(p.replace(/^\.\//, ''))) throw new UsageError(`--path ${p}: write a path relative to the volume root, without a leading / or ".."`);
+      if (normalizedPath(p) === '') throw new UsageError(`--path ${p} is the whole volume: leave --path out to back up all of it`);
+      if (!isSafeRelativePath(normalizedPath(p))) throw new UsageError(`--path ${p}: write a path relative to the volume root, without a leading / or ".."`);
     }
   }
   if (selected.length === 0) throw new UsageError(`stack ${model.app}-${model.env} has no volume to back up`);
   return selected;
+}
+
+/** `./a/b/` -> `a/b`; `.` and `./` -> '' (the whole volume). */
+export function normalizedPath(p: string): string {
+  const n = p.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  return n === '.' ? '' : n;
 }
 
 /** Containers (from the engine) that have the volume mounted read-write and are running. */
@@ -140,6 +147,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
   const log = options.log ?? (() => undefined);
   const progress = options.progress ?? silentProgress;
   const volumes = selectVolumes(model, options.volumes, options.paths);
+  const paths = [...new Set(options.paths.map(normalizedPath))];
   const compression = compressionFor(model, options.compression);
   if (compression !== (options.compression ?? model.backups.compression)) log('zstd is not installed here: compressing with gzip (slower; install the zstd package)');
   const recipients = model.backups.recipients;
@@ -175,7 +183,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     setPath = set.path;
     const records = new Map<string, ArtifactRecord>();
     const stopped: string[] = [];
-    const context: ArtifactContext = { model, runner, session, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths: options.paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map() };
+    const context: ArtifactContext = { model, runner, session, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map() };
 
     const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
     await findSpecialFiles(context, tarLike);
@@ -352,6 +360,7 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
   const raw = reader.child.stdout;
   if (raw === null) throw new Error('docker cp produced no stream');
   const copies = online?.copies ?? [];
+  const matched = new Set<string>();
   const excluded = volume.backup.exclude.map((p) => entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, '')));
   // Device files are left out (restores refuse them); sockets the endpoint leaves out itself.
   const specials = ctx.specials.get(volume.key) ?? [];
@@ -359,7 +368,8 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
   const needsTransform = ctx.paths.length > 0 || copies.length > 0 || excluded.length > 0 || devices.length > 0;
   const source: Chunks = needsTransform
     ? transformArchive(raw, {
-        include: ctx.paths.map((p) => entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, ''))),
+        include: ctx.paths.map(entryNameOf),
+        onKept: (name) => matched.add(name),
         exclude: [...excluded, ...devices, ...copies.map((c) => entryNameOf(c.copyInVolume))],
         splice: copies.map((c) => ({
           name: entryNameOf(c.database),
@@ -370,6 +380,7 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
       })
     : raw;
   const bar = ctx.progress(volume.key, ctx.paths.length > 0 ? undefined : ctx.expected.get(volume.key));
+  const unmatched = (): string[] => ctx.paths.filter((p) => { const n = entryNameOf(p); return ![...matched].some((m) => m === n || m.startsWith(`${n}/`)); });
   // Without a rewrite, docker cp feeds zstd directly: the uncompressed stream never passes through node.
   const read = reader.done.then(() => onRead?.());
   const artifact = needsTransform
@@ -377,6 +388,8 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
     : // writeArtifactFromProcess awaits the reader itself, to name the real cause of a failure.
       (await Promise.all([writeArtifactFromProcess(reader, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n)), read.catch(() => undefined)]))[0];
   bar.finish();
+  const nothing = unmatched();
+  if (nothing.length > 0) throw new Error(`volume ${volume.key}: --path ${nothing.join(', --path ')} matches nothing in the volume; nothing was backed up. Check the path with: npx zx scripts/inspect.mjs --stack ${ctx.model.app}-${ctx.model.env} ls ${volume.key}`);
   return {
     volume: volume.key,
     file,
@@ -410,7 +423,7 @@ async function findSpecialFiles(ctx: ArtifactContext, volumes: VolumeModel[]): P
         ctx.log(`warning: volume ${volume.key}: could not look for sockets and device files (${err instanceof Error ? err.message : String(err)}); the archive endpoint leaves sockets out, and a device file would make the set unrestorable. Set helper.image to an image with find and od (busybox)`);
         return;
       }
-      const inScope = ctx.paths.length === 0 ? found : found.filter((f) => ctx.paths.some((p) => { const n = entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, '')); return f.path === n || f.path.startsWith(`${n}/`); }));
+      const inScope = ctx.paths.length === 0 ? found : found.filter((f) => ctx.paths.some((p) => { const n = entryNameOf(p); return f.path === n || f.path.startsWith(`${n}/`); }));
       for (const f of inScope) {
         ctx.log(`warning: volume ${volume.key}: ${f.kind} ./${displayName(f.path)} is not in the backup: ${f.kind === 'socket' ? 'the engine cannot archive sockets (the program that listens on it creates it again)' : 'restores refuse device files; create it again by hand (mknod) if it is needed'}`);
       }

@@ -20,6 +20,8 @@ import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../sessio
 import { uninterruptible } from '../session/signals.js';
 import { SwapIncomplete, finishPendingRestore, lastLine } from '../backup/pending-restore.js';
 import { silentProgress, type ProgressFactory } from './progress.js';
+import { isSwapPath } from '../backup/swap.js';
+import { normalizedPath } from './backup.js';
 import { CHECK_STAGED, CLEAN_STAGING, PREPARE, ROLLED_BACK, SWAP_MARKER, markerText, swapCommand, type SwapMarker } from '../backup/swap.js';
 import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
 
@@ -30,6 +32,8 @@ export interface RestoreOptions {
   identity: string | undefined;
   progress?: ProgressFactory;
   log?: (line: string) => void;
+  /** The environment the set was made in, when it is not this one (--from-env): asked for explicitly. */
+  fromEnv?: string;
   /** Called after verification with the plan; throws to abort (confirmation). */
   confirm: (plan: RestorePlan) => Promise<void>;
 }
@@ -89,21 +93,28 @@ export async function planRestore(model: Model, setDir: string, options: Restore
   if (manifest.project !== model.project) {
     throw new UsageError(`${setDir} is a backup of project ${manifest.project}, not ${model.project}; pick the right --stack or --backup`);
   }
-  const wanted = options.volumes.length > 0 ? options.volumes : manifest.artifacts.map((a) => a.volume);
+  if (manifest.env !== model.env && options.fromEnv !== manifest.env) {
+    throw new UsageError(
+      `${setDir} was made in environment ${manifest.env}, and this is ${model.app}-${model.env}; ` +
+        `to restore it here anyway, add --from-env ${manifest.env}; otherwise pick a set of ${model.env} with --backup`,
+    );
+  }
+  if (options.fromEnv !== undefined && options.fromEnv !== manifest.env) {
+    throw new UsageError(`--from-env ${options.fromEnv}: ${setDir} was made in environment ${manifest.env}`);
+  }
+  const wanted = options.volumes.length > 0 ? [...new Set(options.volumes)] : manifest.artifacts.map((a) => a.volume);
+  const requestedPaths = collapsePaths(options.paths);
   const items: RestorePlanItem[] = [];
   for (const key of wanted) {
     const volume = findVolume(model, key);
     const artifact = manifest.artifacts.find((a) => a.volume === key);
     if (artifact === undefined) throw new UsageError(`backup set ${setDir} has no artifact for volume ${key}; it holds: ${manifest.artifacts.map((a) => a.volume).join(', ')}`);
     const isDump = artifact.method === 'pg_dump' || artifact.method === 'mongodump';
-    if (options.paths.length > 0 && (isDump || wanted.length !== 1)) {
+    if (requestedPaths.length > 0 && (isDump || wanted.length !== 1)) {
       throw new UsageError(isDump ? `--path does not apply to ${artifact.method} artifacts` : '--path selects files inside one volume: name it with --volume');
     }
-    for (const p of options.paths) {
-      if (!isSafeRelativePath(p.replace(/^\.\//, ''))) throw new UsageError(`--path ${p}: write a path relative to the volume root, without a leading / or ".."`);
-    }
     // An artifact made with --path holds only those paths: restoring it must not wipe the rest of the volume.
-    const paths = options.paths.length > 0 ? options.paths.map(normalizePath) : (artifact.paths ?? []).map(normalizePath);
+    const paths = requestedPaths.length > 0 ? requestedPaths : collapsePaths(artifact.paths ?? []);
     items.push({ volume, artifact, paths, stop: [], root: undefined, identity: identityOf(join(setDir, artifact.file)) });
   }
   const stops = await containersToStop(model, items, options.runner);
@@ -167,13 +178,26 @@ export function pathSwapArguments(item: Pick<RestorePlanItem, 'paths' | 'volume'
   return [String(companions.length), ...companions, ...item.paths];
 }
 
-function normalizePath(p: string): string {
-  return p.replace(/^\.\//, '').replace(/\/+$/, '');
+/**
+ * Normalized, distinct paths, a path inside another one left out (restoring
+ * `a` restores `a/b`). `.` or an unsafe path is a usage error: a swap of
+ * "the whole volume" by path would move the volume's own root.
+ */
+export function collapsePaths(paths: string[]): string[] {
+  const normalized = paths.map((p) => {
+    const n = normalizedPath(p);
+    if (n === '') throw new UsageError(`--path ${p} is the whole volume: leave --path out to restore all of it`);
+    if (!isSafeRelativePath(n) || !isSwapPath(n)) throw new UsageError(`--path ${p}: write a path relative to the volume root, without a leading /, "." or ".." segments`);
+    return n;
+  });
+  const distinct = [...new Set(normalized)].sort();
+  return distinct.filter((p) => !distinct.some((q) => q !== p && p.startsWith(`${q}/`)));
 }
 
 export function describePlan(plan: RestorePlan): string {
+  const made = plan.verification.manifest;
   return [
-    `restore from ${plan.set}:`,
+    `restore from ${plan.set} (made in ${made.app ?? made.project}-${made.env} at ${made.created}):`,
     ...plan.items.map(
       (i) =>
         `  ${i.volume.key} <- ${i.artifact.file} (${i.artifact.method})${i.paths.length > 0 ? ` paths: ${i.paths.join(', ')}` : ' whole volume, replacing its content'}` +

@@ -95,7 +95,7 @@ async function missingVolumes(ctx: ActionContext): Promise<ActionOutcome> {
 }
 
 async function runDrillRestore(ctx: ActionContext): Promise<ActionOutcome> {
-  const set = resolveBackupSet(ctx.params['backup'] ?? 'latest', ctx.backups, ctx.model.project);
+  const set = resolveBackupSet(ctx.params['backup'] ?? 'latest', ctx.backups, ctx.model.project, ctx.model.env);
   const result = await drillRestore(ctx.model, set, { runner: ctx.runner, identity: ctx.identity, log: ctx.log });
   return {
     captured: { drill_set: set },
@@ -104,7 +104,7 @@ async function runDrillRestore(ctx: ActionContext): Promise<ActionOutcome> {
 }
 
 async function runDrillCheck(ctx: ActionContext): Promise<ActionOutcome> {
-  const set = resolveBackupSet(ctx.params['backup'] ?? 'latest', ctx.backups, ctx.model.project);
+  const set = resolveBackupSet(ctx.params['backup'] ?? 'latest', ctx.backups, ctx.model.project, ctx.model.env);
   const result = await drillCheck(ctx.model, set, { runner: ctx.runner, identity: ctx.identity });
   assertDrill(result, drillProject(ctx.model));
   return { captured: {}, report: drillReport(result, drillProject(ctx.model)) };

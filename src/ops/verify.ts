@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { scanArchive, type ArchiveSummary, type FileConsumer, type HeldBackEntries } from '../engine/archive.js';
-import { entryNameOf } from '../engine/tar-format.js';
+import { displayName, entryNameOf } from '../engine/tar-format.js';
 import { type Command, type Runner } from '../engine/command.js';
 import { pg, sqlite } from '../engine/databases.js';
 import { filters, readArtifact, sha256File, type Compression } from '../engine/pipeline.js';
@@ -103,7 +103,7 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
         const target = join(scratch, `db-${extracted.length}`);
         extracted.push(target);
         return fileWriter(target);
-      }).then((s) => {
+      }, [...(record.paths ?? []), ...databaseNames].map((p) => entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, '')))).then((s) => {
         summary = s;
       });
     }
@@ -126,6 +126,7 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
       if (summary.heldBack.names.size > 0) check.heldBack = summary.heldBack;
       if (summary.linkGroups.size > 0) check.linkGroups = summary.linkGroups;
       for (const p of summary.problems) check.problems.push(`${record.file}: unsafe entry "${p.name}": ${p.reason}`);
+      for (const m of summary.missing) check.problems.push(`${record.file}: the manifest lists ${displayName(m)}, which the archive does not hold`);
       if (summary.root !== undefined) {
         check.root = { uid: summary.root.uid, gid: summary.root.gid, mode: summary.root.mode, mtime: new Date(summary.root.mtime * 1000).toISOString() };
       }

@@ -496,3 +496,10 @@ export async function exactTree(root: string): Promise<string[]> {
   for (const line of caps.stdout.split('\n').filter((l) => l !== '')) lines.push(`capability ${line.slice(root.length)}`);
   return lines;
 }
+
+/** Adds an entry to the journal of the project's lock container, as a later run would have written it. */
+export async function appendJournal(project: string, entry: string): Promise<void> {
+  const script = 'import io, sys, tarfile\nout = tarfile.open(fileobj=sys.stdout.buffer, mode="w|", format=tarfile.PAX_FORMAT)\ninfo = tarfile.TarInfo("stowage-journal/" + sys.argv[1])\nout.addfile(info, io.BytesIO(b""))\nout.close()\n';
+  const made = await exec('sh', ['-c', 'python3 -c "$1" "$2" | docker cp - "$3":/', 'sh', script, `99999999999999-1-000001 ${entry}`, `${project}-stowage-lock`]);
+  if (made.code !== 0) throw new Error(`cannot write the lock journal: ${made.stderr}`);
+}

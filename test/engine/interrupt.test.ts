@@ -5,10 +5,10 @@
 // test `zstd` first on PATH that waits for a gate file before exec'ing the real
 // zstd: the backup is then provably mid-copy (set directory created, writers
 // stopped, the volume's stream blocked) when the signal is sent.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containerState, createVolume, docker, fakeZstd, groupAlive, inVolume, killTree, oneVolumeStack, parseJsonDocument, projectContainers, runService, Sandbox, show, uniqueProject, waitFor, within } from './fixtures.js';
+import { appendJournal, containerState, createVolume, docker, fakeZstd, groupAlive, inVolume, killTree, oneVolumeStack, parseJsonDocument, projectContainers, runService, Sandbox, show, uniqueProject, waitFor, within } from './fixtures.js';
 
 const sb = new Sandbox(uniqueProject('ir'));
 const service = sb.container('app');
@@ -72,17 +72,18 @@ describe('SIGKILL of the backup process group mid-copy', () => {
   it('the next backup starts that writer again, removes that helper, says so, then backs up with the writer stopped and started as usual', async () => {
     const r = await sb.cli('backup', ['--to', sb.to, '--json']);
     expect(r.code, show(r)).toBe(0);
-    expect(r.stderr).toMatch(/started .*app again: an interrupted run \(pid \d+\) had stopped it/);
-    expect(r.stderr).toMatch(/removed helper container .*-stowage-helper-.* left by an interrupted run/);
+    expect(r.stderr).toMatch(/taking over the lock of project .*: its owner, pid \d+ on this host, is gone/);
+    expect(r.stderr).toMatch(/started .*app again: an interrupted run \(a backup run \(pid \d+ on [^)]*\)\) had stopped it/);
+    expect(r.stderr).toMatch(/removed 1 helper container left by an interrupted run/);
     expect(parseJsonDocument<{ stopped: string[] }>(r.stdout).stopped).toEqual([service]);
     expect((await containerState(service)).running).toBe(true);
     expect(await projectContainers(sb.project)).toEqual([service]);
   });
 
-  it('that backup took over the dead run\'s lock and removed the incomplete set', () => {
+  it('that backup took over the dead run\'s lock, released its own and removed the incomplete set', async () => {
     expect(existsSync(killedSet)).toBe(false);
     expect(sb.sets()).toHaveLength(1);
-    expect(existsSync(join(sb.setsDir, '.lock'))).toBe(false);
+    expect(await projectContainers(sb.project)).not.toContain(`${sb.project}-stowage-lock`);
   });
 
   it('after another SIGKILL, --backup latest picks the older complete set, never the incomplete one', async () => {
@@ -99,16 +100,14 @@ describe('SIGKILL of the backup process group mid-copy', () => {
   });
 
   it('leaves the writer stopped, and says so, when it stopped again well after the killed run had stopped it (someone else stopped it)', async () => {
-    // The run killed above left `stopped <service> <time>` in the lock; that stop is now made to lie ten minutes back.
-    const lock = join(sb.setsDir, '.lock');
-    const tenMinutesAgo = Date.now() - 600_000;
-    writeFileSync(lock, readFileSync(lock, 'utf8').replace(new RegExp(`^stopped ${service} \\d+$`, 'm'), `stopped ${service} ${tenMinutesAgo}`));
+    // The run killed above left `stopped <service> <time>` in the lock's journal; a later entry makes that stop lie ten minutes back.
+    await appendJournal(sb.project, `stopped ${service} ${Date.now() - 600_000}`);
     expect((await containerState(service)).running).toBe(false);
     const r = await sb.cli('backup', ['--to', sb.to, '--json']);
     expect(r.code, show(r)).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`left ${service} stopped: .*someone else stopped it since`));
     expect((await containerState(service)).running).toBe(false);
-    expect(existsSync(join(sb.setsDir, '.leftovers'))).toBe(false);
+    expect(await projectContainers(sb.project)).not.toContain(`${sb.project}-stowage-lock`);
     await docker('start', service);
   });
 });

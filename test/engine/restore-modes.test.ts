@@ -135,7 +135,7 @@ describe('restore into a volume where an interrupted restore left the previous c
     const before = await snapshot(volume);
     const r = await sb.cli('restore', ['--backup', setPath, '--yes']);
     expect(r.code, show(r)).toBe(1);
-    expect(r.stderr).toMatch(/\.stowage-old-interrupted holds the content an interrupted restore moved aside/);
+    expect(r.stderr).toMatch(/\.stowage-old-interrupted holds content an interrupted restore moved aside/);
     expect(await snapshot(volume)).toEqual(before);
     expect((await containerState(app)).running).toBe(true);
     await inVolume(volume, 'rm -rf /d/.stowage-old-interrupted');
