@@ -11,6 +11,7 @@ import {
   APP_COMMAND, APP_CONTAINER, SOURCE_VOLUME, digestVolume, docsBackup, docsRestore, freshHostVolume, resticBackup, stowageBackup, stowageRestore,
   type BenchContext, type OpResult, type TreeDigest,
 } from './methods.js';
+import { ensureTestImages } from '../test/images/ensure.js';
 import { evaluate, render, series, type BenchReport } from './report.js';
 import { IMAGE, PROJECT, Resources } from './resources.js';
 
@@ -176,7 +177,8 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
 
   // Preflight: the engine, the image, and nothing of ours left over from an interrupted run.
   if (report.machine.docker === 'not installed') throw new Error('docker does not answer: is the engine running? (docker version)');
-  if ((await run('docker', ['image', 'inspect', IMAGE])).code !== 0) throw new Error(`image ${IMAGE} is missing: build the test images first (npm run images)`);
+  // The image is built once on a machine that never ran the tests (build.sh says what to do when it cannot).
+  await ensureTestImages(['busybox'], { log });
   if (report.machine.zstd === 'not installed') throw new Error('zstd is not installed; stowage needs it');
   for (const [kind, name] of [['container', APP_CONTAINER], ['volume', SOURCE_VOLUME]] as const) {
     const labels = await exists(kind, name);

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
+import { testImageTag } from '../test/images/ensure.js';
 import { generatorChildren } from './generate.js';
 import { runningChildren } from './measure.js';
 
@@ -10,7 +11,7 @@ import { runningChildren } from './measure.js';
  */
 
 export const PROJECT = 'stowagebench';
-export const IMAGE = 'stowage-test/busybox:1';
+export const IMAGE = testImageTag('busybox');
 
 export class Resources {
   readonly containers = new Set<string>();

@@ -22,23 +22,36 @@ export interface CommandSpec {
   /** Positional words allowed (e.g. inspect's `ls PATH`); none when absent. */
   positionals?: string;
   details?: string;
+  /** It asks before it destroys anything, so --yes matters; elsewhere --yes is accepted and does nothing. */
+  asks?: boolean;
 }
 
-/** Options every script understands (DESIGN.md, command line contract). */
+/**
+ * Options every script understands (docs/architecture.md, command line), so
+ * the same flags can be passed to any of them: `--yes` too, a no-op where
+ * nothing asks. Scripts that change anything add DRY_RUN_OPTION.
+ */
 export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   help: { type: 'boolean', short: 'h', description: 'show this help' },
   json: { type: 'boolean', description: 'print exactly one JSON document on stdout; human output goes to stderr' },
   'stacks-dir': { type: 'string', value: 'DIR', description: 'read stack files from DIR (default: $STOWAGE_STACKS_DIR or ./stacks)' },
+  yes: { type: 'boolean', short: 'y', description: 'accepted by every script; this one never asks, so it changes nothing' },
 };
+
+const YES_WHEN_ASKING: OptionSpec = { type: 'boolean', short: 'y', description: 'do not ask for confirmation (required without a terminal)' };
 
 export const STACK_OPTION: Record<string, OptionSpec> = {
   stack: { type: 'string', value: '<app>-<env>', description: 'stack file stacks/<app>.yaml and its environment' },
 };
 
-export const DESTRUCTIVE_OPTIONS: Record<string, OptionSpec> = {
+export const DRY_RUN_OPTION: Record<string, OptionSpec> = {
   'dry-run': { type: 'boolean', description: 'print the docker commands it would run and change nothing' },
-  yes: { type: 'boolean', short: 'y', description: 'do not ask for confirmation (required without a terminal)' },
 };
+
+/** Every option of a command: its own, then the common ones. */
+export function optionsOf(spec: CommandSpec): Record<string, OptionSpec> {
+  return { ...spec.options, ...COMMON_OPTIONS, ...(spec.asks === true ? { yes: YES_WHEN_ASKING } : {}) };
+}
 
 export type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
 
@@ -79,7 +92,7 @@ export class Output {
 }
 
 export function helpText(spec: CommandSpec): string {
-  const all = { ...spec.options, ...COMMON_OPTIONS };
+  const all = optionsOf(spec);
   const lines = Object.entries(all).map(([name, o]) => {
     const flag = `${o.short === undefined ? '    ' : `-${o.short}, `}--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
     return `  ${flag.padEnd(34)} ${o.description}${o.multiple === true ? ' (repeatable)' : ''}`;
@@ -98,7 +111,7 @@ export function helpText(spec: CommandSpec): string {
 }
 
 export function parseInvocation(spec: CommandSpec, argv: string[]): Invocation {
-  const options = { ...spec.options, ...COMMON_OPTIONS };
+  const options = optionsOf(spec);
   const config = Object.fromEntries(
     Object.entries(options).map(([name, o]) => [
       name,

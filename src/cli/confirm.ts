@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { UsageError } from '../config/errors.js';
 
 /**
- * Confirmation for destructive commands (DESIGN.md): --yes skips it; without a
+ * Confirmation for destructive commands (docs/architecture.md, command line): --yes skips it; without a
  * terminal and without --yes the command refuses; a production environment
  * asks for the project name to be typed.
  */

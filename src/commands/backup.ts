@@ -1,4 +1,4 @@
-import { DESTRUCTIVE_OPTIONS, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { backup, type BackupResult } from '../ops/backup.js';
 import { writeBackupMetrics } from '../ops/metrics.js';
 import { prune, type PruneResult } from '../ops/retention.js';
@@ -17,7 +17,7 @@ export const spec: CommandSpec = {
     prune: { type: 'boolean', description: 'after the backup, remove sets the stack\'s backups.retention does not keep (never the newest verified set)' },
     metrics: { type: 'string', value: 'FILE', description: 'write Prometheus textfile metrics (last success, duration, bytes per volume) to FILE' },
     identity: { type: 'string', value: 'FILE', description: 'age identity, so --prune can verify encrypted sets (default: $STOWAGE_AGE_IDENTITY)' },
-    'dry-run': DESTRUCTIVE_OPTIONS['dry-run'] ?? { type: 'boolean', description: 'print the plan' },
+    ...DRY_RUN_OPTION,
   },
   details:
     'Writes <to>/<project>/<YYYYMMDDTHHMMSSZ>/ with one artifact per volume and manifest.json last.\n' +

@@ -1,10 +1,11 @@
-import { DESTRUCTIVE_OPTIONS, EXIT, STACK_OPTION, flag, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { cleanStart, describeCleanStart, type CleanStartResult } from '../ops/clean-start.js';
 import { backupRoot, stackContext } from './context.js';
 
 export const spec: CommandSpec = {
   name: 'clean-start',
+  asks: true,
   summary: 'back up and verify, then remove a stack\'s containers and volumes and empty its directories',
   usage: '--stack <app>-<env> [--no-backup] [--to DIR] [--yes] [--dry-run] [--json]',
   options: {
@@ -12,7 +13,7 @@ export const spec: CommandSpec = {
     'no-backup': { type: 'boolean', description: 'do not back up first (the data is gone for good)' },
     to: { type: 'string', value: 'DIR', description: 'backup root (default: the stack\'s backups.to, else ./backups)' },
     identity: { type: 'string', value: 'FILE', description: 'age identity to verify encrypted artifacts (default: $STOWAGE_AGE_IDENTITY)' },
-    ...DESTRUCTIVE_OPTIONS,
+    ...DRY_RUN_OPTION,
   },
   details:
     'Removes only containers named <project>-<service> that carry stowage.project=<project>, and containers\n' +

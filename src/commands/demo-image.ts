@@ -127,7 +127,8 @@ export async function rootfsTar(entries: Entry[]): Promise<Buffer> {
 export function importCommand(tag: string): Command {
   return command(
     'docker',
-    ['import', '--change', 'ENV PATH=/usr/local/bin:/usr/bin:/bin', '--change', 'CMD ["sh"]', '--change', 'LABEL stowage.demo=1', '--message', 'built by npm run demo', '-', tag],
+    // No labels: a container inherits its image's, and the demo's container must carry exactly what its stack declares.
+    ['import', '--change', 'ENV PATH=/usr/local/bin:/usr/bin:/bin', '--change', 'CMD ["sh"]', '--message', 'built by npm run demo', '-', tag],
     `import the demo image ${tag}`,
   );
 }

@@ -11,7 +11,8 @@ import { checkHostTools, importCommand, rootfsEntries, rootfsTar } from './demo-
 /**
  * `npm run demo`: the whole promise of stowage on the local engine in under a
  * minute. Builds a small image without a registry, deploys a demo stack from
- * its generated Compose file, writes data, backs up, verifies, clean-starts
+ * its generated Compose file, checks that the deployment is exactly what the
+ * stack file declares (drift), writes data, backs up, verifies, clean-starts
  * (containers and volumes gone), restores, proves the data is back (row
  * counts, a logical dump checksum, file checksums), runs a restore drill,
  * prints a report, and removes everything it created. It installs nothing and
@@ -243,6 +244,11 @@ export async function runDemo(out: Output, options: { project: string; keep: boo
       deployed = { compose, files };
       await demo.run(composeCommand(compose, project, files, ['up', '-d']));
       return { value: undefined, detail: `${compose.join(' ')} -p ${project} up -d: container ${container}, volumes ${project}_data, ${project}_uploads` };
+    });
+
+    await demo.step('check the deployment against its stack file', async () => {
+      await demo.run(demo.script('drift', ['--stack', stack, '--stacks-dir', stacksDir]));
+      return { value: undefined, detail: `drift.mjs --stack ${stack}: containers, volumes, images, mounts and labels as declared` };
     });
 
     const before = await demo.step('write data', async () => {

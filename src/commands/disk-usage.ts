@@ -9,7 +9,7 @@ import { stackContext } from './context.js';
 export const spec: CommandSpec = {
   name: 'disk-usage',
   summary: 'size and growth of a stack\'s volumes, free space where they live, unmanaged volumes',
-  usage: '--stack <app>-<env> [--top N] [--warn P] [--crit P] [--history FILE] [--prom FILE] [--json]',
+  usage: '--stack <app>-<env> [--top N] [--warn P] [--crit P] [--history FILE] [--prom FILE] [--dry-run] [--json]',
   options: {
     ...STACK_OPTION,
     top: { type: 'string', value: 'N', description: 'list the N largest files per volume (default 5)' },
@@ -17,6 +17,7 @@ export const spec: CommandSpec = {
     crit: { type: 'string', value: 'P', description: 'critical level in percent (default: the stack\'s disk.crit, else 90)' },
     history: { type: 'string', value: 'FILE', description: 'growth history (default .stowage/disk-usage-<project>.json; keeps the last 100 runs)' },
     prom: { type: 'string', value: 'FILE', description: 'also write Prometheus text format to FILE, atomically (node_exporter textfile collector)' },
+    'dry-run': { type: 'boolean', description: 'measure and report, but write neither the history nor the --prom file' },
   },
   details:
     'Sizes are apparent sizes as du -sb counts them, measured by a read-only helper container (a metadata walk,\n' +
@@ -58,8 +59,13 @@ export const handler: Handler = async ({ values, out }) => {
     stacksDir: stacksDirectory(stringValue(values, 'stacks-dir')),
     log: ctx.log,
   });
-  if (promFile !== undefined) writeFileAtomic(resolve(promFile), prometheusText(report));
-  out.result(report, () => renderReport(report, process.stdout.isTTY === true ? process.stdout.columns : undefined));
+  if (ctx.runner.dryRun) {
+    out.result({ ...report, dryRun: true }, () => renderReport(report, process.stdout.isTTY === true ? process.stdout.columns : undefined));
+    out.warn(`dry run: nothing written; without --dry-run this run's sample goes to ${report.history.file}${promFile === undefined ? '' : ` and the metrics to ${resolve(promFile)}`}`);
+  } else {
+    if (promFile !== undefined) writeFileAtomic(resolve(promFile), prometheusText(report));
+    out.result(report, () => renderReport(report, process.stdout.isTTY === true ? process.stdout.columns : undefined));
+  }
   for (const c of report.crossed) {
     out.warn(
       `${c.level === 'crit' ? 'CRITICAL' : 'WARNING'}: filesystem ${c.path} is ${c.usedPercent.toFixed(1)}% full, ` +

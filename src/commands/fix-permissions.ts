@@ -1,4 +1,4 @@
-import { DESTRUCTIVE_OPTIONS, EXIT, STACK_OPTION, flag, stringList, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, type CommandSpec, type Handler } from '../cli/cli.js';
 import { displayPath, fixPermissions, type PermissionsResult, type VolumePermissions } from '../ops/permissions.js';
 import { stackContext } from './context.js';
 
@@ -10,7 +10,7 @@ export const spec: CommandSpec = {
     ...STACK_OPTION,
     volume: { type: 'string', multiple: true, value: 'V', description: 'only this volume (default: all of the stack\'s volumes)' },
     check: { type: 'boolean', description: 'change nothing; exit 3 when an owner, a mode or a host directory differs (for CI)' },
-    'dry-run': DESTRUCTIVE_OPTIONS['dry-run'] ?? { type: 'boolean', description: 'print the plan' },
+    ...DRY_RUN_OPTION,
   },
   details:
     'Sets the volume owner on the root and the whole tree, the volume mode on the root only, and the\n' +

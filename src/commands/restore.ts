@@ -1,4 +1,4 @@
-import { DESTRUCTIVE_OPTIONS, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { resolveBackupSet } from '../ops/backup-set.js';
 import { describePlan, restore } from '../ops/restore.js';
@@ -7,6 +7,7 @@ import { IDENTITY_OPTION } from './verify.js';
 
 export const spec: CommandSpec = {
   name: 'restore',
+  asks: true,
   summary: 'replace volumes\' content with a verified backup',
   usage: '--stack <app>-<env> --backup <path|latest> [--volume V]... [--path P]... [--yes] [--dry-run] [--json]',
   options: {
@@ -17,7 +18,7 @@ export const spec: CommandSpec = {
     to: { type: 'string', value: 'DIR', description: 'backup root where latest is looked up (default: backups.to, else ./backups)' },
     'from-env': { type: 'string', value: 'ENV', description: 'restore a set made in another environment of the stack (e.g. prod into dev); without it such a set is refused' },
     ...IDENTITY_OPTION,
-    ...DESTRUCTIVE_OPTIONS,
+    ...DRY_RUN_OPTION,
   },
   details:
     'Verifies the set first and refuses unsafe archives. Stops the containers that use the volume, extracts into\n' +

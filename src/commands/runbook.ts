@@ -1,12 +1,12 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../config/errors.js';
 import { selectStack, stacksDirectory } from '../config/select.js';
-import { DESTRUCTIVE_OPTIONS, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type ExitCode, type Handler, type Output, type Values } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type ExitCode, type Handler, type Output, type Values } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { command, Runner, shellQuote } from '../engine/command.js';
 import { runRunbook, type RunbookResult } from '../ops/runbook.js';
-import { docsDrift, renderRunbookDocs, writeDocs } from '../ops/runbook-docs.js';
+import { docsDrift, outdatedDocs, renderRunbookDocs, writeDocs } from '../ops/runbook-docs.js';
 import { spawnExec } from '../ops/runbook-exec.js';
 import { listRunbooks, loadRunbook, runbookPath } from '../ops/runbook-load.js';
 import { COMPOSE_V1, COMPOSE_V2, resolveVars, type ComposeInvocation } from '../ops/runbook-plan.js';
@@ -16,6 +16,7 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 export const spec: CommandSpec = {
   name: 'runbook',
+  asks: true,
   summary: 'run an executable runbook (runbooks/<name>.yaml) against a stack, or render the runbook pages',
   usage: '<name> --stack <app>-<env> [--var name=value]... [--dry-run] [--resume] [--yes] [--json] | --render-docs [--check] | --list',
   positionals: '<name>',
@@ -23,7 +24,7 @@ export const spec: CommandSpec = {
     ...STACK_OPTION,
     var: { type: 'string', multiple: true, value: 'name=value', description: 'set a variable of the runbook' },
     resume: { type: 'boolean', description: 'continue the last run of this runbook from where its journal ends' },
-    ...DESTRUCTIVE_OPTIONS,
+    ...DRY_RUN_OPTION,
     to: { type: 'string', value: 'DIR', description: 'backup root, {{backups}} (default: the stack\'s backups.to, else ./backups)' },
     identity: { type: 'string', value: 'FILE', description: 'age identity for encrypted artifacts (default: $STOWAGE_AGE_IDENTITY)' },
     'runbooks-dir': { type: 'string', value: 'DIR', description: 'where <name>.yaml is (default: $STOWAGE_RUNBOOKS_DIR or the runbooks/ shipped with stowage)' },
@@ -82,6 +83,13 @@ function renderDocs(values: Values, out: Output): ExitCode {
       drift.length === 0 ? `${docs.length} page(s) in ${dir} are current` : [...drift.map((d) => d.diff), `${drift.length} page(s) are not current: run npx zx scripts/runbook.mjs --render-docs`].join('\n'),
     );
     return drift.length === 0 ? EXIT.ok : EXIT.check;
+  }
+  if (flag(values, 'dry-run')) {
+    const wouldWrite = outdatedDocs(docs, dir).map((d) => join(dir, d.name));
+    out.result({ docs: dir, files: docs.map((d) => d.name), dryRun: true, wouldWrite }, () =>
+      wouldWrite.length === 0 ? `${docs.length} page(s) in ${dir} already current; nothing to write` : `dry run: would write ${wouldWrite.join(', ')}`,
+    );
+    return EXIT.ok;
   }
   const written = writeDocs(docs, dir);
   out.result({ docs: dir, files: docs.map((d) => d.name), written }, () => (written.length === 0 ? `${docs.length} page(s) in ${dir} already current` : `wrote ${written.join(', ')}`));

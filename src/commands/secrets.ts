@@ -1,11 +1,12 @@
 import { UsageError } from '../config/errors.js';
-import { DESTRUCTIVE_OPTIONS, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler, type Output, type Values } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler, type Output, type Values } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { checkSecrets, initSecrets, rotateSecrets, selectSecretTarget, type CheckReport, type InitResult, type RotateResult } from '../ops/secrets.js';
 import { stackContext } from './context.js';
 
 export const spec: CommandSpec = {
   name: 'secrets',
+  asks: true,
   summary: 'create, rotate and check a stack\'s secret file (pim: data/secrets.env) inside its volume',
   usage: 'init|rotate|check --stack <app>-<env> [--volume V] [--file PATH] [--key K]... [--force-encryption-key] [--restart] [--yes] [--dry-run] [--json]',
   positionals: 'init|rotate|check',
@@ -16,7 +17,7 @@ export const spec: CommandSpec = {
     key: { type: 'string', multiple: true, value: 'K', description: 'rotate: only this key (default: all keys)' },
     'force-encryption-key': { type: 'boolean', description: 'rotate: allow rotating ENCRYPTION_KEY, which makes data encrypted with the old key unreadable' },
     restart: { type: 'boolean', description: 'rotate: restart the running containers that mount the volume, so they load the new values' },
-    ...DESTRUCTIVE_OPTIONS,
+    ...DRY_RUN_OPTION,
   },
   details: [
     'init    create the file with random values (JWT_SECRET, ENCRYPTION_KEY: 32 bytes each, hex) when it is missing;',

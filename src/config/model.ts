@@ -8,7 +8,7 @@ import type { BackupMethod, EnvValue, HealthcheckSpec, RestartPolicy, StackFile,
  * every volume's backing, every container's settings. Pulumi, Compose and the
  * operations all read this; none of them reads the stack file directly.
  */
-/** zstd -1: on mixed data it lands within about 1% of gzip -6 at a fraction of -3's CPU (DESIGN.md measured facts). */
+/** zstd -1: on mixed data it lands within about 1% of gzip -6 at a fraction of -3's CPU (docs/architecture.md, measured facts). */
 export const DEFAULT_ZSTD_LEVEL = 1;
 
 export interface Model {
@@ -245,7 +245,7 @@ export function resolveModel(stack: StackFile, envName: string, options: Resolve
     backups: {
       to: stack.backups?.to,
       compression: stack.backups?.compression ?? 'zstd',
-      // Level 1: on mixed data (DESIGN.md, measured) it is faster than 3 and no larger.
+      // Level 1: on mixed data (docs/architecture.md, measured facts) it is faster than 3 and no larger.
       zstdLevel: stack.backups?.zstdLevel ?? DEFAULT_ZSTD_LEVEL,
       retention: {
         last: retention.last ?? 7,

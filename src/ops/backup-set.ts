@@ -4,7 +4,7 @@ import type { BackupMethod } from '../config/types.js';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { compileSchema } from '../config/schema.js';
 
-/** DESIGN.md "Backup set" contract. */
+/** The backup set contract: docs/architecture.md, "Backup set". */
 export interface ArtifactRecord {
   volume: string;
   file: string;

@@ -19,12 +19,19 @@ export function renderRequested(stacksDir: string, outDir: string, stackArg: str
   return listStackFiles(stacksDir).flatMap((file) => renderStackFile(file, outDir));
 }
 
+/** The files a write would create or replace: those missing or different in `outDir` (current ones are left alone). */
+export function outdatedFiles(files: RenderedFile[], outDir: string): RenderedFile[] {
+  return files.filter((file) => {
+    const target = join(outDir, file.name);
+    return !(existsSync(target) && readFileSync(target, 'utf8') === file.content);
+  });
+}
+
 export function writeRendered(files: RenderedFile[], outDir: string): string[] {
   mkdirSync(outDir, { recursive: true });
   const written: string[] = [];
-  for (const file of files) {
+  for (const file of outdatedFiles(files, outDir)) {
     const target = join(outDir, file.name);
-    if (existsSync(target) && readFileSync(target, 'utf8') === file.content) continue;
     const temp = `${target}.tmp-${process.pid}`;
     writeFileSync(temp, file.content);
     renameSync(temp, target);

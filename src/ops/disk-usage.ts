@@ -434,8 +434,9 @@ export async function diskUsage(model: Model, options: DiskUsageOptions): Promis
     volumes: Object.fromEntries(volumes.filter((v) => v.bytes !== null && v.files !== null).map((v) => [v.volume, { bytes: v.bytes ?? 0, files: v.files ?? 0 }])),
     filesystems: Object.fromEntries(filesystems.map((fs) => [fs.path, { usedBytes: fs.usedBytes, availableBytes: fs.availableBytes, totalBytes: fs.totalBytes }])),
   };
-  const updated = appendSample(history, sample);
-  writeHistory(options.historyFile, updated);
+  // A dry run measures (read-only helpers run) and leaves the history as it was.
+  const updated = options.runner.dryRun ? history : appendSample(history, sample);
+  if (!options.runner.dryRun) writeHistory(options.historyFile, updated);
 
   return {
     project: model.project,

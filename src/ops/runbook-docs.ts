@@ -180,12 +180,19 @@ export function docsDrift(docs: RenderedDoc[], dir: string, cwd: string = proces
   return drift;
 }
 
+/** The pages a write would create or replace: those missing or different in `dir`. */
+export function outdatedDocs(docs: RenderedDoc[], dir: string): RenderedDoc[] {
+  return docs.filter((doc) => {
+    const path = join(dir, doc.name);
+    return !(existsSync(path) && readFileSync(path, 'utf8') === doc.content);
+  });
+}
+
 export function writeDocs(docs: RenderedDoc[], dir: string): string[] {
   mkdirSync(dir, { recursive: true });
   const written: string[] = [];
-  for (const doc of docs) {
+  for (const doc of outdatedDocs(docs, dir)) {
     const path = join(dir, doc.name);
-    if (existsSync(path) && readFileSync(path, 'utf8') === doc.content) continue;
     const temp = `${path}.tmp-${process.pid}`;
     writeFileSync(temp, doc.content);
     renameSync(temp, path);

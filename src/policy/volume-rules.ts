@@ -60,7 +60,7 @@ export const prodVolumeHostBacked: Rule = {
 export const prodVolumeHostRoot: Rule = {
   id: 'prod-volume-host-root',
   // Advisory: the reference digidig deployment keeps its logs at /opt/digidig/logs,
-  // beside its hostRoot /opt/digidig/data (DESIGN.md), on purpose. See docs/policies.md.
+  // beside its hostRoot /opt/digidig/data (docs/architecture.md, reference systems), on purpose. See docs/policies.md.
   severity: 'advisory',
   scope: 'volume',
   description: "Production host directories are under the environment's hostRoot, so one directory holds all of its data.",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# scripts/disk-usage.mjs: command line behaviour (DESIGN.md, command line contract).
+# scripts/disk-usage.mjs: command line behaviour (docs/architecture.md, command line).
 
 load helpers
 
@@ -26,7 +26,7 @@ YAML
 @test "disk-usage.mjs --help exits 0 and prints the usage" {
   run --separate-stderr npx zx scripts/disk-usage.mjs --help
   [ "$status" -eq 0 ]
-  [[ "$output" == *"Usage: npx zx scripts/disk-usage.mjs --stack <app>-<env> [--top N] [--warn P] [--crit P] [--history FILE] [--prom FILE] [--json]"* ]]
+  [[ "$output" == *"Usage: npx zx scripts/disk-usage.mjs --stack <app>-<env> [--top N] [--warn P] [--crit P] [--history FILE] [--prom FILE] [--dry-run] [--json]"* ]]
   [[ "$output" == *"Exit codes: "*"3 a check found a problem"* ]]
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# scripts/drift.mjs --compose: command line behaviour (DESIGN.md, command line contract).
+# scripts/drift.mjs --compose: command line behaviour (docs/architecture.md, command line).
 
 load helpers
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# scripts/fix-permissions.mjs: command line behaviour (DESIGN.md, command line contract).
+# scripts/fix-permissions.mjs: command line behaviour (docs/architecture.md, command line).
 # Nothing here creates engine resources: the test stack's volume never exists
 # and its host root is a missing directory under $BATS_TEST_TMPDIR.
 

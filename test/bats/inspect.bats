@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# scripts/inspect.mjs: command line behaviour (DESIGN.md, command line contract).
+# scripts/inspect.mjs: command line behaviour (docs/architecture.md, command line).
 # The test stack's volume never exists: nothing here creates engine resources.
 
 load helpers

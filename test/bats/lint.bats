@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # scripts/lint.mjs: the policies for Compose users (docs/policies.md), command
-# line behaviour (DESIGN.md, command line contract).
+# line behaviour (docs/architecture.md, command line).
 
 load helpers
 

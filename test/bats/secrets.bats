@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# scripts/secrets.mjs: command line behaviour (DESIGN.md, command line contract).
+# scripts/secrets.mjs: command line behaviour (docs/architecture.md, command line).
 # Nothing here changes the engine: usage errors stop before it is touched, and
 # --dry-run only asks read-only questions.
 

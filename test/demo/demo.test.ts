@@ -27,6 +27,7 @@ describe('npm run demo', () => {
       `build image ${project}/app:1`,
       'render the Compose files',
       'deploy the stack',
+      'check the deployment against its stack file',
       'write data',
       'back up',
       'verify the backup',

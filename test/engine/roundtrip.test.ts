@@ -1,6 +1,6 @@
 // Backup then restore gives back the volume exactly: every kind of entry, with
 // its owner, mode, time and links, and the volume root itself. The backup set
-// on disk follows the contract in DESIGN.md ("Backup set").
+// on disk follows the contract in docs/architecture.md, "Backup set".
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -6,26 +6,33 @@
 # installed on the host (Debian packages) and turn it into an image with
 # `docker import`.
 #
-# Images:
-#   stowage-test/busybox:1    busybox-static + applet symlinks, users root/app
-#   stowage-test/sqlite:1     busybox rootfs + sqlite3 and its libraries
-#   stowage-test/postgres:15  busybox rootfs + PostgreSQL 15 server/client
+# Images (PREFIX is $STOWAGE_TEST_IMAGE_PREFIX, default stowage-test):
+#   PREFIX/busybox:1    busybox-static + applet symlinks, users root/app
+#   PREFIX/sqlite:1     busybox rootfs + sqlite3 and its libraries
+#   PREFIX/postgres:15  busybox rootfs + PostgreSQL 15 server/client
 #
 # Usage: test/images/build.sh [--force] [busybox|sqlite|postgres ...]
 #   --force   rebuild even if the tag already exists (default: skip it)
 #   names     build only these images (default: all)
 #
-# Needs root: it may apt-get install busybox-static, sqlite3, postgresql-15,
-# and the rootfs files must be owned by specific uids (0, 999, 1000).
+# `npm test` and `npm run bench` call it for the images they need (see
+# test/images/ensure.ts), so it is quick and quiet when they all exist, and
+# says what to do when it cannot build: no engine, or not root.
+#
+# Building needs root: it may apt-get install busybox-static, sqlite3,
+# postgresql-15, and the rootfs files must be owned by specific uids (0, 999,
+# 1000). It never starts an engine (.ci/engine.sh does, in CI).
 
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 
-BUSYBOX_TAG="stowage-test/busybox:1"
-SQLITE_TAG="stowage-test/sqlite:1"
-POSTGRES_TAG="stowage-test/postgres:15"
+# Tests build into a prefix of their own to see what a machine that never built
+# the images sees, without touching the images everyone else uses.
+PREFIX="${STOWAGE_TEST_IMAGE_PREFIX:-stowage-test}"
+BUSYBOX_TAG="$PREFIX/busybox:1"
+SQLITE_TAG="$PREFIX/sqlite:1"
+POSTGRES_TAG="$PREFIX/postgres:15"
 
 PG_VERSION=15
 PG_BIN="/usr/lib/postgresql/$PG_VERSION/bin"
@@ -42,16 +49,56 @@ WANTED=()
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
     busybox|sqlite|postgres) WANTED+=("$arg") ;;
     *) die "unknown argument '$arg' (expected --force, busybox, sqlite or postgres)" ;;
   esac
 done
 [[ ${#WANTED[@]} -gt 0 ]] || WANTED=(busybox sqlite postgres)
+[[ "$PREFIX" =~ ^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$ ]] \
+  || die "STOWAGE_TEST_IMAGE_PREFIX='$PREFIX' is not a Docker repository name (lower case letters, digits, . _ - and /)"
 
 wanted() { local w; for w in "${WANTED[@]}"; do [[ "$w" == "$1" ]] && return 0; done; return 1; }
+tag_of() { case "$1" in busybox) echo "$BUSYBOX_TAG" ;; sqlite) echo "$SQLITE_TAG" ;; postgres) echo "$POSTGRES_TAG" ;; esac; }
+image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
-[[ "$(id -u)" == 0 ]] || die "must run as root (apt-get, and chown of rootfs files to uids 999/1000)"
+# ---------------------------------------------------------------- what is missing
+
+command -v docker >/dev/null 2>&1 \
+  || die "the docker command is not installed; on Debian: apt-get install docker.io, start the engine, then run this again"
+if ! engine_error="$(docker version --format '{{.Server.Version}}' 2>&1 >/dev/null)"; then
+  if [[ "$engine_error" == *"permission denied"* ]]; then
+    die "cannot talk to the Docker engine (${engine_error##*$'\n'}); run as root, or as a member of the docker group"
+  fi
+  die "the Docker engine is not reachable (${engine_error##*$'\n'}); start it (systemctl start docker, or bash .ci/engine.sh as root), check with docker info, then run this again"
+fi
+
+missing=()
+for name in "${WANTED[@]}"; do
+  if [[ $FORCE -eq 1 ]] || ! image_exists "$(tag_of "$name")"; then missing+=("$name"); fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  log "present: $(for n in "${WANTED[@]}"; do printf '%s ' "$(tag_of "$n")"; done)(--force rebuilds)"
+  exit 0
+fi
+missing_tags="$(for n in "${missing[@]}"; do printf '%s ' "$(tag_of "$n")"; done)"
+missing_tags="${missing_tags% }"
+
+if [[ "$(id -u)" != 0 ]]; then
+  again="bash test/images/build.sh ${missing[*]}"
+  [[ "$PREFIX" == stowage-test ]] || again="STOWAGE_TEST_IMAGE_PREFIX=$PREFIX $again"
+  die "$missing_tags missing, and building needs root (apt-get, and files owned by uids 999/1000 in the images); run once as root: sudo $again, then run the tests again"
+fi
+WANTED=("${missing[@]}")
+
+# Several test runs may start at once on one machine: one builds, the others
+# wait for it and then find the images present.
+LOCK="${TMPDIR:-/tmp}/stowage-test-images.${PREFIX//\//_}.lock"
+exec 9>"$LOCK"
+if ! flock --nonblock 9; then
+  log "another build of the $PREFIX images is running; waiting for it"
+  flock 9
+fi
 
 # ---------------------------------------------------------------- host setup
 
@@ -79,11 +126,6 @@ wanted sqlite && packages+=(sqlite3)
 wanted postgres && packages+=("postgresql-$PG_VERSION")
 ensure_packages "${packages[@]}"
 
-# The engine may not be running yet on a fresh machine; reuse the CI helper.
-if ! docker info >/dev/null 2>&1; then
-  "$REPO_ROOT/.ci/engine.sh" || die "no usable docker engine (see .ci/engine.sh output above)"
-fi
-
 # busybox-static ships /bin/busybox. Make sure it is really the static one:
 # the rootfs has no libc for a dynamically linked busybox.
 BUSYBOX=/bin/busybox
@@ -96,8 +138,6 @@ fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/stowage-images.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
-
-image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # Copy a host file into the rootfs at the same absolute path, following
 # symlinks so the image gets real files (the rootfs is not "usr-merged", so a
