@@ -1,4 +1,5 @@
 import { realpathSync } from 'node:fs';
+import { sweepScratch } from '../session/scratch.js';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CheckFailed, StackFileError, UsageError } from '../config/errors.js';
@@ -218,6 +219,8 @@ export function scriptArguments(scriptUrl: string, argv: string[] = process.argv
 export async function main(spec: CommandSpec, scriptUrl: string, handler: Handler): Promise<never> {
   // If the event loop ever empties while an operation is still pending, that is a failure, not success.
   process.exitCode = EXIT.failed;
+  // Private copies (decoded databases) a killed run left behind go first.
+  sweepScratch();
   const code = await runCli(spec, scriptArguments(scriptUrl), handler);
   // Let piped stdout drain before exiting, or a large --json document is cut short.
   await new Promise<void>((done) => process.stdout.write('', () => done()));

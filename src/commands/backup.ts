@@ -41,7 +41,7 @@ export const handler: Handler = async ({ values, out }) => {
     throw err;
   }
   let pruned: PruneResult | undefined;
-  if (flag(values, 'prune')) pruned = await prune(model, to, ctx.runner, stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY']);
+  if (flag(values, 'prune')) pruned = await prune(model, to, ctx.runner, stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY'], ctx.log);
   if (ctx.runner.dryRun) return EXIT.ok;
   if (metrics !== undefined) writeBackupMetrics(metrics, model, { ok: true, finished: new Date(), durationSeconds: result.durationSeconds, artifacts: result.artifacts });
   out.result(

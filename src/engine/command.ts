@@ -38,7 +38,7 @@ export interface CommandResult {
 }
 
 /** What the docker CLI says when it cannot reach the engine at all. */
-const ENGINE_LOST = /Cannot connect to the Docker daemon|error during connect|Is the docker daemon running/;
+const ENGINE_UNREACHABLE = /Cannot connect to the Docker daemon|error during connect|Is the docker daemon running/;
 
 /**
  * The command for an error message: a helper's script is replaced by a
@@ -55,13 +55,13 @@ export class CommandFailed extends Error {
 
   constructor(cmd: Command, result: CommandResult) {
     const detail = result.stderr.trim() || result.stdout.trim() || `exit code ${result.code}`;
-    const lost = cmd.program === 'docker' && ENGINE_LOST.test(result.stderr) && !/stowage: /.test(result.stderr);
+    const lost = cmd.program === 'docker' && ENGINE_UNREACHABLE.test(result.stderr) && !/stowage: /.test(result.stderr);
     const lines = detail.split('\n');
     const ours = lines.filter((l) => l.startsWith('stowage: '));
     const shown = (ours.length > 0 ? ours : lines).slice(-5);
     super(
       lost
-        ? `lost the connection to the Docker engine while trying to ${cmd.purpose}: ${lines[lines.length - 1] ?? ''}; check that the engine runs (docker info) and run the command again`
+        ? `cannot reach the Docker engine (it stopped answering, or never answered) while trying to ${cmd.purpose}: ${lines[lines.length - 1] ?? ''}; check that it runs (docker info) and run the command again`
         : `${cmd.purpose} failed: ${summarizeCommand(cmd)}\n  ${shown.join('\n  ')}`,
     );
     this.name = 'CommandFailed';

@@ -34,6 +34,12 @@ for t in ${TYPES.map(([t]) => t).join(' ')}; do
   find . -xdev -type "$t" -print0 | od -An -v -tx1 | tr -d ' \\n'
   echo
 done
+printf 'o:'
+for f in .stowage-*; do
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  printf '%s\\0' "$f"
+done | od -An -v -tx1 | tr -d ' \\n'
+echo
 if [ "$2" = links ]; then
   printf 'l:'
   find . -xdev -type f -links +1 -exec sh -c 'for f; do printf "%s %s\\0" "$(stat -c %i -- "$f")" "$f"; done' sh {} + | od -An -v -tx1 | tr -d ' \\n'
@@ -82,4 +88,13 @@ export function parseLinkGroups(stdout: string): Map<string, string[]> {
   const groups = new Map<string, string[]>();
   for (const members of byInode.values()) for (const m of members) groups.set(m, members);
   return groups;
+}
+
+/** stowage's own entries at the volume root (`.stowage-*`): what interrupted runs left. */
+export function parseOwnEntries(stdout: string): string[] {
+  const line = stdout.split('\n').find((l) => l.startsWith('o:'));
+  if (line === undefined) throw new Error('unexpected output of the special-file scan: no "o:" line');
+  const hex = line.slice(2);
+  if (!/^(?:[0-9a-f]{2})*$/.test(hex)) throw new Error('unexpected output of the special-file scan: not hex');
+  return Buffer.from(hex, 'hex').toString('latin1').split('\0').filter((n) => n !== '');
 }

@@ -1,12 +1,12 @@
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, rmSync, statfsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { UsageError } from '../config/errors.js';
 import { findVolume, type Model, type VolumeModel } from '../config/model.js';
 import { isSafeRelativePath } from '../config/syntax.js';
 import { transformArchive, singleFileContent, type Chunks } from '../engine/archive.js';
 import { displayName, entryNameOf } from '../engine/tar-format.js';
-import { parseLinkGroups, parseSpecialFiles, specialFilesScan, type SpecialFile } from '../engine/special-files.js';
+import { parseLinkGroups, parseOwnEntries, parseSpecialFiles, specialFilesScan, type SpecialFile } from '../engine/special-files.js';
 import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
 import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
@@ -14,7 +14,7 @@ import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpe
 import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
 import { createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
 import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
-import { silentProgress, type ProgressFactory } from './progress.js';
+import { formatBytes, silentProgress, type ProgressFactory } from './progress.js';
 
 export interface BackupOptions {
   to: string;
@@ -183,7 +183,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     setPath = set.path;
     const records = new Map<string, ArtifactRecord>();
     const stopped: string[] = [];
-    const context: ArtifactContext = { model, runner, session, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map() };
+    const context: ArtifactContext = { model, runner, session, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map(), staleCopies: new Map() };
 
     const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
     await findSpecialFiles(context, tarLike);
@@ -243,6 +243,8 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     writeManifest(set.path, manifest);
     setPath = undefined;
     return { id: manifest.id ?? '', path: set.path, artifacts, stopped: [...new Set(stopped)].sort(), removedIncomplete, durationSeconds, recovered: session.recovered };
+  } catch (err) {
+    throw setPath !== undefined && isNoSpace(err) ? new Error(`${noSpaceMessage(setPath)} (${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)})`) : err;
   } finally {
     // A failed run leaves no half set behind (the next run would remove it anyway).
     if (setPath !== undefined) rmSync(setPath, { recursive: true, force: true });
@@ -265,6 +267,8 @@ interface ArtifactContext {
   expected: Map<string, number>;
   /** Sockets and device files per volume, which the archive leaves out. */
   specials: Map<string, SpecialFile[]>;
+  /** `.stowage-sqlite-*` copies an interrupted backup left in a volume: never archived. */
+  staleCopies: Map<string, string[]>;
   /** Hard link groups per volume, looked up when --path selects part of it. */
   linkGroups: Map<string, Map<string, string[]>>;
 }
@@ -364,7 +368,7 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
   const excluded = volume.backup.exclude.map((p) => entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, '')));
   // Device files are left out (restores refuse them); sockets the endpoint leaves out itself.
   const specials = ctx.specials.get(volume.key) ?? [];
-  const devices = specials.filter((f) => f.kind !== 'socket').map((f) => f.path);
+  const devices = [...specials.filter((f) => f.kind !== 'socket').map((f) => f.path), ...(ctx.staleCopies.get(volume.key) ?? [])];
   const needsTransform = ctx.paths.length > 0 || copies.length > 0 || excluded.length > 0 || devices.length > 0;
   const source: Chunks = needsTransform
     ? transformArchive(raw, {
@@ -415,13 +419,27 @@ async function findSpecialFiles(ctx: ArtifactContext, volumes: VolumeModel[]): P
       const image = await helperImage(ctx.runner, ctx.model, volume.key);
       const scan = await ctx.runner.run(specialFilesScan(image, volumeMount(volume, HELPER_MOUNT, true), ctx.session.labels(), ctx.paths.length > 0), { allowFailure: true });
       let found: SpecialFile[];
+      let leftovers: string[] = [];
       try {
         if (scan.code !== 0) throw new Error(scan.stderr.trim().split('\n').pop() ?? `exit ${scan.code}`);
         found = parseSpecialFiles(scan.stdout);
+        leftovers = parseOwnEntries(scan.stdout);
         if (ctx.paths.length > 0) ctx.linkGroups.set(volume.key, parseLinkGroups(scan.stdout));
       } catch (err) {
         ctx.log(`warning: volume ${volume.key}: could not look for sockets and device files (${err instanceof Error ? err.message : String(err)}); the archive endpoint leaves sockets out, and a device file would make the set unrestorable. Set helper.image to an image with find and od (busybox)`);
         return;
+      }
+      const halfRestored = leftovers.filter((n) => !n.startsWith(COPY_PREFIX));
+      if (halfRestored.length > 0) {
+        throw new Error(
+          `volume ${volume.key} holds ${halfRestored.map(displayName).join(', ')}: what an interrupted restore left, which no lock journal explains; ` +
+            'the backup stops here so that half a restore is never archived. Look at it (npx zx scripts/inspect.mjs ... ls), put the content you want in place and remove these, then back up again',
+        );
+      }
+      const staleCopies = leftovers.filter((n) => n.startsWith(COPY_PREFIX));
+      if (staleCopies.length > 0) {
+        ctx.log(`volume ${volume.key}: leaving out the temporary SQLite copies ${staleCopies.join(', ')} an interrupted backup left; remove them when convenient`);
+        ctx.staleCopies.set(volume.key, staleCopies);
       }
       const inScope = ctx.paths.length === 0 ? found : found.filter((f) => ctx.paths.some((p) => { const n = entryNameOf(p); return f.path === n || f.path.startsWith(`${n}/`); }));
       for (const f of inScope) {
@@ -550,4 +568,21 @@ function planBackup(model: Model, volumes: VolumeModel[], running: ContainerStat
     say(renderCommand(docker.removeContainer(helper)));
   }
   say('# then manifest.json is written last (temp file, fsync, rename)');
+}
+
+/** A write that failed because the backup's filesystem is full (node's ENOSPC, or a filter saying so). */
+export function isNoSpace(err: unknown): boolean {
+  if (err instanceof Error && 'code' in err && err.code === 'ENOSPC') return true;
+  return err instanceof Error && /ENOSPC|No space left on device/.test(err.message);
+}
+
+function noSpaceMessage(setPath: string): string {
+  let free = 'unknown space';
+  try {
+    const fs = statfsSync(dirname(setPath));
+    free = `${formatBytes(fs.bavail * fs.bsize)} free of ${formatBytes(fs.blocks * fs.bsize)}`;
+  } catch {
+    // The figure is a courtesy; the message stands without it.
+  }
+  return `no space left on the filesystem of ${setPath} (${free}); the backup stopped, the incomplete set was removed and no set was made. Free space there, or back up elsewhere with --to DIR`;
 }

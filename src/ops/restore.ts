@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, createWriteStream, createReadStream } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, statSync, createWriteStream, createReadStream } from 'node:fs';
+import { privateScratch } from '../session/scratch.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CheckFailed, UsageError } from '../config/errors.js';
@@ -378,7 +378,7 @@ async function restoreDump(session: EngineSession, setDir: string, item: Restore
   if (container === undefined || state === undefined || !state.State.Running) {
     throw new Error(`${item.artifact.method} restore runs inside ${container?.name ?? `service ${item.volume.backup.service ?? '?'}`}, which is not running; start it first`);
   }
-  const scratch = mkdtempSync(join(tmpdir(), 'stowage-restore-'));
+  const scratch = privateScratch('restore');
   const inside = `/tmp/stowage-${uniqueSuffix()}.dump`;
   try {
     // The dump goes in through the archive endpoint, which needs its size up front: decode to a private temp file first.

@@ -3,6 +3,7 @@ import type { Model } from '../config/model.js';
 import type { Runner } from '../engine/command.js';
 import { listSets, type SetInfo } from './backup-set.js';
 import { verifySet } from './verify.js';
+import { EngineSession } from '../session/session.js';
 
 export interface RetentionPolicy {
   last: number;
@@ -62,7 +63,13 @@ export interface PruneResult {
  * verification is never removed, whatever the policy says: if the newest sets
  * are damaged, the last good one stays.
  */
-export async function prune(model: Model, to: string, runner: Runner, identity: string | undefined): Promise<PruneResult> {
+export async function prune(model: Model, to: string, runner: Runner, identity: string | undefined, log: (line: string) => void = () => undefined): Promise<PruneResult> {
+  if (runner.dryRun) return pruneLocked(model, to, runner, identity);
+  // Under the project lock: a restore reading a set, or another prune, waits.
+  return EngineSession.with(runner, model, 'prune', log, () => pruneLocked(model, to, runner, identity));
+}
+
+async function pruneLocked(model: Model, to: string, runner: Runner, identity: string | undefined): Promise<PruneResult> {
   const complete: SetInfo[] = listSets(to, model.project).filter((s) => s.complete);
   const kept = keptSets(complete.map((s) => s.name), model.backups.retention);
   let protectedSet: string | undefined;

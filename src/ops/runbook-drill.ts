@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { privateScratch } from '../session/scratch.js';
+import { rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckFailed } from '../config/errors.js';
 import { LABEL, type ContainerModel, type Model, type VolumeModel } from '../config/model.js';
@@ -143,7 +143,7 @@ export async function drillRestore(model: Model, setDir: string, options: { runn
 
 async function startScratchDatabase(runner: Runner, container: ContainerModel, log: (line: string) => void): Promise<void> {
   // Secrets of the live stack are not needed: a throwaway value serves the scratch server. An env file keeps values out of `ps`.
-  const dir = mkdtempSync(join(tmpdir(), 'stowage-drill-'));
+  const dir = privateScratch('drill');
   const envFile = join(dir, 'env');
   try {
     writeFileSync(envFile, container.environment.map((e) => `${e.name}=${e.secret !== undefined ? randomBytes(18).toString('hex') : (e.value ?? '').replace(/\n/g, ' ')}`).join('\n') + '\n', { mode: 0o600 });

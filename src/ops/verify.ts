@@ -1,5 +1,5 @@
-import { closeSync, createWriteStream, existsSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, createWriteStream, existsSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { privateScratch } from '../session/scratch.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -83,7 +83,7 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
   if (size !== record.bytes) check.problems.push(`${record.file} has ${size} bytes, the manifest says ${record.bytes}`);
 
   const encryptedWithoutKey = isEncrypted(record) && options.identity === undefined;
-  const scratch = mkdtempSync(join(tmpdir(), 'stowage-verify-'));
+  const scratch = privateScratch('verify');
   try {
     const steps = encryptedWithoutKey ? [] : decodeSteps(record, options.identity);
     const bar = (options.progress ?? silentProgress)(`verify ${record.file}`, size);

@@ -503,3 +503,37 @@ export async function appendJournal(project: string, entry: string): Promise<voi
   const made = await exec('sh', ['-c', 'python3 -c "$1" "$2" | docker cp - "$3":/', 'sh', script, `99999999999999-1-000001 ${entry}`, `${project}-stowage-lock`]);
   if (made.code !== 0) throw new Error(`cannot write the lock journal: ${made.stderr}`);
 }
+
+/**
+ * A zstd on PATH whose first `passes` decompressions run as usual and whose
+ * next one waits for open() (at most 120 s): a restore verifies first (one
+ * decompression) and then streams (the next), so `passes: 1` holds a restore
+ * after it took the lock and staged nothing yet, or mid-stream.
+ */
+export function countingZstd(dir: string, passes: number): { binDir: string; gated: string; open: () => void } {
+  const binDir = join(dir, 'bin');
+  mkdirSync(binDir, { recursive: true });
+  const gate = join(dir, 'open');
+  const gated = join(dir, 'gated');
+  const count = join(dir, 'count');
+  const real = '/usr/bin/zstd';
+  writeFileSync(
+    join(binDir, 'zstd'),
+    `#!/bin/sh
+for a in "$@"; do case "$a" in --version|-V|-h|--help) exec ${real} "$@";; esac; done
+n=$(cat '${count}' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '${count}'
+if [ $n -gt ${passes} ]; then
+  touch '${gated}'
+  i=0; while [ ! -e '${gate}' ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
+fi
+exec ${real} "$@"
+`,
+  );
+  chmodSync(join(binDir, 'zstd'), 0o755);
+  return { binDir, gated, open: () => existsSync(dir) && writeFileSync(gate, '') };
+}
+
+/** Running stowage helper containers of a project (a swap in progress, a stream). */
+export async function runningHelpers(project: string): Promise<string[]> {
+  return (await docker('ps', '--quiet', '--filter', `label=stowage.project=${project}`, '--filter', 'label=stowage.helper=1', '--filter', 'status=running')).split('\n').filter((s) => s !== '');
+}
