@@ -87,7 +87,20 @@ export function markerText(marker: SwapMarker): string {
 
 const EACH = (dir: string): string => `"${dir}"/* "${dir}"/.[!.]* "${dir}"/..?*`;
 const EXISTS = '[ -e "$f" ] || [ -L "$f" ] || continue';
-const OURS = `"$staging"|"$old"|${SWAP_MARKER}|${SWAP_PHASE_IN}`;
+const OURS = `"$staging"|"$staging.time"|"$old"|${SWAP_MARKER}|${SWAP_PHASE_IN}`;
+/**
+ * Creating and removing stowage's own entries changes the volume root's
+ * mtime: PREPARE keeps the original in \`<staging>.time\` (touch -r, to the
+ * nanosecond) and whatever ends a restore without replacing the root's
+ * metadata puts it back from there.
+ */
+const ROOT_TIME_BACK = `for t in /v/.stowage-restore-*.time; do
+  [ -e "$t" ] || continue
+  touch -r "$t" /tmp/stowage-root-time
+done
+rm -f -- /v/.stowage-restore-*.time
+[ -e /tmp/stowage-root-time ] && touch -r /tmp/stowage-root-time /v
+true`;
 
 /** Refuses when an earlier swap left old content without a marker, clears stale staging, creates a new one. */
 export const PREPARE = `set -u
@@ -97,10 +110,15 @@ for f in /v/.stowage-old-*; do
   echo "stowage: $f holds content an interrupted restore moved aside, and no swap marker says what to do with it; inspect it and move it back or remove it, then restore again" >&2
   exit 17
 done
+touch -r /v /tmp/stowage-root-time
+for t in /v/.stowage-restore-*.time; do
+  [ -e "$t" ] && touch -r "$t" /tmp/stowage-root-time
+done
 for f in /v/.stowage-restore-*; do
   ${EXISTS}
   rm -rf -- "$f" || exit 1
 done
+: > "/v/$1.time" && touch -r /tmp/stowage-root-time "/v/$1.time" || exit 1
 mkdir -m 0700 -- "/v/$1"
 `;
 
@@ -153,7 +171,7 @@ if [ -d "/v/$staging" ]; then
 fi
 chown "$owner" /v && chmod "$mode" /v || { echo "stowage: cannot set the owner and mode of the volume root" >&2; exit 1; }
 rm -rf -- "/v/$old" || { echo "stowage: could not remove the previous content in /v/$old; remove it by hand" >&2; exit 1; }
-rm -f -- /v/${SWAP_PHASE_IN} /v/${SWAP_MARKER} || exit 1
+rm -f -- /v/${SWAP_PHASE_IN} /v/${SWAP_MARKER} "/v/$staging.time" || exit 1
 touch -d "$mtime" /v
 `;
 
@@ -211,6 +229,7 @@ for p in "$@"; do
 done
 rm -rf -- "/v/$staging" "/v/$old" || exit 1
 rm -f -- /v/${SWAP_MARKER}
+${ROOT_TIME_BACK}
 `;
 
 /** Before the marker is written: every replaced path must be in the staged content. */
@@ -229,9 +248,11 @@ export const CLEAN_STAGING = `set -u
 cd /v || exit 1
 for f in /v/.stowage-restore-*; do
   ${EXISTS}
+  case "$f" in *.time) continue;; esac
   rm -rf -- "$f" || exit 1
 done
 rm -f -- /v/${SWAP_PHASE_IN}
+${ROOT_TIME_BACK}
 `;
 
 export function swapCommand(image: string, mount: HelperMount, marker: SwapMarker, labels: Record<string, string>): Command {

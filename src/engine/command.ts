@@ -40,6 +40,11 @@ export interface CommandResult {
 /** What the docker CLI says when it cannot reach the engine at all. */
 const ENGINE_UNREACHABLE = /Cannot connect to the Docker daemon|error during connect|Is the docker daemon running/;
 
+/** Whether a docker command failed because no engine answered (not because of what it asked). */
+export function engineUnreachable(result: CommandResult): boolean {
+  return result.code !== 0 && ENGINE_UNREACHABLE.test(result.stderr);
+}
+
 /**
  * The command for an error message: a helper's script is replaced by a
  * placeholder (its own `stowage: ...` lines in stderr say which step failed),

@@ -1,5 +1,5 @@
 import { Ajv, type SchemaObject } from 'ajv';
-import type { Runner } from './command.js';
+import { CommandFailed, engineUnreachable, type Runner } from './command.js';
 import { HELPER_LABEL, docker } from './docker.js';
 
 /** The parts of `docker container inspect` that stowage reads, validated before use. */
@@ -88,7 +88,10 @@ function parseJson(text: string, what: string): unknown {
 /** Inspects the named containers that exist; names that do not exist are left out. */
 export async function inspectContainers(runner: Runner, names: string[]): Promise<ContainerState[]> {
   if (names.length === 0) return [];
-  const result = await runner.run(docker.inspectContainers(names), { allowFailure: true });
+  const cmd = docker.inspectContainers(names);
+  const result = await runner.run(cmd, { allowFailure: true });
+  // Names that do not exist are a normal answer; no answer at all is not.
+  if (engineUnreachable(result)) throw new CommandFailed(cmd, result);
   const data = parseJson(result.stdout.trim(), 'containers');
   if (!validateContainers(data)) {
     throw new Error(`unexpected docker container inspect output: ${ajv.errorsText(validateContainers.errors)}`);
@@ -98,7 +101,9 @@ export async function inspectContainers(runner: Runner, names: string[]): Promis
 
 export async function inspectVolumes(runner: Runner, names: string[]): Promise<VolumeState[]> {
   if (names.length === 0) return [];
-  const result = await runner.run(docker.inspectVolumes(names), { allowFailure: true });
+  const cmd = docker.inspectVolumes(names);
+  const result = await runner.run(cmd, { allowFailure: true });
+  if (engineUnreachable(result)) throw new CommandFailed(cmd, result);
   const data = parseJson(result.stdout.trim(), 'volumes');
   if (!validateVolumes(data)) throw new Error(`unexpected docker volume inspect output: ${ajv.errorsText(validateVolumes.errors)}`);
   return data;
@@ -127,7 +132,10 @@ export async function runningContainersUsing(runner: Runner, volumeNames: string
 }
 
 export async function imageExists(runner: Runner, image: string): Promise<boolean> {
-  return (await runner.run(docker.imageExists(image), { allowFailure: true })).code === 0;
+  const cmd = docker.imageExists(image);
+  const result = await runner.run(cmd, { allowFailure: true });
+  if (engineUnreachable(result)) throw new CommandFailed(cmd, result);
+  return result.code === 0;
 }
 
 /** stowage's own helpers (a concurrent run's, or a dead one's) are never a volume's writers. */

@@ -163,13 +163,26 @@ export class EngineSession {
       })();
       return starting;
     };
+    let failed = false;
     try {
       const at = Date.now();
       for (const n of names) await this.lock?.note({ kind: 'stopped', container: n, at });
       await this.runner.run(docker.stop(names));
       return await work(resume);
+    } catch (err) {
+      failed = true;
+      throw err;
     } finally {
-      await resume();
+      try {
+        await resume();
+      } catch (err) {
+        const message =
+          `could not start ${names.join(', ')} again (${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)}); ` +
+          `the next stowage run for this stack starts ${names.length === 1 ? 'it' : 'them'} (or: docker start ${names.join(' ')})`;
+        // The first failure is the one to report; this one is said on the side.
+        if (failed) this.log(`warning: ${message}`);
+        else throw new Error(message);
+      }
     }
   }
 
