@@ -79,7 +79,15 @@ describe('the engine restarts during a restore', () => {
     expect(result?.code, result === undefined ? 'hung' : show(result)).toBe(1);
   });
 
-  it('the next restore cleans up what the first one staged, starts the app and restores exactly', async () => {
+  it('the next run (a backup) removes what the restore staged, starts the app, and the live content is exactly as it was', async () => {
+    const r = await cli('backup', ['--to', sb.to]);
+    expect(r.code, show(r)).toBe(0);
+    expect(await exactTree(mountpoint)).toEqual(old);
+    expect(await running(app)).toBe(true);
+    expect(await containers()).toEqual([app]);
+  });
+
+  it('a restore then gives back the set exactly', async () => {
     const r = await cli('restore', ['--backup', setPath, '--yes']);
     expect(r.code, show(r)).toBe(0);
     expect(await exactTree(mountpoint)).toEqual(atBackup);
