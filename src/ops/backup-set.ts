@@ -17,6 +17,8 @@ export interface ArtifactRecord {
   paths?: string[];
   databases?: string[];
   sourceBytes?: number;
+  /** Seconds this artifact took to copy, compress and write. */
+  durationSeconds?: number;
   stopped?: string[];
 }
 
