@@ -1,7 +1,7 @@
 import { lineChart, type ChartPoint } from './status-charts.js';
 import type { FilesystemStatus, Health, ServiceStatus, StackStatus, StatusReport, VolumeStatus } from './status.js';
 import { formatBytes, formatDate, formatDays, formatGrowth, formatMaxAge, formatSeconds, formatTime } from './status-format.js';
-import { filesystemCells, HEALTH_WORD, newestSetLine, serviceCells, volumeCells, type VolumeCells } from './status-text.js';
+import { driftWord, filesystemCells, HEALTH_WORD, newestSetLine, serviceCells, verdictOf, volumeCells, type VolumeCells } from './status-text.js';
 
 /**
  * status.mjs --html: one self-contained page. No script, no stylesheet or
@@ -286,7 +286,7 @@ function stackSection(s: StackStatus): string {
   }
   const meta =
     `<p class="meta">project <b>${esc(s.project)}</b> · stack file ${esc(s.stackFile)} · backups in ${esc(s.destination)} · max age ${esc(formatMaxAge(s.maxAgeSeconds))}` +
-    ` · disk warn ${s.thresholds.warn}%, crit ${s.thresholds.crit}% · sizes ${s.disk.source === 'live' ? 'measured now' : s.disk.source === 'history' ? `from the disk-usage history (${esc(formatTime(s.disk.measured ?? ''))})` : 'not measured'} · drift ${esc(s.drift.state)}</p>`;
+    ` · disk warn ${s.thresholds.warn}%, crit ${s.thresholds.crit}% · sizes ${s.disk.source === 'live' ? 'measured now' : s.disk.source === 'history' ? `from the disk-usage history (${esc(formatTime(s.disk.measured ?? ''))})` : 'not measured'} · drift: ${esc(driftWord(s))}</p>`;
   const problems =
     s.problems.length === 0
       ? ''
@@ -371,8 +371,8 @@ a { color: #1f4e99; }
 
 export function renderStatusPage(report: StatusReport): string {
   const { problems, checked, stacks, errors } = report.summary;
-  const overall: Health = problems > 0 ? 'problem' : errors > 0 ? 'attention' : 'ok';
-  const verdict = problems > 0 ? `${problems} problem(s)` : errors > 0 ? `${errors} check(s) could not run` : 'all good';
+  const overall: Health | 'not-deployed' = problems > 0 ? 'problem' : errors > 0 ? 'attention' : checked === 0 ? 'not-deployed' : 'ok';
+  const verdict = verdictOf(report);
   const title = `stowage status ${formatTime(report.generated)}: ${verdict}`;
   return `<!doctype html>
 <html lang="en">

@@ -74,6 +74,11 @@ export function filesystemCells(f: FilesystemStatus): string[] {
   ];
 }
 
+/** clean, 2 difference(s), unknown (the engine did not answer). */
+export function driftWord(s: StackStatus): string {
+  return s.drift.state === 'drift' ? `${s.drift.items.length} difference(s)` : s.drift.state;
+}
+
 export function stackHeadline(s: StackStatus): string {
   return `${s.stack} (project ${s.project}): ${HEALTH_WORD[s.health]}`;
 }
@@ -106,7 +111,7 @@ function renderStack(s: StackStatus): string[] {
       ...table([['FILESYSTEM', 'SIZE', 'USED', 'AVAIL', 'USE%', 'GROWTH', 'FULL ON', 'STATE'], ...s.filesystems.map(filesystemCells)], [1, 2, 3, 4, 5]).map((l) => `  ${l}`),
     );
   }
-  lines.push(`  sizes: ${s.disk.source === 'live' ? `measured now` : s.disk.source === 'history' ? `disk-usage history, ${formatTime(s.disk.measured ?? '')}` : 'not measured'}; drift: ${s.drift.state}`);
+  lines.push(`  sizes: ${s.disk.source === 'live' ? `measured now` : s.disk.source === 'history' ? `disk-usage history, ${formatTime(s.disk.measured ?? '')}` : 'not measured'}; drift: ${driftWord(s)}`);
   if (s.problems.length > 0) {
     lines.push('', '  problems:');
     for (const p of s.problems) lines.push(`    ${p.kind.toUpperCase()} ${p.subject}: ${p.message}`, `      fix: ${p.fix}`);
@@ -122,9 +127,17 @@ function renderStack(s: StackStatus): string[] {
   return lines;
 }
 
+/** The report in a few words; "all good" only when something was checked. */
+export function verdictOf(report: StatusReport): string {
+  const { problems, checked, errors } = report.summary;
+  if (problems > 0) return `${problems} problem(s)`;
+  if (errors > 0) return `${errors} check(s) could not run`;
+  return checked === 0 ? 'nothing deployed here to check' : 'all good';
+}
+
 export function renderStatus(report: StatusReport): string {
   const blocks = report.stacks.map((s) => renderStack(s).join('\n'));
-  const { problems, checked, stacks, errors } = report.summary;
-  const verdict = problems > 0 ? `${problems} problem(s)` : errors > 0 ? `${errors} check(s) could not run` : 'all good';
+  const { checked, stacks } = report.summary;
+  const verdict = verdictOf(report);
   return [...blocks, `${formatTime(report.generated)}: ${checked} of ${stacks} stack environment(s) checked, ${verdict}`].join('\n\n');
 }

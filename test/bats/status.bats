@@ -69,7 +69,7 @@ YAML
   run --separate-stderr npx zx scripts/status.mjs --all "${COMMON[@]}" --yes
   [ "$status" -eq 0 ]
   [[ "$output" == *"$APP-dev (project $APP): NOT DEPLOYED"* ]]
-  [[ "$output" == *"0 of 1 stack environment(s) checked, all good"* ]]
+  [[ "$output" == *"0 of 1 stack environment(s) checked, nothing deployed here to check"* ]]
 }
 
 @test "status.mjs --stack of a stack without backups exits 3 and --json says why, with the fix" {
