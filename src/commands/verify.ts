@@ -1,5 +1,7 @@
 import { EXIT, STACK_OPTION, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { resolveBackupSet } from '../ops/backup-set.js';
+import { stateDirectory } from '../ops/state-dir.js';
+import { recordVerification } from '../ops/verification-record.js';
 import { verifySet, type ArtifactCheck } from '../ops/verify.js';
 import { backupRoot, stackContext } from './context.js';
 
@@ -18,7 +20,9 @@ export const spec: CommandSpec = {
     to: { type: 'string', value: 'DIR', description: 'backup root where latest is looked up (default: backups.to, else ./backups)' },
     ...IDENTITY_OPTION,
   },
-  details: 'Re-hashes every artifact, reads every archive to its end, checks entries are safe to restore,\nruns PRAGMA integrity_check on SQLite copies and pg_restore --list on dumps. Exit 3 names the artifact.',
+  details: 'Re-hashes every artifact, reads every archive to its end, checks entries are safe to restore,\nruns PRAGMA integrity_check on SQLite copies and pg_restore --list on dumps. Exit 3 names the artifact.\n' +
+    'The outcome is recorded in <set>/verification.json (or, when the set is read-only, in\n' +
+    '$STOWAGE_STATE_DIR/verifications/<project>/<set>.json, default ./.stowage), where status.mjs reads it.',
 };
 
 export const handler: Handler = async ({ values, out }) => {
@@ -30,7 +34,16 @@ export const handler: Handler = async ({ values, out }) => {
     progress: ctx.progress,
     volumes: stringList(values, 'volume'),
   });
-  out.result({ set: result.set, ok: result.ok, artifacts: result.artifacts.map(reportOf) }, () =>
+  // A verification nobody can see later is half the work: status.mjs reads this record.
+  let record: string | null = null;
+  try {
+    const recorded = recordVerification(result, stateDirectory());
+    record = recorded.path;
+    if (recorded.fellBack !== undefined) out.warn(`note: the set cannot be written (${recorded.fellBack}); the verification is recorded in ${recorded.path}`);
+  } catch (err) {
+    out.warn(`warning: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  out.result({ set: result.set, ok: result.ok, artifacts: result.artifacts.map(reportOf), record }, () =>
     [
       `${result.ok ? 'OK' : 'FAILED'} ${result.set}`,
       ...result.artifacts.flatMap((a) => [

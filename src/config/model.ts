@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { UsageError } from './errors.js';
-import { parseMode, parseMount, parseOwner, type Owner } from './syntax.js';
+import { parseMaxAge, parseMode, parseMount, parseOwner, type Owner } from './syntax.js';
 import type { BackupMethod, EnvValue, HealthcheckSpec, RestartPolicy, StackFile, VolumeOverrideSpec } from './types.js';
 
 /**
@@ -10,6 +10,10 @@ import type { BackupMethod, EnvValue, HealthcheckSpec, RestartPolicy, StackFile,
  */
 /** zstd -1: on mixed data it lands within about 1% of gzip -6 at a fraction of -3's CPU (docs/architecture.md, measured facts). */
 export const DEFAULT_ZSTD_LEVEL = 1;
+
+/** A nightly backup plus two hours of slack for a slow night. */
+export const DEFAULT_MAX_AGE = '26h';
+const DEFAULT_MAX_AGE_SECONDS = 26 * 3_600;
 
 export interface Model {
   app: string;
@@ -119,6 +123,8 @@ export interface BackupsModel {
   to: string | undefined;
   compression: 'zstd' | 'gzip';
   zstdLevel: number;
+  /** backups.maxAge in seconds: status.mjs calls an older newest backup stale. */
+  maxAgeSeconds: number;
   retention: { last: number; daily: number; weekly: number; monthly: number };
   recipients: string[];
 }
@@ -247,6 +253,7 @@ export function resolveModel(stack: StackFile, envName: string, options: Resolve
       compression: stack.backups?.compression ?? 'zstd',
       // Level 1: on mixed data (docs/architecture.md, measured facts) it is faster than 3 and no larger.
       zstdLevel: stack.backups?.zstdLevel ?? DEFAULT_ZSTD_LEVEL,
+      maxAgeSeconds: parseMaxAge(stack.backups?.maxAge ?? DEFAULT_MAX_AGE) ?? DEFAULT_MAX_AGE_SECONDS,
       retention: {
         last: retention.last ?? 7,
         daily: retention.daily ?? 7,

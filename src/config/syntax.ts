@@ -53,3 +53,12 @@ export function isSafeRelativePath(path: string): boolean {
 export function isValidUser(text: string): boolean {
   return /^([0-9]+|[a-z_][a-z0-9_-]*)(:([0-9]+|[a-z_][a-z0-9_-]*))?$/.test(text);
 }
+
+const AGE_UNIT_SECONDS: Record<string, number> = { m: 60, h: 3_600, d: 86_400, w: 604_800 };
+
+/** `26h`, `2d`, `90m`, `1w` (backups.maxAge) in seconds; undefined when it is not of that form. */
+export function parseMaxAge(text: string): number | undefined {
+  const match = /^([1-9][0-9]*)([mhdw])$/.exec(text);
+  const unit = match?.[2] === undefined ? undefined : AGE_UNIT_SECONDS[match[2]];
+  return match === null || unit === undefined ? undefined : Number(match[1]) * unit;
+}

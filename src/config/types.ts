@@ -116,6 +116,8 @@ export interface BackupsSpec {
   to?: string;
   compression?: 'zstd' | 'gzip';
   zstdLevel?: number;
+  /** `26h`, `2d`: see parseMaxAge. */
+  maxAge?: string;
   retention?: RetentionSpec;
   encryption?: { recipients: string[] };
 }

@@ -7,7 +7,8 @@ export interface ContainerState {
   Id: string;
   Name: string;
   /** FinishedAt: RFC 3339; the zero time (year 1) when it never stopped. */
-  State: { Running: boolean; Status: string; FinishedAt?: string };
+  /** Health: present only when the container has a healthcheck. */
+  State: { Running: boolean; Status: string; FinishedAt?: string; StartedAt?: string; Health?: { Status: string } | null };
   Config: { Image: string; Labels: Record<string, string> | null; User: string; Env: string[] | null };
   Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; RW: boolean }>;
 }
@@ -20,7 +21,17 @@ const containerSchema: SchemaObject = {
     properties: {
       Id: { type: 'string' },
       Name: { type: 'string' },
-      State: { type: 'object', required: ['Running', 'Status'], properties: { Running: { type: 'boolean' }, Status: { type: 'string' }, FinishedAt: { type: 'string' } } },
+      State: {
+        type: 'object',
+        required: ['Running', 'Status'],
+        properties: {
+          Running: { type: 'boolean' },
+          Status: { type: 'string' },
+          FinishedAt: { type: 'string' },
+          StartedAt: { type: 'string' },
+          Health: { type: ['object', 'null'], required: ['Status'], properties: { Status: { type: 'string' } } },
+        },
+      },
       Config: {
         type: 'object',
         required: ['Image', 'Labels', 'User', 'Env'],

@@ -16,6 +16,8 @@ export interface ArtifactRecord {
   paths?: string[];
   databases?: string[];
   sourceBytes?: number;
+  /** Seconds this artifact took to copy, compress and write. */
+  durationSeconds?: number;
   stopped?: string[];
   /** Sockets and device files the archive could not hold, named when the backup ran. */
   skipped?: Array<{ path: string; kind: 'socket' | 'block-device' | 'character-device' }>;

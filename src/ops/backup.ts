@@ -194,9 +194,10 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     for (const volume of tarLike) {
       const writers = volume.backup.stop ? writersOf(volume, running) : [];
       if (volume.backup.method === 'sqlite') {
+        const started = performance.now();
         const online = await sqliteOnlineCopies(context, volume);
         if (online !== undefined) {
-          records.set(volume.key, await archiveVolume(context, volume, online));
+          records.set(volume.key, withDuration(await archiveVolume(context, volume, online), started));
           continue;
         }
         log(`volume ${volume.key}: no running container with sqlite3 can make an online copy; stopping its writers instead`);
@@ -218,13 +219,17 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
           await runLimited(group.volumes, group.volumes.length, async (volume) => {
             const helper = helpers.get(volume.key);
             if (helper === undefined) throw new Error(`internal: no helper for volume ${volume.key}`);
-            const record = await streamVolume(context, volume, undefined, helper, onRead);
+            const started = performance.now();
+            const record = withDuration(await streamVolume(context, volume, undefined, helper, onRead), started);
             records.set(volume.key, { ...record, ...(group.writers.length > 0 ? { stopped: group.writers } : {}) });
           });
         });
       });
     });
-    for (const volume of dumps) records.set(volume.key, await dumpDatabase(context, volume));
+    for (const volume of dumps) {
+      const started = performance.now();
+      records.set(volume.key, withDuration(await dumpDatabase(context, volume), started));
+    }
 
     const artifacts = volumes.map((v) => records.get(v.key)).filter((r): r is ArtifactRecord => r !== undefined);
     const durationSeconds = (Date.now() - started) / 1000;
@@ -250,6 +255,11 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     if (setPath !== undefined) rmSync(setPath, { recursive: true, force: true });
     await session.close();
   }
+}
+
+/** The artifact's own time, from the start of its copy to its file being written (status.mjs charts it per volume). */
+function withDuration(record: ArtifactRecord, startedMs: number): ArtifactRecord {
+  return { ...record, durationSeconds: Math.round(performance.now() - startedMs) / 1000 };
 }
 
 interface ArtifactContext {

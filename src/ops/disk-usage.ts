@@ -1,5 +1,5 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Ajv, type SchemaObject } from 'ajv';
 import { UsageError } from '../config/errors.js';
 import { loadStackFile } from '../config/load.js';
@@ -8,7 +8,9 @@ import { listStackFiles } from '../config/select.js';
 import { CommandFailed, type Runner } from '../engine/command.js';
 import { inspectVolumes } from '../engine/inspect.js';
 import { parseMeasurement, parseStatfs, usage, type Measurement, type Statfs } from '../engine/usage.js';
+import { writeFileAtomic as writeAtomically } from './atomic-file.js';
 import { helperImage } from './helpers.js';
+import { stateDirectory } from './state-dir.js';
 
 /**
  * disk-usage: how big each volume of a stack is, how full the filesystems
@@ -24,9 +26,12 @@ export interface DiskUsageOptions {
   /** Percent of a filesystem's capacity. */
   warn: number;
   crit: number;
-  historyFile: string;
+  /** Growth history to compare with and append to; null: neither (status.mjs measures without recording). */
+  historyFile: string | null;
   /** Every stack file here counts when deciding which engine volumes are unmanaged. */
   stacksDir: string;
+  /** Look for volumes no stack declares (default true). */
+  unmanaged?: boolean;
   now?: Date;
   log?: (line: string) => void;
 }
@@ -103,14 +108,15 @@ export interface DiskUsageReport {
   filesystems: FilesystemUsage[];
   crossed: ThresholdCrossing[];
   unmanaged: { complete: boolean; unreadableStackFiles: string[]; volumes: UnmanagedVolume[] };
-  history: { file: string; samples: number; previous: string | null };
+  history: { file: string | null; samples: number; previous: string | null };
 }
 
 // ---------------------------------------------------------------- history
 
 export interface HistorySample {
   time: string;
-  volumes: Record<string, { bytes: number; files: number }>;
+  /** `filesystem`: the path of the filesystem entry that holds the volume (absent in samples older than status.mjs). */
+  volumes: Record<string, { bytes: number; files: number; filesystem?: string }>;
   filesystems: Record<string, { usedBytes: number; availableBytes: number; totalBytes: number }>;
 }
 
@@ -141,7 +147,12 @@ const historySchema: SchemaObject = {
           time: { type: 'string', format: 'date-time' },
           volumes: {
             type: 'object',
-            additionalProperties: { type: 'object', required: ['bytes', 'files'], additionalProperties: false, properties: { bytes: count, files: count } },
+            additionalProperties: {
+              type: 'object',
+              required: ['bytes', 'files'],
+              additionalProperties: false,
+              properties: { bytes: count, files: count, filesystem: { type: 'string' } },
+            },
           },
           filesystems: {
             type: 'object',
@@ -163,8 +174,8 @@ const ajv = new Ajv({ allErrors: true, strict: true });
 ajv.addFormat('date-time', (text: string) => !Number.isNaN(Date.parse(text)));
 const validateHistory = ajv.compile<History>(historySchema);
 
-export function defaultHistoryFile(project: string): string {
-  return resolve('.stowage', `disk-usage-${project}.json`);
+export function defaultHistoryFile(project: string, stateDir: string = stateDirectory()): string {
+  return join(stateDir, `disk-usage-${project}.json`);
 }
 
 /** The history of earlier runs; an absent file is an empty history, an unreadable one is an error that touches nothing. */
@@ -190,22 +201,11 @@ export function appendSample(history: History, sample: HistorySample): History {
   return { ...history, samples: [...history.samples, sample].slice(-MAX_SAMPLES) };
 }
 
-/** Temp file in the same directory, fsync, rename: readers (node_exporter, the next run) see the old file or the new one, never half of one. */
+/** Temp file, fsync, rename; a failure names the file and what to check. */
 export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
-  mkdirSync(dirname(file), { recursive: true });
-  // Not ending in .prom: node_exporter's textfile collector must not pick up the temp file.
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   try {
-    const fd = openSync(temp, 'w', mode);
-    try {
-      writeSync(fd, content);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, file);
+    writeAtomically(file, content, mode);
   } catch (err) {
-    rmSync(temp, { force: true });
     throw new Error(`cannot write ${file}: ${err instanceof Error ? err.message : String(err)}; check that its directory is writable`);
   }
 }
@@ -356,7 +356,7 @@ export async function diskUsage(model: Model, options: DiskUsageOptions): Promis
   const { runner } = options;
   const time = (options.now ?? new Date()).toISOString();
   // Bad input touches nothing: the history is checked before anything runs.
-  const history = readHistory(options.historyFile, model.project);
+  const history = options.historyFile === null ? { format: 1 as const, project: model.project, samples: [] } : readHistory(options.historyFile, model.project);
   const previous = history.samples.at(-1);
 
   const rootDir = await runner.output(usage.dockerRootDir());
@@ -426,17 +426,21 @@ export async function diskUsage(model: Model, options: DiskUsageOptions): Promis
     };
   });
 
-  const unmanaged = await unmanagedVolumes(runner, options.stacksDir);
+  const unmanaged = options.unmanaged === false ? { complete: false, unreadableStackFiles: [], volumes: [] } : await unmanagedVolumes(runner, options.stacksDir);
   for (const line of unmanaged.unreadableStackFiles) options.log?.(`warning: cannot read ${line}; volumes it declares may be listed as unmanaged`);
 
   const sample: HistorySample = {
     time,
-    volumes: Object.fromEntries(volumes.filter((v) => v.bytes !== null && v.files !== null).map((v) => [v.volume, { bytes: v.bytes ?? 0, files: v.files ?? 0 }])),
+    volumes: Object.fromEntries(
+      volumes
+        .filter((v) => v.bytes !== null && v.files !== null)
+        .map((v) => [v.volume, { bytes: v.bytes ?? 0, files: v.files ?? 0, ...(v.filesystem === null ? {} : { filesystem: v.filesystem }) }]),
+    ),
     filesystems: Object.fromEntries(filesystems.map((fs) => [fs.path, { usedBytes: fs.usedBytes, availableBytes: fs.availableBytes, totalBytes: fs.totalBytes }])),
   };
   // A dry run measures (read-only helpers run) and leaves the history as it was.
   const updated = options.runner.dryRun ? history : appendSample(history, sample);
-  if (!options.runner.dryRun) writeHistory(options.historyFile, updated);
+  if (!options.runner.dryRun && options.historyFile !== null) writeHistory(options.historyFile, updated);
 
   return {
     project: model.project,

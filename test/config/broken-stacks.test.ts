@@ -583,6 +583,25 @@ const cases: BrokenCase[] = [
     message: 'method sqlite needs the database files',
     fix: 'databases: [database.sqlite]',
   },
+  {
+    name: 'a backups.maxAge written out in words',
+    yaml: yamlText`
+      app: shop
+      backups:
+        maxAge: 26 hours
+      volumes:
+        data: {}
+      services:
+        web: { image: shop/web:1, mounts: [data:/data] }
+      environments:
+        dev: {}
+    `,
+    line: 3,
+    column: 11,
+    keyPath: 'backups.maxAge',
+    message: '"26 hours" must match',
+    fix: 'e.g. 26h, 2d',
+  },
 ];
 
 function escapeRegExp(text: string): string {

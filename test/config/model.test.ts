@@ -7,7 +7,7 @@ import { UsageError } from '../../src/config/errors.js';
 import { parseStackText } from '../../src/config/load.js';
 import { LABEL, resolveModel, type ContainerModel, type Model, type VolumeModel } from '../../src/config/model.js';
 import { selectStack } from '../../src/config/select.js';
-import { formatMode, hasParentSegment, isSafeRelativePath, isValidUser, parseMode, parseMount, parseOwner } from '../../src/config/syntax.js';
+import { formatMode, hasParentSegment, isSafeRelativePath, isValidUser, parseMaxAge, parseMode, parseMount, parseOwner } from '../../src/config/syntax.js';
 import { repoRoot } from '../helpers/run.js';
 import { TempDirs, yamlText } from '../helpers/stacks.js';
 
@@ -330,6 +330,48 @@ describe('selectStack splits <app>-<env>', () => {
 
   test('a --stack without an environment part is a usage error', () => {
     expect(() => selectStack('pim', stacksDir)).toThrow(/expected <app>-<env>/);
+  });
+});
+
+describe('backups.maxAge', () => {
+  const withMaxAge = (maxAge: string | undefined): Model =>
+    resolveModel(
+      parseStackText(
+        yamlText`
+          app: shop
+          ${maxAge === undefined ? '' : `backups: { maxAge: ${maxAge} }`}
+          volumes:
+            data: {}
+          services:
+            web: { image: shop/web:1, mounts: [data:/data] }
+          environments:
+            dev: {}
+        `,
+        '/somewhere/stacks/shop.yaml',
+      ),
+      'dev',
+      { stackFile: '/somewhere/stacks/shop.yaml' },
+    );
+
+  test('defaults to 26 hours: a nightly backup with room for a slow night', () => {
+    expect(withMaxAge(undefined).backups.maxAgeSeconds).toBe(26 * 3600);
+  });
+
+  test.each([
+    ['90m', 90 * 60],
+    ['26h', 26 * 3600],
+    ['2d', 2 * 86400],
+    ['1w', 7 * 86400],
+  ])('%s is %i seconds', (text, seconds) => {
+    expect(withMaxAge(text).backups.maxAgeSeconds).toBe(seconds);
+  });
+
+  test.each(['0h', '26', '1.5d', '26 h', '2y', 'h'])('parseMaxAge rejects %j', (text) => {
+    expect(parseMaxAge(text)).toBeUndefined();
+  });
+
+  test.each(['0h', '1.5d', '2y'])('a stack file with maxAge %j is refused', (text) => {
+    expect(() => withMaxAge(text)).toThrow(/backups\.maxAge/);
   });
 });
 

@@ -56,6 +56,13 @@ describe('ci.yml', () => {
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 
+  test('npm test gets a headless browser for the status page tests, and keeps it under sudo', () => {
+    const npmTest = steps('test').find((s) => typeof s['run'] === 'string' && s['run'].includes('npm test'));
+    const browser = at(npmTest, 'env', 'STOWAGE_CHROMIUM');
+    expect(browser).toBe('/usr/bin/google-chrome');
+    expect(String(npmTest?.['run'])).toMatch(/--preserve-env=[^ ]*STOWAGE_CHROMIUM/);
+  });
+
   test('previews every shipped stack daily with refresh, expecting no changes, under the policy pack', () => {
     expect(at(workflow, 'jobs', 'preview', 'strategy', 'matrix', 'stack')).toEqual(['pim-dev', 'pim-prod', 'digidig-dev', 'digidig-prod']);
     const preview = scripts('preview').find((s) => s.startsWith('pulumi preview')) ?? '';

@@ -153,6 +153,15 @@ describe('backup --json and the backup set on disk', () => {
     expect(m.artifacts[0]).toMatchObject({ volume: 'data', method: 'tar', file: expect.stringMatching(/^[^/]+$/) });
   });
 
+  it('records how long the artifact took, within the duration of the whole run (status.mjs charts both)', () => {
+    const m = readManifestFile(setPath);
+    const run = m['durationSeconds'];
+    const own = m.artifacts[0]?.['durationSeconds'];
+    if (typeof run !== 'number' || typeof own !== 'number') throw new Error(`durations missing: run ${String(run)}, artifact ${String(own)}`);
+    expect(own).toBeGreaterThan(0);
+    expect(own).toBeLessThanOrEqual(run);
+  });
+
   it('records in the manifest the size and sha256 of the artifact as stored, equal to what --json printed', async () => {
     const m = readManifestFile(setPath);
     const a = m.artifacts[0];

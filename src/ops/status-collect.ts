@@ -1,0 +1,81 @@
+import { LABEL, type Model } from '../config/model.js';
+import type { Runner } from '../engine/command.js';
+import { docker } from '../engine/docker.js';
+import { inspectContainers } from '../engine/inspect.js';
+import { defaultHistoryFile, diskUsage, readHistory } from './disk-usage.js';
+import { liveDrift } from './live-drift.js';
+import type { SetSource } from './set-source.js';
+import { evaluateStack, type StackInputs, type StackStatus } from './status.js';
+import type { ReadRecord } from './verification-record.js';
+
+/**
+ * Reads what status.mjs reports on, for one environment of one stack. Only
+ * read-only engine commands run (inspect, ps, volume ls, and the read-only
+ * helper that disk-usage measures with); nothing is written anywhere.
+ */
+export interface CollectOptions {
+  runner: Runner;
+  source: SetSource;
+  stateDir: string;
+  /** Measure volume sizes now (a metadata walk per volume); else the disk-usage history's newest sample. */
+  measure: boolean;
+  /** With --all: an environment with nothing on the engine and no backups is listed as not deployed, not checked. */
+  onlyIfDeployed: boolean;
+  now: Date;
+}
+
+function message(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}
+
+async function attempt<T>(work: () => Promise<T>): Promise<T | { error: string }> {
+  try {
+    return await work();
+  } catch (err) {
+    return { error: message(err) };
+  }
+}
+
+/** Containers or volumes carrying the environment's labels. */
+async function onEngine(runner: Runner, model: Model): Promise<boolean> {
+  const filters = [`label=${LABEL.project}=${model.project}`, `label=${LABEL.env}=${model.env}`];
+  const containers = await runner.output(docker.listContainerIds(filters, true));
+  if (containers !== '') return true;
+  return (await runner.output(docker.listVolumes(filters))) !== '';
+}
+
+export async function collectStack(model: Model, options: CollectOptions): Promise<StackStatus> {
+  const { runner, source, now } = options;
+  const sets = source.sets(model.project);
+  const verifications = new Map<string, ReadRecord>();
+  for (const set of sets) {
+    if (set.state === 'complete' && set.manifest !== undefined && set.manifest.env === model.env) verifications.set(set.id, source.verification({ ...set, manifest: set.manifest }));
+  }
+  const hasBackups = verifications.size > 0;
+  let deployed = true;
+  const base = { model, now, destination: source.where(model.project), sets, verifications };
+  if (options.onlyIfDeployed && !hasBackups) {
+    // When the engine does not answer, say so rather than calling the stack "not deployed".
+    const found = await attempt(() => onEngine(runner, model));
+    deployed = typeof found === 'boolean' ? found : true;
+  }
+  if (!deployed) {
+    return evaluateStack({ ...base, deployed, disk: { skipped: true }, history: { samples: [] }, containers: [], drift: { skipped: true } });
+  }
+
+  const historyFile = defaultHistoryFile(model.project, options.stateDir);
+  let history: StackInputs['history'];
+  try {
+    history = { samples: readHistory(historyFile, model.project).samples };
+  } catch (err) {
+    history = { error: message(err) };
+  }
+  const containers = await attempt(() => inspectContainers(runner, model.containers.map((c) => c.name)));
+  const drift = await attempt(() => liveDrift(runner, model));
+  const disk: StackInputs['disk'] = options.measure
+    ? await attempt(async () => ({
+        report: await diskUsage(model, { runner, top: 0, warn: model.disk.warn, crit: model.disk.crit, historyFile: null, stacksDir: '', unmanaged: false, now }),
+      }))
+    : { skipped: true };
+  return evaluateStack({ ...base, deployed, disk, history, containers, drift });
+}
