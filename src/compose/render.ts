@@ -22,6 +22,8 @@ export interface ComposeService {
   command?: string[];
   user?: string;
   restart: string;
+  /** How long `docker compose stop/down/up` waits after SIGTERM before it kills the container. */
+  stop_grace_period: string;
   environment?: Record<string, string>;
   volumes?: ComposeMount[];
   ports?: string[];
@@ -99,6 +101,8 @@ function renderService(model: Model, container: ContainerModel, composeDir: stri
     image: container.image,
     container_name: container.name,
     restart: container.restart,
+    // Always written, also at Compose's default of 10s: the file says what a stop does.
+    stop_grace_period: `${container.stopGraceSeconds}s`,
     labels: container.labels,
   };
   if (container.command !== undefined) service.command = container.command.map(escapeInterpolation);

@@ -53,3 +53,13 @@ export function isSafeRelativePath(path: string): boolean {
 export function isValidUser(text: string): boolean {
   return /^([0-9]+|[a-z_][a-z0-9_-]*)(:([0-9]+|[a-z_][a-z0-9_-]*))?$/.test(text);
 }
+
+const DURATION_UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
+
+/** A stop grace period (`30s`, `2m`, `1h`) in whole seconds; undefined for anything else. */
+export function parseGracePeriod(text: string): number | undefined {
+  const match = /^([1-9][0-9]*)(s|m|h)$/.exec(text);
+  const unit = match?.[2];
+  if (match === null || (unit !== 's' && unit !== 'm' && unit !== 'h')) return undefined;
+  return Number(match[1]) * DURATION_UNIT_SECONDS[unit];
+}

@@ -12,7 +12,7 @@ import { ResourceMonitorService, type IResourceMonitorServer } from '@pulumi/pul
 import { SupportsFeatureResponse } from '@pulumi/pulumi/proto/resource_pb.js';
 import { MockMonitor } from '@pulumi/pulumi/runtime/mocks.js';
 import { Empty } from 'google-protobuf/google/protobuf/empty_pb.js';
-import { isRecord, PROJECT_ROOT, RecordingMocks } from './harness.js';
+import { isRecord, PROJECT_ROOT, RecordingMocks, registeredOptions } from './harness.js';
 
 export interface ProgramRun {
   exitCode: number | null;
@@ -40,7 +40,10 @@ export async function runProgramLikePulumi(options: ProgramRunOptions): Promise<
   let stackOutputs: Record<string, unknown> | undefined;
 
   const monitorHandlers = {
-    registerResource: (call, callback) => void monitor.registerResource(call.request, callback),
+    registerResource: (call, callback) => {
+      mocks.registrations.push(registeredOptions(call.request));
+      void monitor.registerResource(call.request, callback);
+    },
     registerResourceOutputs: (call, callback) => {
       if (call.request.getUrn().includes('::pulumi:pulumi:Stack::')) {
         const outputs: unknown = call.request.getOutputs()?.toJavaScript();
