@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
-import { stringify } from 'yaml';
 import type { ContainerModel, Model, MountModel, VolumeModel } from '../config/model.js';
+import { stringifyForAnyYaml } from './yaml11.js';
 
 /** A Compose document as plain data (what `docker compose config` would print, minus defaults). */
 /**
@@ -227,7 +227,7 @@ export function renderStackFiles(models: Model[], composeDir: string, stackFileL
       name: `${first.app}.yml`,
       content:
         header(`Base file; alone it runs "${first.env}". Other environments: -f ${first.app}.yml -f ${first.app}.<env>.yml`) +
-        stringify(base, { lineWidth: 0 }),
+        stringifyForAnyYaml(base),
     },
   ];
   for (const model of models) {
@@ -244,7 +244,7 @@ export function renderStackFiles(models: Model[], composeDir: string, stackFileL
       name: `${model.app}.${model.env}.yml`,
       content:
         header(`Environment "${model.env}":\n# docker compose -p ${model.project} -f compose/${model.app}.yml -f compose/${model.app}.${model.env}.yml up -d`) +
-        stringify(override, { lineWidth: 0 }),
+        stringifyForAnyYaml(override),
     });
   }
   if (first.secrets.length > 0) {
