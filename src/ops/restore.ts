@@ -17,6 +17,7 @@ import { helperImage, journalEngineChanges, recoverLeftovers, uninterruptible, u
 import { silentProgress, type ProgressFactory } from './progress.js';
 import { PREPARE, SWAP_ALL, SWAP_PATHS } from './swap-scripts.js';
 import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
+import { refuseOtherEnvironment } from './environment-guard.js';
 
 export interface RestoreOptions {
   runner: Runner;
@@ -167,6 +168,8 @@ export function describePlan(plan: RestorePlan): string {
 }
 
 export async function restore(model: Model, setDir: string, options: RestoreOptions): Promise<RestoreResult> {
+  // Before anything else: these volumes must not be another environment's (dev and prod on one engine).
+  await refuseOtherEnvironment(model, options.runner);
   let plan = verified(await planRestore(model, setDir, options), setDir);
   if (options.runner.dryRun) {
     printPlan(model, plan, options.runner);
