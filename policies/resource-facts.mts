@@ -3,18 +3,20 @@
 // arguments; what the stack file allows or promises comes from Declarations.
 
 import { LABEL, type VolumeModel } from '../src/config/model.js';
-import { restartSource } from '../src/policy/from-model.js';
+import { environmentPlacements, restartSource } from '../src/policy/from-model.js';
 import { isDockerSocket } from '../src/policy/paths.js';
 import type { ContainerFacts, MountFacts, PolicyInput, VolumeFacts } from '../src/policy/types.js';
 import type { Declarations } from './declarations.mjs';
 import { labelsOf, type ContainerProps, type VolumeProps } from './resource-props.mjs';
 
-export type EnvironmentFacts = Pick<PolicyInput, 'stack' | 'production' | 'hostRoot' | 'backupRecipients'>;
+export type EnvironmentFacts = Pick<PolicyInput, 'stack' | 'env' | 'environments' | 'production' | 'hostRoot' | 'backupRecipients'>;
 
 export function environmentFacts(stackName: string | undefined, labels: Record<string, string>, decl: Declarations | undefined): EnvironmentFacts {
   if (decl !== undefined) {
     return {
       stack: stackName ?? `${decl.model.app}-${decl.model.env}`,
+      env: decl.model.env,
+      environments: environmentPlacements(decl.stack),
       production: decl.model.production,
       hostRoot: decl.stack.environments[decl.model.env]?.hostRoot,
       backupRecipients: decl.model.backups.recipients,
@@ -24,6 +26,8 @@ export function environmentFacts(stackName: string | undefined, labels: Record<s
   const env = labels[LABEL.env] ?? stackName?.replace(/^.*-/, '');
   return {
     stack: stackName ?? 'unknown',
+    env,
+    environments: undefined,
     production: env === 'prod' || env === 'production',
     hostRoot: undefined,
     backupRecipients: undefined,

@@ -1,15 +1,23 @@
 import { UsageError } from '../config/errors.js';
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler, type Output, type Values } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { secretsToPulumi, type SecretsToPulumiResult } from '../ops/pulumi-secrets.js';
 import { checkSecrets, initSecrets, rotateSecrets, selectSecretTarget, type CheckReport, type InitResult, type RotateResult } from '../ops/secrets.js';
 import { stackContext } from './context.js';
+
+/** Where Pulumi.yaml is: the stowage checkout this command runs from. */
+const projectDir = fileURLToPath(new URL('../../', import.meta.url));
 
 export const spec: CommandSpec = {
   name: 'secrets',
   asks: true,
-  summary: 'create, rotate and check a stack\'s secret file (pim: data/secrets.env) inside its volume',
-  usage: 'init|rotate|check --stack <app>-<env> [--volume V] [--file PATH] [--key K]... [--force-encryption-key] [--restart] [--yes] [--dry-run] [--json]',
-  positionals: 'init|rotate|check',
+  summary: 'create, rotate and check a stack\'s secret file (pim: data/secrets.env) inside its volume; carry Compose secrets into the Pulumi config',
+  usage:
+    'init|rotate|check --stack <app>-<env> [--volume V] [--file PATH] [--key K]... [--force-encryption-key] [--restart] [--yes] [--dry-run] [--json]\n' +
+    '       to-pulumi --stack <app>-<env> [--compose-env FILE] [--dry-run] [--json]',
+  positionals: 'init|rotate|check|to-pulumi',
   options: {
     ...STACK_OPTION,
     volume: { type: 'string', value: 'V', description: 'the volume holding the secret file, when the stack has several' },
@@ -17,6 +25,7 @@ export const spec: CommandSpec = {
     key: { type: 'string', multiple: true, value: 'K', description: 'rotate: only this key (default: all keys)' },
     'force-encryption-key': { type: 'boolean', description: 'rotate: allow rotating ENCRYPTION_KEY, which makes data encrypted with the old key unreadable' },
     restart: { type: 'boolean', description: 'rotate: restart the running containers that mount the volume, so they load the new values' },
+    'compose-env': { type: 'string', value: 'FILE', description: 'to-pulumi: the env file the Compose stack reads its secrets from (default: compose/.env)' },
     ...DRY_RUN_OPTION,
   },
   details: [
@@ -25,11 +34,15 @@ export const spec: CommandSpec = {
     'rotate  new values for all keys or --key K; the old file is kept next to it as <file>.<UTC timestamp>.bak;',
     '        rotating JWT_SECRET logs every user out; ENCRYPTION_KEY needs --force-encryption-key. Asks first.',
     'check   missing file or keys, weak values, unsafe mode, wrong owner: exit 3. Values are never printed.',
+    'to-pulumi  moving from Compose to Pulumi: set every declared secret (digidig: DIGIDIG_POSTGRES_PASSWORD, ...) from',
+    '        the env file in the Pulumi config (pulumi config set --secret --stack <app>-<env> stowage:<secret>, value on',
+    '        stdin), after checking the existing containers run with those values. Run it before docker compose down.',
     'pim: secrets.mjs init --stack pim-prod; secrets.mjs rotate --stack pim-prod --key JWT_SECRET --restart; secrets.mjs check --stack pim-prod',
+    'digidig: secrets.mjs to-pulumi --stack digidig-prod --compose-env compose/.env',
   ].join('\n'),
 };
 
-const SUBCOMMANDS = ['init', 'rotate', 'check'] as const;
+const SUBCOMMANDS = ['init', 'rotate', 'check', 'to-pulumi'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 
 function isSubcommand(word: string): word is Subcommand {
@@ -41,7 +54,10 @@ const ONLY_FOR: Record<string, readonly Subcommand[]> = {
   key: ['rotate'],
   'force-encryption-key': ['rotate'],
   restart: ['rotate'],
-  'dry-run': ['init', 'rotate'],
+  'dry-run': ['init', 'rotate', 'to-pulumi'],
+  volume: ['init', 'rotate', 'check'],
+  file: ['init', 'rotate', 'check'],
+  'compose-env': ['to-pulumi'],
 };
 
 function subcommandOf(positionals: string[], values: Values): Subcommand {
@@ -62,6 +78,12 @@ export const handler: Handler = async ({ values, positionals, out }) => {
   const sub = subcommandOf(positionals, values);
   const ctx = stackContext(spec, values, out);
   const model = ctx.selected.model;
+  if (sub === 'to-pulumi') {
+    const envFile = resolve(stringValue(values, 'compose-env') ?? 'compose/.env');
+    const result = await secretsToPulumi(model, { runner: ctx.runner, envFile, projectDir, log: ctx.log });
+    printToPulumi(out, result, ctx.runner.dryRun);
+    return EXIT.ok;
+  }
   const target = selectSecretTarget(model, { volume: stringValue(values, 'volume'), file: stringValue(values, 'file') });
   const options = { runner: ctx.runner, log: ctx.log };
   switch (sub) {
@@ -129,6 +151,18 @@ function printRotate(out: Output, r: RotateResult): void {
       .filter((l) => l !== '')
       .join('\n'),
   );
+}
+
+function printToPulumi(out: Output, r: SecretsToPulumiResult, dryRun: boolean): void {
+  out.result({ ...r, dryRun }, () => {
+    if (dryRun) return '';
+    if (r.set.length === 0) return `${r.stack} declares no secrets: nothing to carry into the Pulumi config`;
+    return [
+      `set ${r.set.map((s) => s.configKey).join(', ')} in the Pulumi config of ${r.pulumiStack} from ${r.envFile}`,
+      r.compared.length > 0 ? `  the values are the ones ${r.compared.join(', ')} run with` : '  no container of the stack exists, so the values could not be compared with what runs',
+      `  check: pulumi config --stack ${r.pulumiStack}; then docker compose down (without -v), and pulumi up --stack ${r.pulumiStack}`,
+    ].join('\n');
+  });
 }
 
 function printCheck(out: Output, r: CheckReport): void {

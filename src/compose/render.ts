@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
-import { stringify } from 'yaml';
 import type { ContainerModel, Model, MountModel, VolumeModel } from '../config/model.js';
+import { stringifyForAnyYaml } from './yaml11.js';
 
 /** A Compose document as plain data (what `docker compose config` would print, minus defaults). */
 /**
@@ -22,6 +22,8 @@ export interface ComposeService {
   command?: string[];
   user?: string;
   restart: string;
+  /** How long `docker compose stop/down/up` waits after SIGTERM before it kills the container. */
+  stop_grace_period: string;
   environment?: Record<string, string>;
   volumes?: ComposeMount[];
   ports?: string[];
@@ -99,6 +101,8 @@ function renderService(model: Model, container: ContainerModel, composeDir: stri
     image: container.image,
     container_name: container.name,
     restart: container.restart,
+    // Always written, also at Compose's default of 10s: the file says what a stop does.
+    stop_grace_period: `${container.stopGraceSeconds}s`,
     labels: container.labels,
   };
   if (container.command !== undefined) service.command = container.command.map(escapeInterpolation);
@@ -223,7 +227,7 @@ export function renderStackFiles(models: Model[], composeDir: string, stackFileL
       name: `${first.app}.yml`,
       content:
         header(`Base file; alone it runs "${first.env}". Other environments: -f ${first.app}.yml -f ${first.app}.<env>.yml`) +
-        stringify(base, { lineWidth: 0 }),
+        stringifyForAnyYaml(base),
     },
   ];
   for (const model of models) {
@@ -240,7 +244,7 @@ export function renderStackFiles(models: Model[], composeDir: string, stackFileL
       name: `${model.app}.${model.env}.yml`,
       content:
         header(`Environment "${model.env}":\n# docker compose -p ${model.project} -f compose/${model.app}.yml -f compose/${model.app}.${model.env}.yml up -d`) +
-        stringify(override, { lineWidth: 0 }),
+        stringifyForAnyYaml(override),
     });
   }
   if (first.secrets.length > 0) {

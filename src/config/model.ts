@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { UsageError } from './errors.js';
-import { parseMaxAge, parseMode, parseMount, parseOwner, type Owner } from './syntax.js';
+import { parseGracePeriod, parseMaxAge, parseMode, parseMount, parseOwner, type Owner } from './syntax.js';
 import type { BackupMethod, EnvValue, HealthcheckSpec, RestartPolicy, StackFile, VolumeOverrideSpec } from './types.js';
 
 /**
@@ -105,6 +105,11 @@ export interface ContainerModel {
   ports: string[];
   dependsOn: string[];
   healthcheck: HealthcheckSpec | undefined;
+  /**
+   * Seconds between SIGTERM and SIGKILL when the container is stopped, replaced or
+   * removed (Compose stop_grace_period; Pulumi stopTimeout and destroyGraceSeconds).
+   */
+  stopGraceSeconds: number;
   labels: Record<string, string>;
   network: string;
   privileged: boolean;
@@ -128,6 +133,14 @@ export interface BackupsModel {
   retention: { last: number; daily: number; weekly: number; monthly: number };
   recipients: string[];
 }
+
+/** A database flushes and closes its files on SIGTERM; killing it mid-write costs a crash recovery at best. */
+export const DATABASE_GRACE_SECONDS = 30;
+/** Docker's and Compose's own default. */
+export const DEFAULT_GRACE_SECONDS = 10;
+
+/** Backup methods that say the volume holds a database (and its writer is a database server or an app owning one). */
+const DATABASE_METHODS: ReadonlySet<BackupMethod> = new Set(['sqlite', 'pg_dump', 'mongodump']);
 
 export const LABEL = {
   project: 'stowage.project',
@@ -209,6 +222,7 @@ export function resolveModel(stack: StackFile, envName: string, options: Resolve
       };
     });
     const environment = mergeEnvironment(spec.environment, override.environment);
+    const stopGraceSeconds = graceSeconds(override.stopGracePeriod ?? spec.stopGracePeriod, mounts, volumeByKey, `${options.stackFile}: services.${service}.stopGracePeriod`);
     for (let replica = 1; replica <= replicas; replica++) {
       containers.push({
         service,
@@ -222,6 +236,7 @@ export function resolveModel(stack: StackFile, envName: string, options: Resolve
         ports: override.ports ?? spec.ports ?? [],
         dependsOn: spec.dependsOn ?? [],
         healthcheck: spec.healthcheck,
+        stopGraceSeconds,
         labels: { ...commonLabels, [LABEL.service]: service },
         network: networkName,
         privileged: spec.privileged !== undefined,
@@ -304,6 +319,18 @@ function realizeVolume(
 function hostBacked(path: string): Backing {
   // The reference docs' production override: local driver, bind-mounting a host directory.
   return { kind: 'host', hostPath: path, declaredPath: path, driver: 'local', driverOpts: { type: 'none', o: 'bind', device: path } };
+}
+
+/** The declared grace period, else 30 s for a container that writes a database volume and 10 s for any other. */
+function graceSeconds(declared: string | undefined, mounts: MountModel[], volumeByKey: ReadonlyMap<string, VolumeModel>, where: string): number {
+  if (declared !== undefined) {
+    const seconds = parseGracePeriod(declared);
+    // The schema admits only what parseGracePeriod reads; reaching here means an unchecked stack.
+    if (seconds === undefined) throw new Error(`${where}: "${declared}" was not validated; load stack files with loadStackFile`);
+    return seconds;
+  }
+  const writesDatabase = mounts.some((m) => !m.readOnly && DATABASE_METHODS.has(volumeByKey.get(m.volume)?.backup.method ?? 'tar'));
+  return writesDatabase ? DATABASE_GRACE_SECONDS : DEFAULT_GRACE_SECONDS;
 }
 
 function defaultDumpService(stack: StackFile, volume: string, method: BackupMethod): string | undefined {

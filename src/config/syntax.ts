@@ -62,3 +62,13 @@ export function parseMaxAge(text: string): number | undefined {
   const unit = match?.[2] === undefined ? undefined : AGE_UNIT_SECONDS[match[2]];
   return match === null || unit === undefined ? undefined : Number(match[1]) * unit;
 }
+
+const DURATION_UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
+
+/** A stop grace period (`30s`, `2m`, `1h`) in whole seconds; undefined for anything else. */
+export function parseGracePeriod(text: string): number | undefined {
+  const match = /^([1-9][0-9]*)(s|m|h)$/.exec(text);
+  const unit = match?.[2];
+  if (match === null || (unit !== 's' && unit !== 'm' && unit !== 'h')) return undefined;
+  return Number(match[1]) * DURATION_UNIT_SECONDS[unit];
+}

@@ -60,6 +60,7 @@ export interface ServiceSpec {
   mounts?: string[];
   ports?: string[];
   healthcheck?: HealthcheckSpec;
+  stopGracePeriod?: string;
   statePaths?: string[];
   privileged?: Reasoned;
   hostNetwork?: Reasoned;
@@ -87,6 +88,7 @@ export interface ServiceOverrideSpec {
   restart?: RestartPolicy;
   environment?: Record<string, EnvValue>;
   ports?: string[];
+  stopGracePeriod?: string;
 }
 
 export interface DiskSpec {

@@ -24,6 +24,7 @@ import { isSwapPath } from '../backup/swap.js';
 import { normalizedPath } from './backup.js';
 import { CHECK_STAGED, CLEAN_STAGING, PREPARE, ROLLED_BACK, SWAP_MARKER, markerText, swapCommand, type SwapMarker } from '../backup/swap.js';
 import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
+import { refuseOtherEnvironment } from './environment-guard.js';
 
 export interface RestoreOptions {
   runner: Runner;
@@ -207,6 +208,8 @@ export function describePlan(plan: RestorePlan): string {
 }
 
 export async function restore(model: Model, setDir: string, options: RestoreOptions): Promise<RestoreResult> {
+  // Before anything else: these volumes must not be another environment's (dev and prod on one engine).
+  await refuseOtherEnvironment(model, options.runner);
   let plan = verified(await planRestore(model, setDir, options), setDir);
   if (options.runner.dryRun) {
     printPlan(model, plan, options.runner);

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import type { Model } from '../config/model.js';
 import { command, renderCommand, type Command, type Runner } from '../engine/command.js';
+import { refuseOtherEnvironment } from './environment-guard.js';
 import { planAction, runAction } from './runbook-actions.js';
 import { forwardSignal, lastLines, type Exec, type ExecResult } from './runbook-exec.js';
 import { Journal, doneKey, identity, listJournals, now, resumeState, type Captured, type EndStatus, type ResumeState, type StepLine } from './runbook-journal.js';
@@ -176,6 +177,9 @@ export async function runRunbook(o: RunbookOptions): Promise<RunbookResult> {
     throw new UsageError('--resume continues with the variables of the interrupted run (they are in its journal); leave out --var');
   }
   const vars = state === undefined ? o.vars : new Map(Object.entries(state.header.vars));
+  // A runbook that runs Compose deploys: refuse before anything runs when the volumes or
+  // containers it is about to use are another environment's (dev and prod on one engine).
+  if (!o.dryRun && usesCompose(book)) await refuseOtherEnvironment(o.model, o.runner);
   const compose = usesCompose(book) ? await o.compose() : { program: 'docker', prefix: ['compose'] };
   const ctx: PlanContext = { model: o.model, scriptsDir: o.scriptsDir, cwd: o.cwd, composeDir: o.settings.composeDir, compose };
   const scalars = builtinScalars(o.model, o.settings);

@@ -5,12 +5,14 @@
 import type { ContainerModel, Model } from '../config/model.js';
 import type { StackFile } from '../config/types.js';
 import { isDockerSocket } from './paths.js';
-import type { ContainerFacts, ImageFacts, PolicyInput, VolumeFacts } from './types.js';
+import type { ContainerFacts, EnvironmentPlacement, ImageFacts, PolicyInput, VolumeFacts } from './types.js';
 
 export function factsFromModel(model: Model, stack: StackFile): PolicyInput {
   const env = stack.environments[model.env];
   return {
     stack: `${model.app}-${model.env}`,
+    env: model.env,
+    environments: environmentPlacements(stack),
     production: model.production,
     hostRoot: env?.hostRoot,
     backupRecipients: model.backups.recipients,
@@ -27,6 +29,15 @@ export function factsFromModel(model: Model, stack: StackFile): PolicyInput {
     ),
     images: imagesOf(model.containers),
   };
+}
+
+/**
+ * Where each environment of a stack file deploys. Stack files do not bind an
+ * environment to an engine yet (DESIGN.md reserves environments.<env>.engine), so
+ * every environment goes wherever DOCKER_HOST or the Docker context points.
+ */
+export function environmentPlacements(stack: StackFile): EnvironmentPlacement[] {
+  return Object.entries(stack.environments).map(([env, spec]) => ({ env, project: spec.project ?? stack.app, engine: undefined }));
 }
 
 function containerFacts(model: Model, stack: StackFile, c: ContainerModel): ContainerFacts {

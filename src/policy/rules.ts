@@ -2,7 +2,7 @@
 
 import { dockerSocketDeclared, hostNetworkDeclared, privilegedDeclared, restartPolicy, stateOnVolume } from './container-rules.js';
 import { imagePinned } from './image-rules.js';
-import { backupsEncrypted, secretFileUnshared, sqliteSingleWriter } from './stack-rules.js';
+import { backupsEncrypted, environmentsApart, secretFileUnshared, sqliteSingleWriter } from './stack-rules.js';
 import type { PolicyInput, Rule, Scope, Violation } from './types.js';
 import { backupDeclared, prodVolumeHostBacked, prodVolumeHostRoot, secretFileMode } from './volume-rules.js';
 
@@ -20,6 +20,7 @@ export const RULES: readonly Rule[] = [
   hostNetworkDeclared,
   dockerSocketDeclared,
   backupsEncrypted,
+  environmentsApart,
 ];
 
 export function findRule(id: string): Rule {

@@ -1,7 +1,7 @@
 // Rules that need the whole stack: who writes which volume, who can read
 // secrets, and how backups leave the machine.
 
-import type { ContainerFacts, Finding, PolicyInput, Rule, VolumeFacts } from './types.js';
+import type { ContainerFacts, EnvironmentPlacement, Finding, PolicyInput, Rule, VolumeFacts } from './types.js';
 
 function mounting(input: PolicyInput, v: VolumeFacts, writersOnly: boolean): ContainerFacts[] {
   if (v.key === undefined) return [];
@@ -63,6 +63,41 @@ export const backupsEncrypted: Rule = {
         object: { kind: 'stack', name: input.stack },
         message: `production backups of ${input.stack} are written unencrypted: anyone who gets a copy reads every user's data and keys`,
         fix: 'add backups: {encryption: {recipients: [age1...]}} to the stack file (age-keygen prints a key pair; keep the private key away from the server)',
+      },
+    ];
+  },
+};
+
+/** Two placements can meet on one engine unless both name an engine and the engines differ. */
+function mayShareEngine(a: EnvironmentPlacement, b: EnvironmentPlacement): boolean {
+  return a.engine === undefined || b.engine === undefined || a.engine === b.engine;
+}
+
+export const environmentsApart: Rule = {
+  id: 'environments-apart',
+  // Advisory: the reference systems name dev and prod alike (DESIGN.md), and keep them on separate hosts.
+  severity: 'advisory',
+  scope: 'stack',
+  description: 'Environments of one app that share a project name are bound to different engines.',
+  check: (input) => {
+    const self = input.environments?.find((e) => e.env === input.env);
+    if (self === undefined) return [];
+    const alike = (input.environments ?? []).filter((e) => e.env !== self.env && e.project === self.project && mayShareEngine(self, e));
+    if (alike.length === 0) return [];
+    const others = alike.map((e) => e.env).join(', ');
+    // Bind-mounted volumes have their own host paths per environment; Docker volumes only have their name.
+    const dockerVolumes = input.volumes.some((v) => v.kind !== 'bind');
+    const shared = dockerVolumes ? `every container (${self.project}-<service>) and Docker volume (${self.project}_<volume>)` : `every container (${self.project}-<service>)`;
+    const outcome = dockerVolumes ? "the second deploy takes over the first one's data" : "the second deploy replaces the first one's containers";
+    return [
+      {
+        object: { kind: 'stack', name: input.stack },
+        message:
+          `${input.stack} deploys under project ${self.project}, as ${alike.length === 1 ? 'environment' : 'environments'} ${others} ${alike.length === 1 ? 'does' : 'do'}, and no engine tells them apart: ` +
+          `on one engine they share ${shared}, and ${outcome}`,
+        fix:
+          `run each environment on its own engine, or give this one names of its own: environments.${self.env}.project: ${self.project}-${self.env}. ` +
+          "Deploys (Pulumi, runbooks) and restores refuse to use volumes that carry another environment's labels",
       },
     ];
   },

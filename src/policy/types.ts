@@ -77,9 +77,21 @@ export interface ImageFacts {
   usedBy: string[];
 }
 
+/** Where one environment of a stack file deploys: under which project name, to which engine. */
+export interface EnvironmentPlacement {
+  env: string;
+  project: string;
+  /** The engine it is bound to; undefined: whatever DOCKER_HOST or the Docker context selects. */
+  engine: string | undefined;
+}
+
 export interface PolicyInput {
   /** `<app>-<env>`, or the Pulumi stack name. */
   stack: string;
+  /** The environment being checked; undefined when unknown. */
+  env: string | undefined;
+  /** Every environment its stack file declares, this one included; undefined when unknown (no stack file found). */
+  environments: EnvironmentPlacement[] | undefined;
   production: boolean;
   /** The environment's hostRoot; undefined when it declares none. */
   hostRoot: string | undefined;

@@ -47,6 +47,16 @@ export class ServiceContainer extends pulumi.ComponentResource {
         healthcheck: healthcheckInput(model),
         privileged: model.privileged,
         ...networkInput(model, network),
+        // Without destroyGraceSeconds the provider removes a container with force, i.e.
+        // SIGKILL: a replacement or destroy would kill a database mid-write. With it, it
+        // stops the container first (SIGTERM, then this long). stopTimeout gives every
+        // other stop (docker stop, the engine shutting down) the same grace period.
+        destroyGraceSeconds: model.stopGraceSeconds,
+        stopTimeout: model.stopGraceSeconds,
+        // The provider's default removes anonymous volumes with the container. An image
+        // that declares VOLUME keeps data there when nothing is mounted over it; a
+        // replacement must never delete it.
+        removeVolumes: false,
       },
       {
         parent: this,

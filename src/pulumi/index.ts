@@ -3,14 +3,16 @@
 // mocks; everything worth testing on its own lives in deploy.ts and program.ts.
 import * as pulumi from '@pulumi/pulumi';
 import { deploy } from './deploy.js';
-import { loadModel, programSettings, projectRoot, stackNameWarning } from './program.js';
+import { checkEngineLabels, loadModel, programSettings, projectRoot, stackNameWarning } from './program.js';
 
 const config = new pulumi.Config('stowage');
 const settings = programSettings(config, projectRoot(pulumi.runtime.getRootDirectory(), process.cwd()));
 const warning = stackNameWarning(settings, pulumi.getStack());
 if (warning !== undefined) void pulumi.log.warn(warning);
 
-const { outputs } = deploy(loadModel(settings), config);
+const model = loadModel(settings);
+await checkEngineLabels(model, new pulumi.Config('docker').get('host'));
+const { outputs } = deploy(model, config);
 
 export const project = outputs.project;
 export const network = outputs.network;

@@ -34,7 +34,13 @@ export class SecretSet extends pulumi.ComponentResource {
       }
       // No special characters: generated values end up in connection URLs and env
       // files, where characters such as @ / # ' would need escaping.
-      const password = new random.RandomPassword(secret.key, { length: secret.length, special: false }, { parent: this });
+      // PostgreSQL and MongoDB take their password once, when they initialise their data
+      // directory, and the volumes outlive `pulumi destroy` (retainOnDelete). A password
+      // regenerated after a destroy would lock the services out of their own data. So the
+      // password is protected: plain `pulumi destroy` refuses, `pulumi destroy
+      // --exclude-protected` removes everything else and keeps it for the next `pulumi up`,
+      // and a change that would replace it (a new length) fails instead of rotating it.
+      const password = new random.RandomPassword(secret.key, { length: secret.length, special: false }, { parent: this, protect: true });
       // The provider marks `result` secret, but only the engine applies that marking:
       // wrapping it here keeps the value secret in every code path, mocks included.
       values.set(secret.key, pulumi.secret(password.result));

@@ -9,8 +9,8 @@ setup() {
 }
 
 # A stacks directory holding shop.yaml, valid but violating two mandatory
-# rules in prod (an image on latest, a restart policy of "no") and one advisory
-# (unencrypted production backups).
+# rules in prod (an image on latest, a restart policy of "no") and two advisories
+# (unencrypted production backups; dev and prod under one project name).
 write_violating_stack() {
   mkdir -p "$BATS_TEST_TMPDIR/stacks"
   cat >"$BATS_TEST_TMPDIR/stacks/shop.yaml" <<'YAML'
@@ -42,10 +42,10 @@ YAML
 @test "lint.mjs passes the shipped stacks (exit 0) and prints their advisories" {
   run --separate-stderr npx zx scripts/lint.mjs
   [ "$status" -eq 0 ]
-  [[ "$output" == *"pim-dev: clean"* ]]
+  [[ "$output" == *"ADVISORY  environments-apart  stack pim-dev"* ]]
   [[ "$output" == *"ADVISORY  backups-encrypted  stack pim-prod"* ]]
   [[ "$output" == *"ADVISORY  prod-volume-host-root  volume digidig_app_logs"* ]]
-  [[ "$output" == *"policies: passed (3 advisory violation(s) to consider)"* ]]
+  [[ "$output" == *"policies: passed (7 advisory violation(s) to consider)"* ]]
 }
 
 @test "lint.mjs exits 3 on a mandatory violation, naming rule, severity, object and fix" {
@@ -71,8 +71,8 @@ YAML
   stacks="$(write_violating_stack)"
   run --separate-stderr npx zx scripts/lint.mjs --stacks-dir "$stacks" --stack shop-prod --json
   [ "$status" -eq 3 ]
-  run jq -e '.passed == false and .mandatory == 2 and .advisory == 1
-    and ([.stacks[0].violations[].rule] == ["image-pinned", "restart-policy", "backups-encrypted"])
+  run jq -e '.passed == false and .mandatory == 2 and .advisory == 2
+    and ([.stacks[0].violations[].rule] == ["image-pinned", "restart-policy", "backups-encrypted", "environments-apart"])
     and (.stacks[0].violations[0].fix | length > 0)' <<<"$output"
   [ "$status" -eq 0 ]
 }

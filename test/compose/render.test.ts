@@ -109,6 +109,13 @@ describe.each(environments)('the full document of $app-$env', ({ model }) => {
     }
   });
 
+  test('every service says how long Compose waits after SIGTERM: 30s for a database writer, 10s otherwise', () => {
+    const databases = model.app === 'pim' ? ['backend'] : ['postgres', 'mongo'];
+    for (const [key, service] of Object.entries(doc.services)) {
+      expect([key, service.stop_grace_period]).toEqual([key, databases.includes(key) ? '30s' : '10s']);
+    }
+  });
+
   test('every Docker volume is <project>_<volume> with the stowage labels', () => {
     for (const [key, volume] of Object.entries(doc.volumes ?? {})) {
       expect(volume.name).toBe(`${model.project}_${key}`);

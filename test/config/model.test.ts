@@ -7,7 +7,7 @@ import { UsageError } from '../../src/config/errors.js';
 import { parseStackText } from '../../src/config/load.js';
 import { LABEL, resolveModel, type ContainerModel, type Model, type VolumeModel } from '../../src/config/model.js';
 import { selectStack } from '../../src/config/select.js';
-import { formatMode, hasParentSegment, isSafeRelativePath, isValidUser, parseMaxAge, parseMode, parseMount, parseOwner } from '../../src/config/syntax.js';
+import { formatMode, hasParentSegment, isSafeRelativePath, isValidUser, parseGracePeriod, parseMaxAge, parseMode, parseMount, parseOwner } from '../../src/config/syntax.js';
 import { repoRoot } from '../helpers/run.js';
 import { TempDirs, yamlText } from '../helpers/stacks.js';
 
@@ -281,6 +281,63 @@ describe('environment overrides', () => {
   test('an environment that is not declared is a usage error naming the declared ones', () => {
     expect(() => resolveModel(stack, 'prod', { stackFile: '/somewhere/stacks/shop.yaml' })).toThrow(UsageError);
     expect(() => resolveModel(stack, 'prod', { stackFile: '/somewhere/stacks/shop.yaml' })).toThrow('declared: dev, staging');
+  });
+});
+
+describe('stop grace periods', () => {
+  const stack = parseStackText(
+    yamlText`
+      app: grace
+      volumes:
+        db: { backup: { method: sqlite, databases: [app.sqlite] } }
+        pg: { backup: { method: pg_dump, service: postgres, database: app, user: app } }
+        mongo: { backup: { method: mongodump, service: mongo } }
+        files: {}
+      services:
+        app: { image: grace/app:1, mounts: [db:/data, files:/files] }
+        reader: { image: grace/reader:1, mounts: ["db:/data:ro", files:/files] }
+        postgres: { image: postgres:15.8, mounts: [pg:/var/lib/postgresql/data] }
+        mongo: { image: mongo:7.0.14, mounts: [mongo:/data/db] }
+        web: { image: grace/web:1, mounts: [files:/srv] }
+        slow: { image: grace/slow:1, stopGracePeriod: 2m }
+      environments:
+        dev: {}
+        prod:
+          services:
+            web: { stopGracePeriod: 45s }
+    `,
+    '/somewhere/stacks/grace.yaml',
+  );
+  const grace = (env: string): Record<string, number> =>
+    Object.fromEntries(resolveModel(stack, env, { stackFile: '/somewhere/stacks/grace.yaml' }).containers.map((c) => [c.service, c.stopGraceSeconds]));
+
+  test('are 30 s for services that write a database volume (sqlite, pg_dump, mongodump) and 10 s for the others', () => {
+    expect(grace('dev')).toMatchObject({ app: 30, postgres: 30, mongo: 30, reader: 10, web: 10 });
+  });
+
+  test('come from services.<svc>.stopGracePeriod, and an environment can override them', () => {
+    expect(grace('dev')).toMatchObject({ slow: 120, web: 10 });
+    expect(grace('prod')).toMatchObject({ slow: 120, web: 45 });
+  });
+
+  test('of the shipped stacks: the databases and the SQLite backend 30 s, the digidig services 10 s', () => {
+    expect(model('pim-prod').containers.map((c) => [c.service, c.stopGraceSeconds])).toEqual([['backend', 30]]);
+    expect(Object.fromEntries(model('digidig-prod').containers.map((c) => [c.service, c.stopGraceSeconds]))).toEqual({
+      postgres: 30,
+      mongo: 30,
+      ...Object.fromEntries(DIGIDIG_APP_SERVICES.map((s) => [s, 10])),
+    });
+  });
+
+  test('parseGracePeriod reads whole seconds, minutes and hours', () => {
+    expect([parseGracePeriod('30s'), parseGracePeriod('2m'), parseGracePeriod('1h')]).toEqual([30, 120, 3600]);
+    for (const text of ['0s', '10', '1m30s', '500ms', '-5s', '']) expect(parseGracePeriod(text)).toBeUndefined();
+  });
+
+  test('a grace period the schema does not accept is refused at its line, with the format', () => {
+    expect(() =>
+      parseStackText('app: g\nvolumes: {}\nservices:\n  web:\n    image: g/web:1\n    stopGracePeriod: 0s\nenvironments:\n  dev: {}\n', '/x/stacks/g.yaml'),
+    ).toThrow(/g\.yaml:6:22: services\.web\.stopGracePeriod/);
   });
 });
 

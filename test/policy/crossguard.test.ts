@@ -60,7 +60,23 @@ const BINDSHOP = yamlText`
   environments:
     prod: { hostRoot: /srv/bindshop, volumeBacking: bind }
 `;
-const stacksDir = temp.stacksDir({ 'shop.yaml': stackYaml(cleanStack()), 'loose.yaml': LOOSE, 'bindshop.yaml': BINDSHOP });
+// twin: dev and prod under one project name, and nothing binds them to different engines.
+const TWIN = yamlText`
+  app: twin
+  backups: { encryption: { recipients: [${'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'}] } }
+  volumes:
+    data: {}
+  services:
+    web:
+      image: twin/web:2.0.1
+      restart: unless-stopped
+      mounts: [data:/data]
+      statePaths: [/data]
+  environments:
+    dev: {}
+    prod: { hostRoot: /srv/twin, volumeBacking: host }
+`;
+const stacksDir = temp.stacksDir({ 'shop.yaml': stackYaml(cleanStack()), 'loose.yaml': LOOSE, 'bindshop.yaml': BINDSHOP, 'twin.yaml': TWIN });
 const policies = createPolicies({ stacksDir });
 const PROD = 'shop-prod';
 
@@ -73,7 +89,7 @@ describe('the pack', () => {
   });
 
   test('its fixture stack files are valid', () => {
-    for (const [name, text] of [['shop.yaml', stackYaml(cleanStack())], ['loose.yaml', LOOSE], ['bindshop.yaml', BINDSHOP]] as const) {
+    for (const [name, text] of [['shop.yaml', stackYaml(cleanStack())], ['loose.yaml', LOOSE], ['bindshop.yaml', BINDSHOP], ['twin.yaml', TWIN]] as const) {
       expect(() => parseStackText(text, join(stacksDir, name))).not.toThrow();
     }
   });
@@ -282,6 +298,19 @@ describe('backups-encrypted (advisory)', () => {
     const app = container({ project: 'loose', service: 'app', extra: { privileged: true } });
     expect(await validateStack(policies, 'backups-encrypted', [app], 'loose-prod')).toEqual([
       { message: expect.stringContaining('production backups of loose-prod are written unencrypted'), urn: undefined },
+    ]);
+  });
+});
+
+describe('environments-apart (advisory)', () => {
+  test('passes a stack whose environments have project names of their own', async () => {
+    expect(await validateStack(policies, 'environments-apart', all(shopProd()), PROD)).toEqual([]);
+  });
+
+  test('flags a stack whose dev and prod share the project name and no engine tells them apart', async () => {
+    const web = container({ project: 'twin', service: 'web', mounts: [{ type: 'volume', source: 'twin_data', target: '/data' }] });
+    expect(await validateStack(policies, 'environments-apart', [web], 'twin-prod')).toEqual([
+      { message: expect.stringContaining('twin-prod deploys under project twin, as environment dev does, and no engine tells them apart'), urn: undefined },
     ]);
   });
 });

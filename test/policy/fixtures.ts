@@ -33,7 +33,8 @@ export function cleanStack(): StackFile {
       },
     },
     environments: {
-      dev: {},
+      // Its own project name, so dev and prod can share an engine (environments-apart).
+      dev: { project: 'shop-dev' },
       prod: { hostRoot: '/srv/shop', volumeBacking: 'host' },
     },
   };

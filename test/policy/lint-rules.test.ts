@@ -7,7 +7,9 @@ import { describe, expect, test } from 'vitest';
 import { resolveModel } from '../../src/config/model.js';
 import type { StackFile } from '../../src/config/types.js';
 import { lintModel } from '../../src/policy/lint.js';
+import { factsFromModel } from '../../src/policy/from-model.js';
 import { RULES } from '../../src/policy/rules.js';
+import { environmentsApart } from '../../src/policy/stack-rules.js';
 import type { Violation } from '../../src/policy/types.js';
 import { repoRoot } from '../helpers/run.js';
 import { AGE_RECIPIENT, cleanStack } from './fixtures.js';
@@ -271,7 +273,7 @@ describe('privileged-declared, host-network-declared, docker-socket-declared', (
       if (dev !== undefined) dev.volumes = { engine: { bind: '/var/run/docker.sock' } };
     });
     const [violation] = lint(stack, 'dev').filter((v) => v.rule === 'docker-socket-declared');
-    expect(violation?.object).toEqual({ kind: 'container', name: 'shop-worker' });
+    expect(violation?.object).toEqual({ kind: 'container', name: 'shop-dev-worker' });
     expect(violation?.fix).toContain('services.worker.dockerSocket: {reason: "..."}');
   });
 
@@ -305,14 +307,47 @@ describe('backups-encrypted (advisory)', () => {
   });
 });
 
+describe('environments-apart (advisory)', () => {
+  const sharedProject = (): StackFile => edit((s) => (s.environments['dev'] = {}));
+
+  test('passes environments with project names of their own', () => {
+    expect(flagged(cleanStack(), 'environments-apart', 'prod')).toEqual([]);
+    expect(flagged(cleanStack(), 'environments-apart', 'dev')).toEqual([]);
+  });
+
+  test('flags each of two environments that share a project name and no engine, as advisory', () => {
+    const stack = sharedProject();
+    expect(lint(stack, 'prod').filter((v) => v.rule === 'environments-apart').map((v) => [v.severity, v.object])).toEqual([
+      ['advisory', { kind: 'stack', name: 'shop-prod' }],
+    ]);
+    expect(flagged(stack, 'environments-apart', 'dev')).toEqual(['stack shop-dev']);
+  });
+
+  test('says what would meet and how to keep the environments apart', () => {
+    const [violation] = lint(sharedProject(), 'prod').filter((v) => v.rule === 'environments-apart');
+    expect(violation?.message).toContain('shop-prod deploys under project shop, as environment dev does, and no engine tells them apart');
+    expect(violation?.message).toContain("every container (shop-<service>) and Docker volume (shop_<volume>), and the second deploy takes over the first one's data");
+    expect(violation?.fix).toContain('environments.prod.project: shop-prod');
+  });
+
+  test('passes environments bound to different engines, flags ones where an engine is left open', () => {
+    const facts = factsFromModel(resolveModel(sharedProject(), 'prod', { stackFile: '/srv/checkout/stacks/shop.yaml' }), sharedProject());
+    const placed = (dev: string | undefined, prod: string | undefined): number =>
+      environmentsApart.check({ ...facts, environments: [{ env: 'dev', project: 'shop', engine: dev }, { env: 'prod', project: 'shop', engine: prod }] }).length;
+    expect(placed('ssh://deploy@dev.example', 'ssh://deploy@prod.example')).toBe(0);
+    expect(placed(undefined, 'ssh://deploy@prod.example')).toBe(1);
+    expect(placed('unix:///var/run/docker.sock', 'unix:///var/run/docker.sock')).toBe(1);
+  });
+});
+
 describe('the rule set', () => {
   test('ids are unique and every rule says what it requires', () => {
     expect(new Set(RULES.map((r) => r.id)).size).toBe(RULES.length);
     for (const rule of RULES) expect(rule.description.length).toBeGreaterThan(20);
   });
 
-  test('only backups-encrypted and prod-volume-host-root are advisory', () => {
-    expect(RULES.filter((r) => r.severity === 'advisory').map((r) => r.id)).toEqual(['prod-volume-host-root', 'backups-encrypted']);
+  test('only backups-encrypted, prod-volume-host-root and environments-apart are advisory', () => {
+    expect(RULES.filter((r) => r.severity === 'advisory').map((r) => r.id)).toEqual(['prod-volume-host-root', 'backups-encrypted', 'environments-apart']);
   });
 
   test('docs/policies.md explains every rule under a heading that is its id', () => {

@@ -17,12 +17,16 @@ describe('the shipped stacks', () => {
     expect(summary.passed).toBe(true);
   });
 
-  test('leave three advisories: unencrypted production backups, and digidig logs beside hostRoot', () => {
+  test('leave the advisories docs/policies.md explains: unencrypted production backups, digidig logs beside hostRoot, dev and prod named alike', () => {
     const advisories = summary.stacks.flatMap((s) => s.violations.map((v) => `${s.stack} ${v.rule} ${v.object.kind} ${v.object.name}`));
     expect(advisories).toEqual([
+      'digidig-dev environments-apart stack digidig-dev',
       'digidig-prod prod-volume-host-root volume digidig_app_logs',
       'digidig-prod backups-encrypted stack digidig-prod',
+      'digidig-prod environments-apart stack digidig-prod',
+      'pim-dev environments-apart stack pim-dev',
       'pim-prod backups-encrypted stack pim-prod',
+      'pim-prod environments-apart stack pim-prod',
     ]);
   });
 });

@@ -131,6 +131,16 @@ describe.each(ALL_STACKS.map((id) => ({ ...id, name: `${id.app}-${id.env}` })))(
     });
   });
 
+  it('give each container the same grace period between SIGTERM and SIGKILL', () => {
+    each((container, service) => {
+      expect([container.name, `${String(container.destroyGraceSeconds)}s`, `${String(container.stopTimeout)}s`]).toEqual([
+        container.name,
+        service.stop_grace_period,
+        service.stop_grace_period,
+      ]);
+    });
+  });
+
   it('agree on privileged mode and host networking', () => {
     each((container, service) => {
       expect([container.name, container.privileged === true, container.networkMode === 'host']).toEqual([

@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as pulumi from '@pulumi/pulumi';
+import { RegisterResourceRequest } from '@pulumi/pulumi/proto/resource_pb.js';
+import { MockMonitor } from '@pulumi/pulumi/runtime/mocks.js';
 import { loadStackFile } from '../../src/config/load.js';
 import { resolveModel, type Model } from '../../src/config/model.js';
 import type { SecretSource } from '../../src/pulumi/secrets.js';
@@ -61,8 +63,32 @@ export function mockState(type: string, name: string, inputs: Record<string, unk
   return inputs;
 }
 
+/**
+ * The resource options that keep data safe, as the engine receives them in the
+ * registration request. The mocks' newResource() sees type, name and inputs only,
+ * so these are read from the request itself (see recordOptions).
+ */
+export interface RegisteredOptions {
+  type: string;
+  name: string;
+  protect: boolean;
+  retainOnDelete: boolean;
+  deleteBeforeReplace: boolean;
+}
+
+export function registeredOptions(request: RegisterResourceRequest): RegisteredOptions {
+  return {
+    type: request.getType(),
+    name: request.getName(),
+    protect: request.getProtect() === true,
+    retainOnDelete: request.getRetainondelete() === true,
+    deleteBeforeReplace: request.getDeletebeforereplace(),
+  };
+}
+
 export class RecordingMocks implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
+  readonly registrations: RegisteredOptions[] = [];
 
   newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
     const inputs = asRecord(args.inputs);
@@ -77,12 +103,36 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
   ofType(type: string): RecordedResource[] {
     return this.resources.filter((r) => r.type === type);
   }
+
+  /** The options the latest registration of this resource carried. */
+  optionsOf(type: string, name: string): RegisteredOptions {
+    const found = this.registrations.filter((r) => r.type === type && r.name === name).at(-1);
+    if (found === undefined) throw new Error(`no registration of ${type} ${name}`);
+    return found;
+  }
+}
+
+/**
+ * Wraps the monitor setMocks() installed so every registration request's options
+ * are recorded before the mocks answer it. The SDK offers no other way to see them
+ * under mocks: transformations see the options as written, not as sent.
+ */
+function recordOptions(mocks: RecordingMocks): void {
+  const installed: unknown = pulumi.runtime.getMonitor();
+  if (!(installed instanceof MockMonitor)) throw new Error('setMocks() did not install a MockMonitor: this SDK version mocks differently');
+  const monitor: MockMonitor = installed;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (request: unknown, callback: (err: unknown, response: unknown) => void): Promise<void> => {
+    if (!(request instanceof RegisterResourceRequest)) throw new Error('the mock monitor got a registration that is not a RegisterResourceRequest');
+    mocks.registrations.push(registeredOptions(request));
+    return register(request, callback);
+  };
 }
 
 /** Must run before any resource is created (the program's modules only create resources inside deploy()). */
-export async function installMocks(stack = 'test'): Promise<RecordingMocks> {
-  const mocks = new RecordingMocks();
+export async function installMocks(stack = 'test', mocks: RecordingMocks = new RecordingMocks()): Promise<RecordingMocks> {
   await pulumi.runtime.setMocks(mocks, 'stowage', stack, false);
+  recordOptions(mocks);
   return mocks;
 }
 

@@ -26,9 +26,14 @@ const packageJson = readJson('package.json');
 const dependencies = isRecord(packageJson['dependencies']) ? packageJson['dependencies'] : {};
 
 describe('the Pulumi project and its Node toolchain', () => {
-  it('runs src/pulumi/index.ts on the nodejs runtime with TypeScript', () => {
-    expect([runtime['name'], runtimeOptions['typescript'], project['main']]).toEqual(['nodejs', true, 'src/pulumi/index.ts']);
+  it('runs src/pulumi/index.ts (package.json main) on the nodejs runtime with TypeScript', () => {
+    expect([runtime['name'], runtimeOptions['typescript'], packageJson['main']]).toEqual(['nodejs', true, 'src/pulumi/index.ts']);
     expect(existsSync(join(PROJECT_ROOT, 'src/pulumi/index.ts'))).toBe(true);
+  });
+
+  it('sets no main in Pulumi.yaml, so the program runs in the project root, beside tsconfig.json', () => {
+    expect(project['main']).toBeUndefined();
+    expect(existsSync(join(PROJECT_ROOT, 'tsconfig.json'))).toBe(true);
   });
 
   it('keeps stack configs in stacks/, next to the stack files', () => {

@@ -47,6 +47,11 @@ export interface ContainerView {
   networks: Array<{ name: string; aliases: string[] }>;
   networkMode: string | undefined;
   privileged: boolean | undefined;
+  /** Seconds the provider waits for a stop before it removes the container (undefined: it kills it). */
+  destroyGraceSeconds: number | undefined;
+  stopTimeout: number | undefined;
+  /** Whether removing the container also removes its anonymous volumes (the provider's default: true). */
+  removeVolumes: boolean | undefined;
   /** `<kind>:<name>` of every resource created before the container. */
   waitsFor: string[];
 }
@@ -102,6 +107,9 @@ export async function containerView(service: ServiceContainer): Promise<Containe
     networks: ((await outputOf(c.networksAdvanced)) ?? []).map((n) => ({ name: n.name, aliases: n.aliases ?? [] })),
     networkMode: await outputOf(c.networkMode),
     privileged: await outputOf(c.privileged),
+    destroyGraceSeconds: await outputOf(c.destroyGraceSeconds),
+    stopTimeout: await outputOf(c.stopTimeout),
+    removeVolumes: await outputOf(c.removeVolumes),
     waitsFor: await Promise.all(service.waitsFor.map(describeResource)),
   };
 }
