@@ -167,7 +167,7 @@ export class EngineSession {
     try {
       const at = Date.now();
       for (const n of names) await this.lock?.note({ kind: 'stopped', container: n, at });
-      await this.runner.run(docker.stop(names));
+      await this.runner.run(docker.stop(names, this.graceSeconds(names)));
       return await work(resume);
     } catch (err) {
       failed = true;
@@ -184,6 +184,15 @@ export class EngineSession {
         else throw new Error(message);
       }
     }
+  }
+
+  /**
+   * How long `docker stop` waits before it kills: the longest grace period the
+   * stack gives these containers (a database gets 30 s to shut down cleanly),
+   * 10 s for containers the stack does not declare.
+   */
+  graceSeconds(names: string[]): number {
+    return Math.max(10, ...names.map((n) => this.model.containers.find((c) => c.name === n)?.stopGraceSeconds ?? 10));
   }
 
   /** Creates a never-started helper for the duration of `work` and always removes it. */
