@@ -221,6 +221,9 @@ export async function walkTar(source: Chunks, visitor: TarVisitor): Promise<void
     if (longName !== undefined) name = longName;
     const paxPath = merged.get('path');
     if (paxPath !== undefined) name = paxPath;
+    // PAX sparse files (GNU tar --sparse --format=posix) carry their real name here, as Go's reader reads it.
+    const sparseName = merged.get('GNU.sparse.name');
+    if (sparseName !== undefined) name = sparseName;
     let linkname: Buffer = cString(block, 157, 100);
     if (longLink !== undefined) linkname = longLink;
     const paxLink = merged.get('linkpath');
