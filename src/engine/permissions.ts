@@ -289,16 +289,26 @@ export function prepareHostPathCommand(
 
 /**
  * $1 path relative to the root (`.` for the root). Prints `missing`, or
- * `outside` (a symlink leads out of the volume), or `dir`/`file` followed by
- * one `entry HEXMODE SIZE UID GID MTIME`, NAME, LINK-TARGET triple per entry,
- * then `end`. Symlinks are shown, never followed.
+ * `through LINK TARGET` (a directory on the way is a symbolic link: LINK is
+ * the path up to it), or `dir`/`file` followed by one `entry HEXMODE SIZE UID
+ * GID MTIME`, NAME, LINK-TARGET triple per entry, then `end`. Symlinks are
+ * shown, never followed: not as the last component (the link is listed), not
+ * on the way (refused, whether the link stays in the volume or not), because
+ * a link's target is resolved in the application's container, not here.
  */
 export const LIST_SCRIPT = `set -u
-if [ "$1" = . ]; then f=/v; else f="/v/$1"; fi
+f=/v
+if [ "$1" != . ]; then
+  rest="$1"; walked=
+  while :; do
+    case "$rest" in */*) part="\${rest%%/*}"; rest="\${rest#*/}";; *) part="$rest"; rest=;; esac
+    f="$f/$part"; walked="\${walked:+$walked/}$part"
+    [ -n "$rest" ] || break
+    if [ -L "$f" ]; then printf 'through\\0%s\\0%s\\0' "$walked" "$(readlink "$f")"; exit 0; fi
+    [ -d "$f" ] || { printf 'missing\\0'; exit 0; }
+  done
+fi
 if [ ! -e "$f" ] && [ ! -L "$f" ]; then printf 'missing\\0'; exit 0; fi
-if [ -L "$f" ]; then base=$(dirname "$f"); else base="$f"; fi
-real=$(realpath "$base") || exit 1
-case "$real" in /v|/v/*) ;; *) printf 'outside\\0'; exit 0;; esac
 entry() {
   meta=$(stat -c '%f %s %u %g %Y' "$1") || return 0
   target=
@@ -337,7 +347,11 @@ export interface ListedEntry {
   target: string | undefined;
 }
 
-export type Listing = { state: 'missing' } | { state: 'outside' } | { state: 'dir' | 'file'; entries: ListedEntry[] };
+export type Listing =
+  | { state: 'missing' }
+  /** A directory on the way is a symbolic link: `link` is the path up to it (relative to the root), `target` what it points to. */
+  | { state: 'through'; link: string; target: string }
+  | { state: 'dir' | 'file'; entries: ListedEntry[] };
 
 export function fileType(rawMode: number): FileType {
   switch (rawMode & 0o170000) {
@@ -364,10 +378,16 @@ const META = /^([0-9a-f]+) (\d+) (\d+) (\d+) (\d+)$/;
 
 export function parseListing(stdout: string): Listing {
   const reader = new FieldReader(stdout, 'listing');
-  const state = reader.next(/^(missing|outside|dir|file)$/);
-  if (state === 'missing' || state === 'outside') {
-    if (!reader.done()) reader.fail(`output continues after "${state}"`);
+  const state = reader.next(/^(missing|through|dir|file)$/);
+  if (state === 'missing') {
+    if (!reader.done()) reader.fail('output continues after "missing"');
     return { state };
+  }
+  if (state === 'through') {
+    const link = reader.next();
+    const target = reader.next();
+    if (!reader.done()) reader.fail('output continues after "through"');
+    return { state, link, target };
   }
   const entries: ListedEntry[] = [];
   for (;;) {
@@ -394,11 +414,16 @@ export function parseListing(stdout: string): Listing {
   return { state: state === 'dir' ? 'dir' : 'file', entries };
 }
 
-/** One line: regular files, directories, other entries, apparent bytes of regular files, disk usage in KiB. */
+/**
+ * One line: regular files, directories, symbolic links, other entries,
+ * apparent bytes of regular files, disk usage in KiB. Nothing is followed:
+ * find and du walk the tree as it is (-P, their default), stat describes the
+ * link itself, so a link to / counts as one link of a few bytes.
+ */
 export const USAGE_SCRIPT = `set -u
 # pipefail where the shell has it (busybox, bash); dash lacks it and would exit on the attempt.
 (set -o pipefail) 2>/dev/null && set -o pipefail
-counts=$(find /v -mindepth 1 -exec stat -c '%s %F' {} + | awk '$2 == "directory" { d++; next } $2 == "regular" { f++; b += $1; next } { o++ } END { printf "%.0f %.0f %.0f %.0f", f, d, o, b }') || exit 1
+counts=$(find /v -mindepth 1 -exec stat -c '%s %F' {} + | awk '$2 == "directory" { d++; next } $2 == "regular" { f++; b += $1; next } $2 == "symbolic" { l++; next } { o++ } END { printf "%.0f %.0f %.0f %.0f %.0f", f, d, l, o, b }') || exit 1
 disk=$(du -sk /v | awk '{ print $1 }') || exit 1
 printf '%s %s\\n' "$counts" "$disk"
 `;
@@ -410,6 +435,8 @@ export function usageCommand(image: string, mount: HelperMount, labels: Record<s
 export interface Usage {
   files: number;
   directories: number;
+  /** Symbolic links, counted as links (never followed). */
+  links: number;
   other: number;
   /** Sum of the regular files' sizes. */
   bytes: number;
@@ -418,13 +445,14 @@ export interface Usage {
 }
 
 export function parseUsage(stdout: string): Usage {
-  const match = /^(\d+) (\d+) (\d+) (\d+) (\d+)\n?$/.exec(stdout);
+  const match = /^(\d+) (\d+) (\d+) (\d+) (\d+) (\d+)\n?$/.exec(stdout);
   if (match === null) throw new Error(`unexpected output from the usage helper: "${stdout.trim()}"; does the helper image have busybox or GNU find/stat/du?`);
   return {
     files: Number(match[1]),
     directories: Number(match[2]),
-    other: Number(match[3]),
-    bytes: Number(match[4]),
-    diskBytes: Number(match[5]) * 1024,
+    links: Number(match[3]),
+    other: Number(match[4]),
+    bytes: Number(match[5]),
+    diskBytes: Number(match[6]) * 1024,
   };
 }
