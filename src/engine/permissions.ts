@@ -61,8 +61,13 @@ export function findPattern(path: string): string {
  * not declared). Prints, NUL-separated: `owner CUR WANT PATH` and `mode CUR
  * WANT PATH` (examples), `count owner|mode N`, `missing PATH`, `skip REASON
  * PATH`, then `end`. In fix mode each difference is fixed right after it is
- * reported. chown -h: a symlink's own owner changes, never its target's; no
- * chmod touches the tree, only the root and rule paths.
+ * reported. Nothing follows a symbolic link: find walks the tree without
+ * following (-P), chown -h changes a link's own owner, never its target's; no
+ * chmod touches the tree, only the root and rule paths, and a rule path that
+ * is a link or goes through one is refused (skip), whatever the link points
+ * to. What is left is the race every chown -R has: an entry swapped for a
+ * link between the walk and the change. Inside the helper such a link can
+ * only reach the volume itself or the helper's own throwaway filesystem.
  */
 export const PERMISSIONS_SCRIPT = `set -u
 # pipefail where the shell has it (busybox, bash); dash lacks it and would exit on the attempt.
@@ -108,16 +113,26 @@ i=0
 while [ $i -lt $n ]; do
   eval "p=\\$rp_$i o=\\$ro_$i fm=\\$rm_$i dm=\\$rd_$i"
   i=$((i+1))
-  if [ "$p" = . ]; then f=/v; else f="/v/$p"; fi
-  if [ -L "$f" ]; then rec skip "is a symbolic link; its target is left alone" "$p"; continue; fi
-  if [ ! -e "$f" ]; then rec missing "$p"; continue; fi
-  real=$(realpath "$f") || exit 1
-  case "$real" in /v|/v/*) ;; *) rec skip "resolves outside the volume through a symbolic link" "$p"; continue;; esac
+  # Component by component: a link anywhere on the path refuses the rule, wherever it points.
+  f=/v; rest="$p"; walked=; link=
+  [ "$p" != . ] || rest=
+  while [ -n "$rest" ]; do
+    case "$rest" in */*) part="\${rest%%/*}"; rest="\${rest#*/}";; *) part="$rest"; rest=;; esac
+    f="$f/$part"; walked="\${walked:+$walked/}$part"
+    if [ -L "$f" ]; then link="$walked"; break; fi
+    [ -z "$rest" ] || [ -d "$f" ] || break
+  done
+  if [ -n "$link" ]; then
+    if [ "$link" = "$p" ]; then rec skip "is a symbolic link to $(readlink "$f"); stowage never follows links, so neither the link nor its target was changed" "$p"
+    else rec skip "goes through $link, a symbolic link to $(readlink "$f"); stowage never follows links, so nothing was changed" "$p"; fi
+    continue
+  fi
+  if [ -n "$rest" ] || [ ! -e "$f" ]; then rec missing "$p"; continue; fi
   if [ "$o" != - ]; then
     cur=$(stat -c %u:%g "$f") || exit 1
     if [ "$cur" != "$o" ]; then
       rec owner "$cur" "$o" "$p" count owner 1
-      if [ "$action" = fix ]; then chown "$o" "$f" || exit 1; fi
+      if [ "$action" = fix ]; then chown -h "$o" "$f" || exit 1; fi
     fi
   fi
   if [ -d "$f" ]; then m="$dm"; else m="$fm"; fi
@@ -125,7 +140,8 @@ while [ $i -lt $n ]; do
     cur=$(stat -c %a "$f") || exit 1
     if [ "$cur" != "$m" ]; then
       rec mode "$cur" "$m" "$p" count mode 1
-      if [ "$action" = fix ]; then chmod "$m" "$f" || exit 1; fi
+      # chmod has no -h: it would change a link's target. Checked again right before, not followed.
+      if [ "$action" = fix ]; then { [ ! -L "$f" ] && chmod "$m" "$f"; } || exit 1; fi
     fi
   fi
 done
@@ -261,8 +277,17 @@ export const MISSING_BIND_SOURCE = 'bind source path does not exist';
  * the declared owner and mode.
  */
 export const PREPARE_HOST_PATH_SCRIPT = `set -eu
+# A symbolic link below the mounted ancestor would be resolved inside this helper, not on the host:
+# mkdir -p would create the directory in the helper's own filesystem and report success.
+d=/h; rest="$1"
+while [ -n "$rest" ]; do
+  case "$rest" in */*) part="\${rest%%/*}"; rest="\${rest#*/}";; *) part="$rest"; rest=;; esac
+  [ -n "$part" ] || continue
+  d="$d/$part"
+  if [ -L "$d" ]; then echo "stowage: \${d#/h/} below the host directory that exists is a symbolic link to $(readlink "$d"); stowage never follows links: create the directory by hand, or declare the link's target as the path" >&2; exit 8; fi
+done
 mkdir -p "/h/$1"
-[ "$2" = - ] || chown "$2" "/h/$1"
+[ "$2" = - ] || chown -h "$2" "/h/$1"
 [ "$3" = - ] || chmod "$3" "/h/$1"
 `;
 
