@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type Pair, type YAMLMap } from 'yaml';
 import { formatKeyPath, type KeyPath, type SourcePosition, type StackIssue } from './errors.js';
 import type { IssueAt } from './semantic.js';
 
@@ -25,13 +25,6 @@ export const MAX_YAML_BYTES = 1024 * 1024;
  */
 export const MAX_EXPANDED_NODES = 1_000_000;
 
-export interface YamlLimits {
-  maxBytes: number;
-  maxExpandedNodes: number;
-}
-
-const DEFAULT_LIMITS: YamlLimits = { maxBytes: MAX_YAML_BYTES, maxExpandedNodes: MAX_EXPANDED_NODES };
-
 /** What a file is called in messages and what to do when it is too big. */
 export interface YamlKind {
   /** "stack file", "runbook". */
@@ -45,11 +38,11 @@ export interface YamlKind {
 export type YamlRead = { ok: true; text: string } | { ok: false; issues: StackIssue[] };
 
 /**
- * Reads at most `maxBytes + 1` bytes: a file over the limit (or /dev/zero, or
+ * Reads at most MAX_YAML_BYTES + 1 bytes: a file over the limit (or /dev/zero, or
  * a FIFO that never ends) is refused without being read whole. The position
  * given is where the limit is crossed.
  */
-export function readYamlFile(file: string, kind: YamlKind, limits: YamlLimits = DEFAULT_LIMITS): YamlRead {
+export function readYamlFile(file: string, kind: YamlKind): YamlRead {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -57,19 +50,19 @@ export function readYamlFile(file: string, kind: YamlKind, limits: YamlLimits = 
     return { ok: false, issues: [documentIssue(file, { line: 1, column: 1 }, `cannot read the ${kind.what}: ${err instanceof Error ? err.message : String(err)}`, kind.unreadableFix)] };
   }
   try {
-    const buffer = Buffer.alloc(limits.maxBytes + 1);
+    const buffer = Buffer.alloc(MAX_YAML_BYTES + 1);
     let filled = 0;
     for (;;) {
       const n = readSync(fd, buffer, filled, buffer.length - filled, null);
       if (n === 0) break;
       filled += n;
       if (filled === buffer.length) {
-        const head = buffer.subarray(0, limits.maxBytes).toString('utf8');
+        const head = buffer.subarray(0, MAX_YAML_BYTES).toString('utf8');
         const size = fstatSync(fd).size;
-        const sizeText = size > limits.maxBytes ? `${size} bytes` : `more than ${limits.maxBytes} bytes`;
+        const sizeText = size > MAX_YAML_BYTES ? `${size} bytes` : `more than ${MAX_YAML_BYTES} bytes`;
         return {
           ok: false,
-          issues: [documentIssue(file, endPosition(head), `the ${kind.what} is ${sizeText}; a ${kind.what} may hold at most ${limits.maxBytes} bytes (1 MiB), and this is where that limit is crossed`, kind.tooBigFix)],
+          issues: [documentIssue(file, endPosition(head), `the ${kind.what} is ${sizeText}; a ${kind.what} may hold at most ${MAX_YAML_BYTES} bytes (1 MiB), and this is where that limit is crossed`, kind.tooBigFix)],
         };
       }
     }
@@ -101,9 +94,9 @@ export type YamlParse = { ok: true; data: unknown; source: YamlSource } | { ok: 
  * Parses one YAML document into plain data. Syntax errors, duplicate keys,
  * keys that are not plain values, aliases without an anchor before them,
  * aliases inside their own anchor and alias expansion beyond
- * `maxExpandedNodes` are issues with their positions, in document order.
+ * MAX_EXPANDED_NODES are issues with their positions, in document order.
  */
-export function parseYaml(text: string, file: string, limits: YamlLimits = DEFAULT_LIMITS): YamlParse {
+export function parseYaml(text: string, file: string): YamlParse {
   const lines = new LineCounter();
   // uniqueKeys: false because yaml's own check is quadratic; toData checks keys instead.
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false, keepSourceTokens: false });
@@ -114,7 +107,7 @@ export function parseYaml(text: string, file: string, limits: YamlLimits = DEFAU
     message: `YAML syntax error: ${e.message.split('\n')[0] ?? e.message}`,
     fix: 'fix the YAML syntax at this position',
   }));
-  const converted = toData(doc, limits.maxExpandedNodes);
+  const converted = toData(doc, MAX_EXPANDED_NODES);
   problems.push(...converted.problems);
   if (problems.length > 0) {
     problems.sort((a, b) => a.offset - b.offset);
@@ -202,11 +195,7 @@ export class YamlSource {
 }
 
 function rangeStart(node: unknown): number | undefined {
-  if (node !== null && typeof node === 'object' && 'range' in node) {
-    const range = (node as Node).range;
-    if (Array.isArray(range) && typeof range[0] === 'number') return range[0];
-  }
-  return undefined;
+  return isNode(node) ? node.range?.[0] : undefined;
 }
 
 /** The data key of a mapping key that is a plain value (as yaml names it: null is ""). */

@@ -114,6 +114,7 @@ function semanticIssues(book: RunbookFile, fileName: string): IssueAt[] {
     seenIds.set(p.step.id, p);
   }
   const mainIds = book.steps.map((s) => s.id);
+  const varNames = Object.keys(book.vars ?? {});
   const mainIndex = new Map<string, number>();
   book.steps.forEach((s, i) => {
     if (!mainIndex.has(s.id)) mainIndex.set(s.id, i);
@@ -160,7 +161,7 @@ function semanticIssues(book: RunbookFile, fileName: string): IssueAt[] {
     if (when !== undefined) {
       if (when.var !== undefined) {
         const declared = book.vars?.[when.var];
-        if (declared === undefined) issues.push({ path: [...where, 'when', 'var'], message: `variable "${when.var}" is not declared`, fix: `declare it under vars, or use one of: ${nameList(Object.keys(book.vars ?? {}), '(none declared)')}` });
+        if (declared === undefined) issues.push({ path: [...where, 'when', 'var'], message: `variable "${when.var}" is not declared`, fix: `declare it under vars, or use one of: ${nameList(varNames, '(none declared)')}` });
         else if (declared.enum !== undefined) {
           const allowed = new Set(declared.enum);
           for (const [i, value] of (when.in ?? []).entries()) {
@@ -220,6 +221,11 @@ function semanticIssues(book: RunbookFile, fileName: string): IssueAt[] {
   return issues;
 }
 
+/** `{{var.NAME}}` for each declared variable, made only as far as a message shows them. */
+function* varReferences(vars: Record<string, unknown>): Generator<string> {
+  for (const name in vars) yield `{{var.${name}}}`;
+}
+
 /** Built-in lists, then captured ones; a generator, so that a message naming the first few does not walk them all. */
 function* listNames(visible: ReadonlyMap<string, { list: boolean }>): Generator<string> {
   yield* Object.keys(BUILTIN_LISTS);
@@ -256,7 +262,10 @@ function referenceIssues(
     }
     if (name.startsWith('var.')) {
       const v = name.slice(4);
-      if (book.vars?.[v] === undefined) issues.push({ path, message: `{{${name}}}: variable "${v}" is not declared`, fix: `declare it under vars${Object.keys(book.vars ?? {}).length > 0 ? ` or use one of: ${Object.keys(book.vars ?? {}).map((k) => `{{var.${k}}}`).join(', ')}` : ''}` });
+      if (book.vars?.[v] === undefined) {
+        const known = nameList(varReferences(book.vars ?? {}), '');
+        issues.push({ path, message: `{{${name}}}: variable "${v}" is not declared`, fix: `declare it under vars${known === '' ? '' : ` or use one of: ${known}`}` });
+      }
       continue;
     }
     if (name in BUILTIN_SCALARS) continue;
