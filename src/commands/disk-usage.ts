@@ -112,14 +112,14 @@ export function renderReport(report: DiskUsageReport, columns: number | undefine
   lines.push(
     ...table(
       [
-        ['VOLUME', 'KIND', 'SIZE', 'FILES', 'GROWTH', 'FILESYSTEM'],
+        ['VOLUME', 'KIND', 'SIZE', 'FILES', 'LINKS', 'GROWTH', 'FILESYSTEM'],
         ...report.volumes.map((v) =>
           v.status === 'ok'
-            ? [v.volume, v.kind, formatBytes(v.bytes ?? 0), String(v.files ?? 0), growthText(v.growth), v.filesystem ?? '?']
-            : [v.volume, v.kind, v.status === 'missing' ? 'missing' : 'ERROR', '-', '-', v.kind === 'bind' || v.kind === 'host' ? (v.hostPath ?? '') : v.name],
+            ? [v.volume, v.kind, formatBytes(v.bytes ?? 0), String(v.files ?? 0), String(v.links ?? 0), growthText(v.growth), v.filesystem ?? '?']
+            : [v.volume, v.kind, v.status === 'missing' ? 'missing' : 'ERROR', '-', '-', '-', v.kind === 'bind' || v.kind === 'host' ? (v.hostPath ?? '') : v.name],
         ),
       ],
-      [2, 3, 4],
+      [2, 3, 4, 5],
     ),
   );
   lines.push('');

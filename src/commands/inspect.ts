@@ -22,7 +22,8 @@ export const spec: CommandSpec = {
     'info (default): kind, Docker volume name, mountpoint or host path, driver and options, labels,\n' +
     '  size and file count, and the containers that use it (running or not, read-only or not).\n' +
     'ls [PATH]: a directory\'s entries (type, mode, owner, size, mtime); PATH is relative to the volume root.\n' +
-    'cat PATH: a file\'s bytes on stdout (with --json: {"content","encoding"}); symlinks are not followed.\n' +
+    'cat PATH: a file\'s bytes on stdout (with --json: {"content","encoding"}).\n' +
+    'Symbolic links are never followed: ls shows a link and its target; cat of a link, or any PATH through one, is refused.\n' +
     'Everything is read-only: the volume is mounted read-only and never created.',
 };
 
@@ -140,7 +141,7 @@ export function renderInfo(info: VolumeInfo): string {
   lines.push(`  declared     ${declared.join(', ')}`);
   if (info.size !== undefined) {
     const s = info.size;
-    lines.push(`  size         ${formatBytes(s.bytes)} (${s.bytes} bytes) in ${s.files} files, ${s.directories} directories${s.other > 0 ? `, ${s.other} other entries` : ''}; ${formatBytes(s.diskBytes)} on disk`);
+    lines.push(`  size         ${formatBytes(s.bytes)} (${s.bytes} bytes) in ${s.files} files, ${s.directories} directories${s.links > 0 ? `, ${s.links} symbolic links` : ''}${s.other > 0 ? `, ${s.other} other entries` : ''}; ${formatBytes(s.diskBytes)} on disk`);
   } else if (info.problem !== undefined) lines.push(`  problem      ${info.problem}`);
   else lines.push('  size         (no data yet: nothing to measure)');
   if (info.containers.length === 0) lines.push('  used by      no container');

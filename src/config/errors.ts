@@ -21,11 +21,21 @@ export function formatIssue(issue: StackIssue): string {
   return `${where}: ${key}: ${issue.message}\n  fix: ${issue.fix}`;
 }
 
+/** Issues printed in one message; a file with thousands of the same mistake needs the first few, not megabytes. */
+export const PRINTED_ISSUES = 50;
+
+/** Every issue when there are few, else the first PRINTED_ISSUES and how many more there are. */
+export function formatIssues(issues: readonly StackIssue[]): string {
+  const shown = issues.slice(0, PRINTED_ISSUES).map(formatIssue);
+  if (issues.length > PRINTED_ISSUES) shown.push(`... and ${issues.length - PRINTED_ISSUES} more problems; fix the ones above and run again`);
+  return shown.join('\n');
+}
+
 export class StackFileError extends Error {
   readonly issues: StackIssue[];
 
   constructor(issues: StackIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
+    super(formatIssues(issues));
     this.name = 'StackFileError';
     this.issues = issues;
   }
@@ -56,4 +66,21 @@ export function formatKeyPath(path: KeyPath): string {
     else out += out === '' ? part : `.${part}`;
   }
   return out;
+}
+
+/** Names for a message: all of them when few, else the first 20 (and how many there are, when that is known without walking them all). */
+export function nameList(names: Iterable<string>, none: string): string {
+  const shown: string[] = [];
+  let more = false;
+  for (const name of names) {
+    if (shown.length === 20) {
+      more = true;
+      break;
+    }
+    shown.push(name);
+  }
+  if (shown.length === 0) return none;
+  if (!more) return shown.join(', ');
+  const total = Array.isArray(names) ? names.length : names instanceof Set ? names.size : undefined;
+  return `${shown.join(', ')}, ...${total === undefined ? '' : ` (${total} in all)`}`;
 }

@@ -26,7 +26,7 @@ export function schemaIssues(errors: ErrorObject[], options: SchemaIssueOptions 
   const issues: IssueAt[] = [];
   const seen = new Set<string>();
   for (const error of errors) {
-    if (error.keyword !== 'oneOf' && [...oneOfPaths].some((p) => error.instancePath.startsWith(p) && error.schemaPath.includes('/oneOf/'))) continue;
+    if (error.keyword !== 'oneOf' && error.schemaPath.includes('/oneOf/') && pointerPrefixes(error.instancePath).some((p) => oneOfPaths.has(p))) continue;
     if (error.keyword === 'propertyNames' || error.keyword === 'if') continue; // reported through the nested pattern error
     const issue = describe(error, options);
     const key = `${formatKeyPath(issue.path)}|${issue.message}`;
@@ -35,6 +35,16 @@ export function schemaIssues(errors: ErrorObject[], options: SchemaIssueOptions 
     issues.push(issue);
   }
   return issues;
+}
+
+/** `/a/b` -> `/a/b`, `/a`, ``: looked up in a set, so that N errors cost N lookups per level, not N times N. */
+function pointerPrefixes(pointer: string): string[] {
+  const prefixes = [pointer];
+  for (let at = pointer.lastIndexOf('/'); at >= 0; at = pointer.lastIndexOf('/', at - 1)) {
+    prefixes.push(pointer.slice(0, at));
+    if (at === 0) break;
+  }
+  return prefixes;
 }
 
 function describe(error: ErrorObject, options: SchemaIssueOptions): IssueAt {
@@ -71,14 +81,14 @@ function describe(error: ErrorObject, options: SchemaIssueOptions): IssueAt {
       }
       return {
         path,
-        message: `${JSON.stringify(error.data)} must match ${String(params['pattern'])}`,
+        message: `${preview(error.data)} must match ${String(params['pattern'])}`,
         fix: `write a value of the expected form${description}`,
       };
     }
     case 'enum':
       return {
         path,
-        message: `${JSON.stringify(error.data)} is not allowed`,
+        message: `${preview(error.data)} is not allowed`,
         fix: `use one of: ${(Array.isArray(params['allowedValues']) ? params['allowedValues'] : []).map(String).join(', ')}`,
       };
     case 'const':
@@ -88,7 +98,7 @@ function describe(error: ErrorObject, options: SchemaIssueOptions): IssueAt {
     case 'oneOf':
       return {
         path,
-        message: `${JSON.stringify(error.data)} is not a valid value`,
+        message: `${preview(error.data)} is not a valid value`,
         fix: options.oneOfFix ?? 'write a value of one of the allowed forms',
       };
     case 'minProperties':
@@ -105,7 +115,7 @@ function describe(error: ErrorObject, options: SchemaIssueOptions): IssueAt {
     case 'maximum':
     case 'exclusiveMinimum':
     case 'exclusiveMaximum':
-      return { path, message: `${JSON.stringify(error.data)} ${error.message ?? 'is out of range'}`, fix: `use a value ${(error.message ?? 'in range').replace(/^must be /, '')}` };
+      return { path, message: `${preview(error.data)} ${error.message ?? 'is out of range'}`, fix: `use a value ${(error.message ?? 'in range').replace(/^must be /, '')}` };
     default:
       return { path, message: `${error.message ?? 'is invalid'}`, fix: `correct the value${description}` };
   }
@@ -123,5 +133,37 @@ function jsonType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${JSON.stringify(value)}`;
+  return `${typeof value} ${preview(value)}`;
+}
+
+/**
+ * A value as JSON, cut to about `limit` characters: the offending value may be
+ * a mapping of thousands of entries, and every issue would print it whole.
+ */
+export function preview(value: unknown, limit = 80): string {
+  let out = '';
+  const emit = (text: string): boolean => {
+    out += text;
+    return out.length <= limit;
+  };
+  const walk = (v: unknown, depth: number): boolean => {
+    if (Array.isArray(v)) {
+      if (depth > 3) return emit('[...]');
+      if (!emit('[')) return false;
+      for (const [i, item] of v.entries()) if ((i > 0 && !emit(',')) || !walk(item, depth + 1)) return false;
+      return emit(']');
+    }
+    if (v !== null && typeof v === 'object') {
+      if (depth > 3) return emit('{...}');
+      if (!emit('{')) return false;
+      let first = true;
+      for (const [k, item] of Object.entries(v)) {
+        if ((!first && !emit(',')) || !emit(`${JSON.stringify(k)}:`) || !walk(item, depth + 1)) return false;
+        first = false;
+      }
+      return emit('}');
+    }
+    return emit(JSON.stringify(v) ?? String(v));
+  };
+  return walk(value, 0) ? out : `${out.slice(0, limit)}...`;
 }

@@ -1,4 +1,4 @@
-import type { KeyPath } from './errors.js';
+import { nameList, type KeyPath } from './errors.js';
 import { hasParentSegment, isSafeRelativePath, isValidUser, parseMode, parseMount, parseOwner } from './syntax.js';
 import type { EnvValue, StackFile } from './types.js';
 
@@ -13,10 +13,12 @@ export interface IssueAt {
 /** Checks the schema cannot express: references, uniqueness, single-writer SQLite, path safety. */
 export function semanticIssues(stack: StackFile): IssueAt[] {
   const issues: IssueAt[] = [];
-  const volumeNames = Object.keys(stack.volumes);
-  const serviceNames = Object.keys(stack.services);
-  const secretNames = Object.keys(stack.secrets ?? {});
-  const declared = (names: string[]): string => (names.length > 0 ? names.join(', ') : '(none declared)');
+  // Sets, not lists: a file of 30,000 volumes must not check every mount against every volume.
+  const volumeNames = new Set(Object.keys(stack.volumes));
+  const serviceNames = new Set(Object.keys(stack.services));
+  const secretNames = new Set(Object.keys(stack.secrets ?? {}));
+  const declared = (names: Iterable<string>): string => nameList(names, '(none declared)');
+  const mountingServices = servicesByVolume(stack);
 
   const checkOwner = (value: string | undefined, path: KeyPath): void => {
     if (value !== undefined && parseOwner(value) === undefined) {
@@ -30,7 +32,7 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
   };
   const checkEnv = (env: Record<string, EnvValue> | undefined, path: KeyPath): void => {
     for (const [name, value] of Object.entries(env ?? {})) {
-      if (typeof value === 'object' && !secretNames.includes(value.secret)) {
+      if (typeof value === 'object' && !secretNames.has(value.secret)) {
         issues.push({
           path: [...path, name, 'secret'],
           message: `secret "${value.secret}" is not declared`,
@@ -87,10 +89,10 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
       }
     });
     if (method === 'pg_dump' || method === 'mongodump') {
-      const mounting = serviceNames.filter((name) => (stack.services[name]?.mounts ?? []).some((m) => parseMount(m)?.volume === volumeName));
+      const mounting = mountingServices.get(volumeName) ?? [];
       if (backup.service === undefined && mounting.length !== 1) {
         issues.push({ path: backupAt, message: `method ${method} needs the service whose container runs the dump`, fix: `add service: <name>; services mounting "${volumeName}": ${declared(mounting)}` });
-      } else if (backup.service !== undefined && !serviceNames.includes(backup.service)) {
+      } else if (backup.service !== undefined && !serviceNames.has(backup.service)) {
         issues.push({ path: [...backupAt, 'service'], message: `service "${backup.service}" is not declared`, fix: `use one of: ${declared(serviceNames)}` });
       }
     }
@@ -122,7 +124,7 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
         issues.push({ path: mountAt, message: `mount "${text}" is not <volume>:<target>[:ro]`, fix: 'write e.g. "data:/app/data" or "data:/app/data:ro"' });
         return;
       }
-      if (!volumeNames.includes(mount.volume)) {
+      if (!volumeNames.has(mount.volume)) {
         issues.push({ path: mountAt, message: `mount names undeclared volume "${mount.volume}"`, fix: `declare it under "volumes", or use one of: ${declared(volumeNames)}` });
       }
       if (!mount.target.startsWith('/')) {
@@ -145,17 +147,16 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
     });
     // State outside every volume is lost when the container is recreated.
     (service.statePaths ?? []).forEach((path, index) => {
-      const onVolume = [...targets.keys()].some((target) => path === target || path.startsWith(target === '/' ? '/' : `${target}/`));
-      if (!onVolume) {
+      if (!ancestors(path).some((dir) => targets.has(dir))) {
         issues.push({
           path: [...at, 'statePaths', index],
           message: `state path "${path}" is not on a volume of "${serviceName}"; its data would be lost when the container is recreated`,
-          fix: `mount a volume at it or at a parent directory; mounted: ${[...targets.keys()].join(', ') || '(nothing)'}`,
+          fix: `mount a volume at it or at a parent directory; mounted: ${nameList(targets.keys(), '(nothing)')}`,
         });
       }
     });
     (service.dependsOn ?? []).forEach((dep, index) => {
-      if (!serviceNames.includes(dep)) {
+      if (!serviceNames.has(dep)) {
         issues.push({ path: [...at, 'dependsOn', index], message: `depends on undeclared service "${dep}"`, fix: `use one of: ${declared(serviceNames)}` });
       } else if (dep === serviceName) {
         issues.push({ path: [...at, 'dependsOn', index], message: 'a service cannot depend on itself', fix: 'remove this entry' });
@@ -169,33 +170,33 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
   }
 
   // A SQLite database accepts one writer: two read-write mounts or replicas mean "database is locked".
+  const sqliteWrites = new Map<string, string[]>(); // service -> SQLite volumes it writes
   for (const [volumeName, volume] of Object.entries(stack.volumes)) {
     if ((volume.backup?.method ?? 'tar') !== 'sqlite') continue;
     const list = writers.get(volumeName) ?? [];
-    if (list.length > 1) {
-      const second = list[1];
-      if (second !== undefined) {
-        issues.push({
-          path: ['services', second.service, 'mounts', second.index],
-          message: `SQLite volume "${volumeName}" has more than one writer (${list.map((w) => w.service).join(', ')})`,
-          fix: 'SQLite allows one writer: mount it read-only (":ro") in all services but one',
-        });
-      }
+    const second = list[1];
+    if (second !== undefined) {
+      issues.push({
+        path: ['services', second.service, 'mounts', second.index],
+        message: `SQLite volume "${volumeName}" has more than one writer (${nameList(list.map((w) => w.service), '')})`,
+        fix: 'SQLite allows one writer: mount it read-only (":ro") in all services but one',
+      });
     }
     for (const writer of list) {
-      const replicaSources: Array<[KeyPath, number | undefined]> = [
-        [['services', writer.service, 'replicas'], stack.services[writer.service]?.replicas],
-        ...Object.entries(stack.environments).map(([envName, env]): [KeyPath, number | undefined] => [
-          ['environments', envName, 'services', writer.service, 'replicas'],
-          env.services?.[writer.service]?.replicas,
-        ]),
-      ];
-      for (const [path, replicas] of replicaSources) {
-        if (replicas !== undefined && replicas > 1) {
-          issues.push({ path, message: `${replicas} replicas of "${writer.service}" would all write SQLite volume "${volumeName}"`, fix: 'set replicas: 1 (SQLite allows one writer; "database is locked" means a second one)' });
-        }
-      }
+      const written = sqliteWrites.get(writer.service);
+      if (written === undefined) sqliteWrites.set(writer.service, [volumeName]);
+      else written.push(volumeName);
     }
+  }
+  const checkReplicas = (service: string, replicas: number | undefined, path: KeyPath): void => {
+    if (replicas === undefined || replicas <= 1) return;
+    for (const volumeName of sqliteWrites.get(service) ?? []) {
+      issues.push({ path, message: `${replicas} replicas of "${service}" would all write SQLite volume "${volumeName}"`, fix: 'set replicas: 1 (SQLite allows one writer; "database is locked" means a second one)' });
+    }
+  };
+  for (const service of sqliteWrites.keys()) checkReplicas(service, stack.services[service]?.replicas, ['services', service, 'replicas']);
+  for (const [envName, env] of Object.entries(stack.environments)) {
+    for (const [service, override] of Object.entries(env.services ?? {})) checkReplicas(service, override.replicas, ['environments', envName, 'services', service, 'replicas']);
   }
 
   // Environments: overrides name declared things; host paths are safe.
@@ -207,7 +208,7 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
     }
     for (const [volumeName, override] of Object.entries(env.volumes ?? {})) {
       const vAt: KeyPath = [...at, 'volumes', volumeName];
-      if (!volumeNames.includes(volumeName)) {
+      if (!volumeNames.has(volumeName)) {
         issues.push({ path: vAt, pointAtKey: true, message: `override for undeclared volume "${volumeName}"`, fix: `use one of: ${declared(volumeNames)}` });
       }
       checkHostPath(override.bind, [...vAt, 'bind'], true);
@@ -216,7 +217,7 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
     }
     for (const [serviceName, override] of Object.entries(env.services ?? {})) {
       const sAt: KeyPath = [...at, 'services', serviceName];
-      if (!serviceNames.includes(serviceName)) {
+      if (!serviceNames.has(serviceName)) {
         issues.push({ path: sAt, pointAtKey: true, message: `override for undeclared service "${serviceName}"`, fix: `use one of: ${declared(serviceNames)}` });
       }
       if (override.user !== undefined && !isValidUser(override.user)) {
@@ -233,26 +234,62 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
   return issues;
 }
 
+/** Services that mount each volume, in declaration order, each service once. */
+function servicesByVolume(stack: StackFile): Map<string, string[]> {
+  const byVolume = new Map<string, string[]>();
+  for (const [serviceName, service] of Object.entries(stack.services)) {
+    for (const volume of new Set((service.mounts ?? []).map((m) => parseMount(m)?.volume))) {
+      if (volume === undefined) continue;
+      const list = byVolume.get(volume);
+      if (list === undefined) byVolume.set(volume, [serviceName]);
+      else list.push(serviceName);
+    }
+  }
+  return byVolume;
+}
+
+/** `/a/b/c`, `/a/b`, `/a`, `/`: the directories a path lies in, itself included. */
+function ancestors(path: string): string[] {
+  const found: string[] = [];
+  let at = path.replace(/\/+$/, '') || '/';
+  for (;;) {
+    found.push(at);
+    if (at === '/' || !at.includes('/')) return found;
+    at = at.slice(0, at.lastIndexOf('/')) || '/';
+  }
+}
+
+/**
+ * A cycle of dependsOn, or undefined. Iterative: a chain of thousands of
+ * services must not overflow the call stack.
+ */
 function findDependencyCycle(stack: StackFile): string[] | undefined {
   const state = new Map<string, 'visiting' | 'done'>();
-  const stackPath: string[] = [];
-  const visit = (name: string): string[] | undefined => {
-    if (state.get(name) === 'done') return undefined;
-    if (state.get(name) === 'visiting') return [...stackPath.slice(stackPath.indexOf(name)), name];
-    state.set(name, 'visiting');
-    stackPath.push(name);
-    for (const dep of stack.services[name]?.dependsOn ?? []) {
-      if (dep === name || stack.services[dep] === undefined) continue;
-      const found = visit(dep);
-      if (found !== undefined) return found;
+  for (const start of Object.keys(stack.services)) {
+    if (state.has(start)) continue;
+    // Each frame: a service on the current path and how many of its dependencies were tried.
+    const path: Array<{ name: string; next: number }> = [{ name: start, next: 0 }];
+    const onPath = new Map<string, number>([[start, 0]]);
+    state.set(start, 'visiting');
+    while (path.length > 0) {
+      const frame = path[path.length - 1];
+      if (frame === undefined) break;
+      const deps = stack.services[frame.name]?.dependsOn ?? [];
+      const dep = deps[frame.next];
+      if (dep === undefined) {
+        state.set(frame.name, 'done');
+        onPath.delete(frame.name);
+        path.pop();
+        continue;
+      }
+      frame.next++;
+      if (dep === frame.name || stack.services[dep] === undefined || state.get(dep) === 'done') continue;
+      const at = onPath.get(dep);
+      if (at !== undefined) return [...path.slice(at).map((f) => f.name), dep];
+      state.set(dep, 'visiting');
+      onPath.set(dep, path.length);
+      path.push({ name: dep, next: 0 });
     }
-    stackPath.pop();
-    state.set(name, 'done');
-    return undefined;
-  };
-  for (const name of Object.keys(stack.services)) {
-    const found = visit(name);
-    if (found !== undefined) return found;
   }
   return undefined;
 }

@@ -61,8 +61,13 @@ export function findPattern(path: string): string {
  * not declared). Prints, NUL-separated: `owner CUR WANT PATH` and `mode CUR
  * WANT PATH` (examples), `count owner|mode N`, `missing PATH`, `skip REASON
  * PATH`, then `end`. In fix mode each difference is fixed right after it is
- * reported. chown -h: a symlink's own owner changes, never its target's; no
- * chmod touches the tree, only the root and rule paths.
+ * reported. Nothing follows a symbolic link: find walks the tree without
+ * following (-P), chown -h changes a link's own owner, never its target's; no
+ * chmod touches the tree, only the root and rule paths, and a rule path that
+ * is a link or goes through one is refused (skip), whatever the link points
+ * to. What is left is the race every chown -R has: an entry swapped for a
+ * link between the walk and the change. Inside the helper such a link can
+ * only reach the volume itself or the helper's own throwaway filesystem.
  */
 export const PERMISSIONS_SCRIPT = `set -u
 # pipefail where the shell has it (busybox, bash); dash lacks it and would exit on the attempt.
@@ -108,16 +113,26 @@ i=0
 while [ $i -lt $n ]; do
   eval "p=\\$rp_$i o=\\$ro_$i fm=\\$rm_$i dm=\\$rd_$i"
   i=$((i+1))
-  if [ "$p" = . ]; then f=/v; else f="/v/$p"; fi
-  if [ -L "$f" ]; then rec skip "is a symbolic link; its target is left alone" "$p"; continue; fi
-  if [ ! -e "$f" ]; then rec missing "$p"; continue; fi
-  real=$(realpath "$f") || exit 1
-  case "$real" in /v|/v/*) ;; *) rec skip "resolves outside the volume through a symbolic link" "$p"; continue;; esac
+  # Component by component: a link anywhere on the path refuses the rule, wherever it points.
+  f=/v; rest="$p"; walked=; link=
+  [ "$p" != . ] || rest=
+  while [ -n "$rest" ]; do
+    case "$rest" in */*) part="\${rest%%/*}"; rest="\${rest#*/}";; *) part="$rest"; rest=;; esac
+    f="$f/$part"; walked="\${walked:+$walked/}$part"
+    if [ -L "$f" ]; then link="$walked"; break; fi
+    [ -z "$rest" ] || [ -d "$f" ] || break
+  done
+  if [ -n "$link" ]; then
+    if [ "$link" = "$p" ]; then rec skip "is a symbolic link to $(readlink "$f"); stowage never follows links, so neither the link nor its target was changed" "$p"
+    else rec skip "goes through $link, a symbolic link to $(readlink "$f"); stowage never follows links, so nothing was changed" "$p"; fi
+    continue
+  fi
+  if [ -n "$rest" ] || [ ! -e "$f" ]; then rec missing "$p"; continue; fi
   if [ "$o" != - ]; then
     cur=$(stat -c %u:%g "$f") || exit 1
     if [ "$cur" != "$o" ]; then
       rec owner "$cur" "$o" "$p" count owner 1
-      if [ "$action" = fix ]; then chown "$o" "$f" || exit 1; fi
+      if [ "$action" = fix ]; then chown -h "$o" "$f" || exit 1; fi
     fi
   fi
   if [ -d "$f" ]; then m="$dm"; else m="$fm"; fi
@@ -125,7 +140,8 @@ while [ $i -lt $n ]; do
     cur=$(stat -c %a "$f") || exit 1
     if [ "$cur" != "$m" ]; then
       rec mode "$cur" "$m" "$p" count mode 1
-      if [ "$action" = fix ]; then chmod "$m" "$f" || exit 1; fi
+      # chmod has no -h: it would change a link's target. Checked again right before, not followed.
+      if [ "$action" = fix ]; then { [ ! -L "$f" ] && chmod "$m" "$f"; } || exit 1; fi
     fi
   fi
 done
@@ -261,8 +277,17 @@ export const MISSING_BIND_SOURCE = 'bind source path does not exist';
  * the declared owner and mode.
  */
 export const PREPARE_HOST_PATH_SCRIPT = `set -eu
+# A symbolic link below the mounted ancestor would be resolved inside this helper, not on the host:
+# mkdir -p would create the directory in the helper's own filesystem and report success.
+d=/h; rest="$1"
+while [ -n "$rest" ]; do
+  case "$rest" in */*) part="\${rest%%/*}"; rest="\${rest#*/}";; *) part="$rest"; rest=;; esac
+  [ -n "$part" ] || continue
+  d="$d/$part"
+  if [ -L "$d" ]; then echo "stowage: \${d#/h/} below the host directory that exists is a symbolic link to $(readlink "$d"); stowage never follows links: create the directory by hand, or declare the link's target as the path" >&2; exit 8; fi
+done
 mkdir -p "/h/$1"
-[ "$2" = - ] || chown "$2" "/h/$1"
+[ "$2" = - ] || chown -h "$2" "/h/$1"
 [ "$3" = - ] || chmod "$3" "/h/$1"
 `;
 
@@ -289,16 +314,26 @@ export function prepareHostPathCommand(
 
 /**
  * $1 path relative to the root (`.` for the root). Prints `missing`, or
- * `outside` (a symlink leads out of the volume), or `dir`/`file` followed by
- * one `entry HEXMODE SIZE UID GID MTIME`, NAME, LINK-TARGET triple per entry,
- * then `end`. Symlinks are shown, never followed.
+ * `through LINK TARGET` (a directory on the way is a symbolic link: LINK is
+ * the path up to it), or `dir`/`file` followed by one `entry HEXMODE SIZE UID
+ * GID MTIME`, NAME, LINK-TARGET triple per entry, then `end`. Symlinks are
+ * shown, never followed: not as the last component (the link is listed), not
+ * on the way (refused, whether the link stays in the volume or not), because
+ * a link's target is resolved in the application's container, not here.
  */
 export const LIST_SCRIPT = `set -u
-if [ "$1" = . ]; then f=/v; else f="/v/$1"; fi
+f=/v
+if [ "$1" != . ]; then
+  rest="$1"; walked=
+  while :; do
+    case "$rest" in */*) part="\${rest%%/*}"; rest="\${rest#*/}";; *) part="$rest"; rest=;; esac
+    f="$f/$part"; walked="\${walked:+$walked/}$part"
+    [ -n "$rest" ] || break
+    if [ -L "$f" ]; then printf 'through\\0%s\\0%s\\0' "$walked" "$(readlink "$f")"; exit 0; fi
+    [ -d "$f" ] || { printf 'missing\\0'; exit 0; }
+  done
+fi
 if [ ! -e "$f" ] && [ ! -L "$f" ]; then printf 'missing\\0'; exit 0; fi
-if [ -L "$f" ]; then base=$(dirname "$f"); else base="$f"; fi
-real=$(realpath "$base") || exit 1
-case "$real" in /v|/v/*) ;; *) printf 'outside\\0'; exit 0;; esac
 entry() {
   meta=$(stat -c '%f %s %u %g %Y' "$1") || return 0
   target=
@@ -337,7 +372,11 @@ export interface ListedEntry {
   target: string | undefined;
 }
 
-export type Listing = { state: 'missing' } | { state: 'outside' } | { state: 'dir' | 'file'; entries: ListedEntry[] };
+export type Listing =
+  | { state: 'missing' }
+  /** A directory on the way is a symbolic link: `link` is the path up to it (relative to the root), `target` what it points to. */
+  | { state: 'through'; link: string; target: string }
+  | { state: 'dir' | 'file'; entries: ListedEntry[] };
 
 export function fileType(rawMode: number): FileType {
   switch (rawMode & 0o170000) {
@@ -364,10 +403,16 @@ const META = /^([0-9a-f]+) (\d+) (\d+) (\d+) (\d+)$/;
 
 export function parseListing(stdout: string): Listing {
   const reader = new FieldReader(stdout, 'listing');
-  const state = reader.next(/^(missing|outside|dir|file)$/);
-  if (state === 'missing' || state === 'outside') {
-    if (!reader.done()) reader.fail(`output continues after "${state}"`);
+  const state = reader.next(/^(missing|through|dir|file)$/);
+  if (state === 'missing') {
+    if (!reader.done()) reader.fail('output continues after "missing"');
     return { state };
+  }
+  if (state === 'through') {
+    const link = reader.next();
+    const target = reader.next();
+    if (!reader.done()) reader.fail('output continues after "through"');
+    return { state, link, target };
   }
   const entries: ListedEntry[] = [];
   for (;;) {
@@ -394,11 +439,16 @@ export function parseListing(stdout: string): Listing {
   return { state: state === 'dir' ? 'dir' : 'file', entries };
 }
 
-/** One line: regular files, directories, other entries, apparent bytes of regular files, disk usage in KiB. */
+/**
+ * One line: regular files, directories, symbolic links, other entries,
+ * apparent bytes of regular files, disk usage in KiB. Nothing is followed:
+ * find and du walk the tree as it is (-P, their default), stat describes the
+ * link itself, so a link to / counts as one link of a few bytes.
+ */
 export const USAGE_SCRIPT = `set -u
 # pipefail where the shell has it (busybox, bash); dash lacks it and would exit on the attempt.
 (set -o pipefail) 2>/dev/null && set -o pipefail
-counts=$(find /v -mindepth 1 -exec stat -c '%s %F' {} + | awk '$2 == "directory" { d++; next } $2 == "regular" { f++; b += $1; next } { o++ } END { printf "%.0f %.0f %.0f %.0f", f, d, o, b }') || exit 1
+counts=$(find /v -mindepth 1 -exec stat -c '%s %F' {} + | awk '$2 == "directory" { d++; next } $2 == "regular" { f++; b += $1; next } $2 == "symbolic" { l++; next } { o++ } END { printf "%.0f %.0f %.0f %.0f %.0f", f, d, l, o, b }') || exit 1
 disk=$(du -sk /v | awk '{ print $1 }') || exit 1
 printf '%s %s\\n' "$counts" "$disk"
 `;
@@ -410,6 +460,8 @@ export function usageCommand(image: string, mount: HelperMount, labels: Record<s
 export interface Usage {
   files: number;
   directories: number;
+  /** Symbolic links, counted as links (never followed). */
+  links: number;
   other: number;
   /** Sum of the regular files' sizes. */
   bytes: number;
@@ -418,13 +470,14 @@ export interface Usage {
 }
 
 export function parseUsage(stdout: string): Usage {
-  const match = /^(\d+) (\d+) (\d+) (\d+) (\d+)\n?$/.exec(stdout);
+  const match = /^(\d+) (\d+) (\d+) (\d+) (\d+) (\d+)\n?$/.exec(stdout);
   if (match === null) throw new Error(`unexpected output from the usage helper: "${stdout.trim()}"; does the helper image have busybox or GNU find/stat/du?`);
   return {
     files: Number(match[1]),
     directories: Number(match[2]),
-    other: Number(match[3]),
-    bytes: Number(match[4]),
-    diskBytes: Number(match[5]) * 1024,
+    links: Number(match[3]),
+    other: Number(match[4]),
+    bytes: Number(match[5]),
+    diskBytes: Number(match[6]) * 1024,
   };
 }

@@ -54,24 +54,29 @@ function helperRun(image: string, mounts: string[], script: string, args: string
 /**
  * Prints `dev`, `statfs` (block size, blocks, free, available), `du` (apparent
  * bytes as `du -sb` counts them: files once per inode, directories included),
- * `files` (regular files), `filebytes` and the $1 largest files as
- * `top <bytes> ./<path>`. The top list is kept in awk, so memory does not grow
- * with the number of files. Needs sh, stat, du -b, find and awk: busybox and
- * GNU coreutils both have them.
+ * `files` (regular files), `links` (symbolic links), `filebytes` and the $1
+ * largest files as `top <bytes> ./<path>`. The top list is kept in awk, so
+ * memory does not grow with the number of files. Nothing follows a link: du
+ * and find walk physically (their default), stat describes the link itself,
+ * so a link to / is one link of one byte. Needs sh, stat, du -b, find and
+ * awk: busybox and GNU coreutils both have them.
  */
 export const MEASURE_SCRIPT = [
   `cd ${MOUNT_POINT} || exit 10`,
   `printf 'dev %s\\n' "$(stat -c %d .)"`,
   `printf 'statfs %s\\n' "$(stat -f -c '%S %b %f %a' .)"`,
   `printf 'du %s\\n' "$(du -sb . | cut -f1)"`,
-  `find . -type f -exec stat -c '%s %n' {} + | awk -v n="$1" '`,
-  // A file name holding a newline continues on a line that does not start with "<size> ./": not a file of its own.
-  `  !/^[0-9]+ \\.\\// { next }`,
-  `  { sp = index($0, " "); size = substr($0, 1, sp - 1) + 0; name = substr($0, sp + 1); files++; bytes += size`,
+  // %f is the raw mode in hex: 8xxx a regular file, axxx a symbolic link.
+  `find . \\( -type f -o -type l \\) -exec stat -c '%s %f %n' {} + | awk -v n="$1" '`,
+  // A file name holding a newline continues on a line that does not start with "<size> <mode> ./": not a file of its own.
+  `  !/^[0-9]+ [0-9a-f]+ \\.\\// { next }`,
+  `  { sp = index($0, " "); size = substr($0, 1, sp - 1) + 0; rest = substr($0, sp + 1); sp = index(rest, " "); name = substr(rest, sp + 1)`,
+  `    if (substr(rest, 1, 1) == "a") { links++; next }`,
+  `    files++; bytes += size`,
   `    if (n > 0 && (k < n || size > s[k])) { if (k < n) k++; i = k`,
   `      while (i > 1 && s[i - 1] < size) { s[i] = s[i - 1]; p[i] = p[i - 1]; i-- }`,
   `      s[i] = size; p[i] = name } }`,
-  `  END { printf "files %.0f\\n", files; printf "filebytes %.0f\\n", bytes; for (i = 1; i <= k; i++) printf "top %.0f %s\\n", s[i], p[i] }'`,
+  `  END { printf "files %.0f\\n", files; printf "links %.0f\\n", links; printf "filebytes %.0f\\n", bytes; for (i = 1; i <= k; i++) printf "top %.0f %s\\n", s[i], p[i] }'`,
 ].join('\n');
 
 const STATFS_SCRIPT = [`cd ${MOUNT_POINT} || exit 10`, `printf 'dev %s\\n' "$(stat -c %d .)"`, `printf 'statfs %s\\n' "$(stat -f -c '%S %b %f %a' .)"`].join('\n');
@@ -141,6 +146,8 @@ export interface Statfs {
 export interface Measurement extends Statfs {
   bytes: number;
   files: number;
+  /** Symbolic links, counted as links: never followed, never measured as what they point to. */
+  links: number;
   fileBytes: number;
   largest: Array<{ path: string; bytes: number }>;
 }
@@ -185,6 +192,7 @@ export function parseMeasurement(output: string): Measurement {
     ...statfsFrom(fields, output),
     bytes: integer(fields.get('du'), 'du -sb', output),
     files: integer(fields.get('files'), 'files', output),
+    links: integer(fields.get('links'), 'links', output),
     fileBytes: integer(fields.get('filebytes'), 'filebytes', output),
     largest: top,
   };

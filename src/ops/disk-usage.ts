@@ -52,6 +52,8 @@ export interface VolumeUsage {
   /** Apparent size of the content, as `du -sb` counts it. */
   bytes: number | null;
   files: number | null;
+  /** Symbolic links: counted as links, never followed (a link to / is one link). */
+  links: number | null;
   largest: Array<{ path: string; bytes: number }>;
   /** `path` of the filesystem entry that holds it. */
   filesystem: string | null;
@@ -411,7 +413,7 @@ export async function diskUsage(model: Model, options: DiskUsageOptions): Promis
   const volumes: VolumeUsage[] = measured.map((m) => {
     const base = { volume: m.volume.key, name: m.volume.name, kind: m.volume.kind, hostPath: m.volume.hostPath ?? null };
     if (m.measurement === undefined) {
-      return { ...base, status: m.status, bytes: null, files: null, largest: [], filesystem: null, growth: null, ...(m.error === undefined ? {} : { error: m.error }) };
+      return { ...base, status: m.status, bytes: null, files: null, links: null, largest: [], filesystem: null, growth: null, ...(m.error === undefined ? {} : { error: m.error }) };
     }
     const before = previous?.volumes[m.volume.key];
     const growth = before === undefined || previous === undefined ? null : growthBetween({ time: previous.time, bytes: before.bytes }, { time, bytes: m.measurement.bytes });
@@ -420,6 +422,7 @@ export async function diskUsage(model: Model, options: DiskUsageOptions): Promis
       status: 'ok',
       bytes: m.measurement.bytes,
       files: m.measurement.files,
+      links: m.measurement.links,
       largest: m.measurement.largest,
       filesystem: pathOfDevice.get(m.measurement.device) ?? null,
       growth: growth === null || before === undefined ? null : { ...growth, files: m.measurement.files - before.files },

@@ -63,9 +63,28 @@ export async function listVolume(model: Model, volume: VolumeModel, path: string
   const image = await helperImage(runner, model, volume.key);
   const listing = await runHelper(model, volume, async () => parseListing((await runner.run(listCommand(image, access.mount, path, helperLabels(model)))).stdout));
   if (listing.state === 'missing') throw new Error(`volume ${volume.key} (${access.via}): no such file or directory: ${path}; list its parent with ls ${parentOf(path)}`);
-  if (listing.state === 'outside') throw new UsageError(`volume ${volume.key}: ${path} goes through a symbolic link that leads out of the volume; list the link itself with ls ${parentOf(path)}`);
+  if (listing.state === 'through') throw throughLink(volume, path, listing.link, listing.target);
   const entries = [...listing.entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { volume: volume.key, path, directory: listing.state === 'dir', entries };
+}
+
+/**
+ * inspect never follows a symbolic link, also not a directory on the way:
+ * the link's target is resolved in the application's container, where an
+ * absolute target means something else than in a helper (`etcdir -> /etc`
+ * would show the helper image's /etc as if it were the volume's data).
+ */
+function throughLink(volume: VolumeModel, path: string, link: string, target: string): UsageError {
+  return new UsageError(
+    `volume ${volume.key}: ${path} goes through ${link}, a symbolic link to ${target}; inspect never follows links ` +
+      `(a link's target is resolved in the application's container, not in the volume): see the link itself with ls ${link}`,
+  );
+}
+
+/** `a`, `a/b` for `a/b/c`: the directories a path goes through. */
+function directoriesOnTheWay(path: string): string[] {
+  const parts = path.split('/');
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
 }
 
 function parentOf(path: string): string {
@@ -115,6 +134,14 @@ export async function catVolumeFile(model: Model, volume: VolumeModel, path: str
   const mount = { ...access.mount, target: '/v', readOnly: true };
   return runHelper(model, volume, () =>
     withHelper(runner, model, image, [mount], async (helper) => {
+      // docker cp follows links in the middle of a path (inside the helper's own filesystem): each directory on the way is looked at first.
+      for (const directory of directoriesOnTheWay(path)) {
+        const look = await copyFirstFile(startStreaming(docker.archiveReadPath(helper, `/v/${directory}`), { stdin: 'ignore', stdout: 'pipe' }), undefined);
+        if (look.header === undefined && look.readerError !== undefined) throw explainCatFailure(look.readerError, model, volume, access, path);
+        if (look.error !== undefined) throw look.error;
+        if (look.header?.type === 'symlink') throw throughLink(volume, path, directory, look.header.linkname ?? '?');
+        if (look.header?.type !== 'directory') throw new Error(`volume ${volume.key} (${access.via}): no such file: ${path}; ${directory} is not a directory (see it with ls ${directory})`);
+      }
       const reader = startStreaming(docker.archiveReadPath(helper, `/v/${path}`), { stdin: 'ignore', stdout: 'pipe' });
       const copy = await copyFirstFile(reader, sink);
       // docker cp's own failure (a missing file) explains an empty archive better than the tar parser does.
@@ -123,7 +150,12 @@ export async function catVolumeFile(model: Model, volume: VolumeModel, path: str
       const header = copy.header;
       if (header === undefined) throw new Error(`volume ${volume.key} (${access.via}): docker cp returned no entry for ${path}`);
       if (header.type === 'directory') throw new UsageError(`volume ${volume.key}: ${path} is a directory; list it with ls ${path}`);
-      if (header.type === 'symlink') throw new UsageError(`volume ${volume.key}: ${path} is a symbolic link to ${header.linkname}; cat the target instead (links are not followed)`);
+      if (header.type === 'symlink') {
+        throw new UsageError(
+          `volume ${volume.key}: ${path} is a symbolic link to ${header.linkname ?? '?'}; inspect never follows links ` +
+            `(a link's target is resolved in the application's container, not in the volume): see the link itself with ls ${path}`,
+        );
+      }
       if (header.type !== 'file' && header.type !== 'contiguous-file') throw new UsageError(`volume ${volume.key}: ${path} is a ${header.type}, not a regular file`);
       return { volume: volume.key, path, bytes: copy.bytes };
     }),
@@ -143,9 +175,9 @@ interface FirstFileCopy {
 /**
  * Copies the first entry of docker cp's tar stream to `sink` when it is a
  * file. Anything else stops docker cp at once, so a mistaken `cat DIR` does
- * not transfer a whole tree.
+ * not transfer a whole tree. Without a sink, only the first header is read.
  */
-async function copyFirstFile(reader: StreamingProcess, sink: ByteSink): Promise<FirstFileCopy> {
+async function copyFirstFile(reader: StreamingProcess, sink: ByteSink | undefined): Promise<FirstFileCopy> {
   const stdout = reader.child.stdout;
   if (stdout === null) throw new Error('docker cp has no stdout');
   const result: FirstFileCopy = { header: undefined, bytes: 0, readerError: undefined, error: undefined };
@@ -187,7 +219,7 @@ async function copyFirstFile(reader: StreamingProcess, sink: ByteSink): Promise<
           continue;
         }
         result.header = entry.header;
-        if (entry.header.type !== 'file' && entry.header.type !== 'contiguous-file') return halt();
+        if (sink === undefined || (entry.header.type !== 'file' && entry.header.type !== 'contiguous-file')) return halt();
         for await (const chunk of entry) {
           if (!(chunk instanceof Uint8Array)) throw new Error('archive entry yielded a non-byte chunk');
           result.bytes += chunk.length;

@@ -1,11 +1,10 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
-import { UsageError, formatIssue, formatKeyPath, type KeyPath, type StackIssue } from '../config/errors.js';
-import { keyPathAt, locate } from '../config/positions.js';
+import { UsageError, formatIssues, nameList, type KeyPath, type StackIssue } from '../config/errors.js';
 import { compileSchema } from '../config/schema.js';
 import { schemaIssues } from '../config/schema-issues.js';
 import type { IssueAt } from '../config/semantic.js';
+import { parseYaml, readYamlFile, type YamlKind } from '../config/yaml-source.js';
 import { ACTIONS_SPEC, BUILTIN_LISTS, BUILTIN_SCALARS } from './runbook-scope.js';
 import { references } from './runbook-template.js';
 import { DESTRUCTIVE_OPS, placedSteps, type PlacedStep, type RunbookFile, type RunbookStep } from './runbook-types.js';
@@ -15,7 +14,7 @@ export class RunbookFileError extends UsageError {
   readonly issues: StackIssue[];
 
   constructor(issues: StackIssue[]) {
-    super(`invalid runbook:\n${issues.map(formatIssue).join('\n')}`);
+    super(`invalid runbook:\n${formatIssues(issues)}`);
     this.name = 'RunbookFileError';
     this.issues = issues;
   }
@@ -55,50 +54,28 @@ export function listRunbooks(dir: string): string[] {
     .map((n) => join(dir, n));
 }
 
+const RUNBOOK: YamlKind = {
+  what: 'runbook',
+  unreadableFix: 'check the name or path, or pass --runbooks-dir',
+  tooBigFix: 'a runbook is a list of steps a person can read: split it into several runbooks',
+};
+
 export function loadRunbook(file: string): LoadedRunbook {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new RunbookFileError([
-      { file, position: { line: 1, column: 1 }, keyPath: '', message: `cannot read the runbook: ${err instanceof Error ? err.message : String(err)}`, fix: 'check the name or path, or pass --runbooks-dir' },
-    ]);
-  }
-  return { file, text, book: parseRunbookText(text, file) };
+  const read = readYamlFile(file, RUNBOOK);
+  if (!read.ok) throw new RunbookFileError(read.issues);
+  return { file, text: read.text, book: parseRunbookText(read.text, file) };
 }
 
 export function parseRunbookText(text: string, file: string): RunbookFile {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  const syntax = doc.errors.map((e): StackIssue => {
-    const pos = lines.linePos(e.pos[0]);
-    const duplicate = e.code === 'DUPLICATE_KEY';
-    const keyPath = duplicate ? keyPathAt(doc, e.pos[0]) : undefined;
-    return {
-      file,
-      position: { line: pos.line, column: pos.col },
-      keyPath: keyPath === undefined ? '' : formatKeyPath(keyPath),
-      message: duplicate ? 'duplicate key: a key may appear only once in a mapping' : `YAML syntax error: ${e.message.split('\n')[0] ?? e.message}`,
-      fix: duplicate ? 'remove or merge the repeated key' : 'fix the YAML syntax at this position',
-    };
-  });
-  if (syntax.length > 0) throw new RunbookFileError(syntax);
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  const parsed = parseYaml(text, file);
+  if (!parsed.ok) throw new RunbookFileError(parsed.issues);
+  const { data, source } = parsed;
   const validate = runbookValidator();
-  if (!validate(data)) throw new RunbookFileError(place(schemaIssues(validate.errors ?? [], { oneOfFix: 'write one of the forms the runbook schema allows (see schemas/runbook.schema.json)' }), doc, lines, file));
+  const place = (issues: IssueAt[]): StackIssue[] => issues.map((issue) => source.place(issue));
+  if (!validate(data)) throw new RunbookFileError(place(schemaIssues(validate.errors ?? [], { oneOfFix: 'write one of the forms the runbook schema allows (see schemas/runbook.schema.json)' })));
   const semantic = semanticIssues(data, basename(file).replace(/\.ya?ml$/, ''));
-  if (semantic.length > 0) throw new RunbookFileError(place(semantic, doc, lines, file));
+  if (semantic.length > 0) throw new RunbookFileError(place(semantic));
   return data;
-}
-
-function place(issues: IssueAt[], doc: Document, lines: LineCounter, file: string): StackIssue[] {
-  return issues.map((issue) => ({
-    file,
-    position: locate(doc, lines, issue.path, issue.pointAtKey ?? false),
-    keyPath: formatKeyPath(issue.path),
-    message: issue.message,
-    fix: issue.fix,
-  }));
 }
 
 // ---------------------------------------------------------------- semantic checks
@@ -126,7 +103,7 @@ function semanticIssues(book: RunbookFile, fileName: string): IssueAt[] {
   }
   for (const [name, variable] of Object.entries(book.vars ?? {})) {
     if (variable.default !== undefined && variable.enum !== undefined && !variable.enum.includes(variable.default)) {
-      issues.push({ path: ['vars', name, 'default'], message: `default "${variable.default}" is not one of its enum values`, fix: `use one of: ${variable.enum.join(', ')}` });
+      issues.push({ path: ['vars', name, 'default'], message: `default "${variable.default}" is not one of its enum values`, fix: `use one of: ${nameList(variable.enum, '(none)')}` });
     }
   }
   const placed = placedSteps(book);
@@ -137,11 +114,19 @@ function semanticIssues(book: RunbookFile, fileName: string): IssueAt[] {
     seenIds.set(p.step.id, p);
   }
   const mainIds = book.steps.map((s) => s.id);
+  const varNames = Object.keys(book.vars ?? {});
+  const mainIndex = new Map<string, number>();
+  book.steps.forEach((s, i) => {
+    if (!mainIndex.has(s.id)) mainIndex.set(s.id, i);
+  });
   const captured = new Map<string, { list: boolean; fields: readonly string[] }>();
   const captureOwners = new Map<string, string>();
   // Every capture of the main steps is visible to onFailure steps (set or not, the when: set condition tells).
   const mainCaptures = new Map<string, { list: boolean; fields: readonly string[] }>();
   for (const s of book.steps) for (const [n, v] of outputsOf(s)) mainCaptures.set(n, v);
+  // What onFailure steps see: every main capture, then what earlier onFailure steps captured.
+  // Kept up to date rather than rebuilt for each step, which would cost steps times captures.
+  let failureVisible: Map<string, { list: boolean; fields: readonly string[] }> | undefined;
 
   for (const p of placed) {
     const { step } = p;
@@ -169,39 +154,40 @@ function semanticIssues(book: RunbookFile, fileName: string): IssueAt[] {
         if (fallback === null && step.with?.[key] === undefined) issues.push({ path: [...where], message: `action ${step.action} needs with: {${key}: ...}`, fix: `add with: {${key}: "{{drill_set}}"} or the value to use` });
       }
     }
+    if (p.phase === 'onFailure') failureVisible ??= new Map([...mainCaptures, ...captured]);
+    const visible = failureVisible ?? captured;
     // Conditions
     const when = step.when;
     if (when !== undefined) {
       if (when.var !== undefined) {
         const declared = book.vars?.[when.var];
-        if (declared === undefined) issues.push({ path: [...where, 'when', 'var'], message: `variable "${when.var}" is not declared`, fix: `declare it under vars, or use one of: ${Object.keys(book.vars ?? {}).join(', ') || '(none declared)'}` });
+        if (declared === undefined) issues.push({ path: [...where, 'when', 'var'], message: `variable "${when.var}" is not declared`, fix: `declare it under vars, or use one of: ${nameList(varNames, '(none declared)')}` });
         else if (declared.enum !== undefined) {
+          const allowed = new Set(declared.enum);
           for (const [i, value] of (when.in ?? []).entries()) {
-            if (!declared.enum.includes(value)) issues.push({ path: [...where, 'when', 'in', i], message: `"${value}" is not a value of ${when.var}`, fix: `use one of: ${declared.enum.join(', ')}` });
+            if (!allowed.has(value)) issues.push({ path: [...where, 'when', 'in', i], message: `"${value}" is not a value of ${when.var}`, fix: `use one of: ${nameList(declared.enum, '(none)')}` });
           }
         }
       }
       for (const key of ['started', 'failed', 'succeeded'] as const) {
         const target = when[key];
         if (target === undefined) continue;
-        const at = mainIds.indexOf(target);
-        if (at === -1) issues.push({ path: [...where, 'when', key], message: `no step "${target}" in steps`, fix: `use one of: ${mainIds.join(', ')}` });
+        const at = mainIndex.get(target);
+        if (at === undefined) issues.push({ path: [...where, 'when', key], message: `no step "${target}" in steps`, fix: `use one of: ${nameList(mainIds, '(no steps)')}` });
         else if (p.phase === 'steps' && (key === 'failed' || at >= p.index)) {
           issues.push({ path: [...where, 'when', key], message: key === 'failed' ? 'a run stops at its failed step: failed only makes sense in onFailure' : `step "${target}" does not come before "${step.id}"`, fix: key === 'failed' ? 'move the step to onFailure' : 'refer to an earlier step' });
         }
       }
       if (when.set !== undefined) {
-        const visible = p.phase === 'steps' ? captured : new Map([...mainCaptures, ...captured]);
         if (!visible.has(when.set)) issues.push({ path: [...where, 'when', 'set'], message: `no earlier step captures "${when.set}"`, fix: 'capture it in an earlier step (capture: {name: {json: field}})' });
       }
     }
     // Variables in arguments
-    const visible = p.phase === 'steps' ? captured : new Map([...mainCaptures, ...captured]);
     let itemFields: readonly string[] | undefined;
     if (step.forEach !== undefined) {
       const list = BUILTIN_LISTS[step.forEach] ?? (visible.get(step.forEach)?.list === true ? visible.get(step.forEach)?.fields : undefined);
       if (list === undefined) {
-        issues.push({ path: [...where, 'forEach'], message: `"${step.forEach}" is not a list`, fix: `use one of: ${[...Object.keys(BUILTIN_LISTS), ...[...visible].filter(([, v]) => v.list).map(([k]) => k)].join(', ')}` });
+        issues.push({ path: [...where, 'forEach'], message: `"${step.forEach}" is not a list`, fix: `use one of: ${nameList(listNames(visible), '(none)')}` });
         itemFields = [];
       } else itemFields = list;
     }
@@ -229,9 +215,21 @@ function semanticIssues(book: RunbookFile, fileName: string): IssueAt[] {
       }
       captureOwners.set(name, step.id);
       captured.set(name, value);
+      failureVisible?.set(name, value);
     }
   }
   return issues;
+}
+
+/** `{{var.NAME}}` for each declared variable, made only as far as a message shows them. */
+function* varReferences(vars: Record<string, unknown>): Generator<string> {
+  for (const name in vars) yield `{{var.${name}}}`;
+}
+
+/** Built-in lists, then captured ones; a generator, so that a message naming the first few does not walk them all. */
+function* listNames(visible: ReadonlyMap<string, { list: boolean }>): Generator<string> {
+  yield* Object.keys(BUILTIN_LISTS);
+  for (const [name, value] of visible) if (value.list) yield name;
 }
 
 function outputsOf(step: RunbookStep): Array<[string, { list: boolean; fields: readonly string[] }]> {
@@ -264,7 +262,10 @@ function referenceIssues(
     }
     if (name.startsWith('var.')) {
       const v = name.slice(4);
-      if (book.vars?.[v] === undefined) issues.push({ path, message: `{{${name}}}: variable "${v}" is not declared`, fix: `declare it under vars${Object.keys(book.vars ?? {}).length > 0 ? ` or use one of: ${Object.keys(book.vars ?? {}).map((k) => `{{var.${k}}}`).join(', ')}` : ''}` });
+      if (book.vars?.[v] === undefined) {
+        const known = nameList(varReferences(book.vars ?? {}), '');
+        issues.push({ path, message: `{{${name}}}: variable "${v}" is not declared`, fix: `declare it under vars${known === '' ? '' : ` or use one of: ${known}`}` });
+      }
       continue;
     }
     if (name in BUILTIN_SCALARS) continue;
@@ -273,7 +274,7 @@ function referenceIssues(
       issues.push({
         path,
         message: `{{${name}}} is not defined here`,
-        fix: `use a built-in (${Object.keys(BUILTIN_SCALARS).join(', ')}), {{var.<name>}}, a list, or a value captured by an earlier step${captured.size > 0 ? ` (${[...captured.keys()].join(', ')})` : ''}`,
+        fix: `use a built-in (${Object.keys(BUILTIN_SCALARS).join(', ')}), {{var.<name>}}, a list, or a value captured by an earlier step${captured.size > 0 ? ` (${nameList(captured.keys(), '')})` : ''}`,
       });
       continue;
     }

@@ -108,3 +108,31 @@ setup() {
   grep -q "# edited by hand" "$tmp/compose/pim.yml"
   rm -rf "$tmp"
 }
+
+@test "compose.mjs refuses a YAML alias bomb with exit 2 naming file:line:column of the alias" {
+  mkdir -p "$BATS_TEST_TMPDIR/stacks"
+  {
+    echo 'app: bomb'
+    echo 'x0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]'
+    for i in 1 2 3 4 5 6 7 8; do
+      p=$((i - 1))
+      echo "x$i: &a$i [*a$p, *a$p, *a$p, *a$p, *a$p, *a$p, *a$p, *a$p, *a$p]"
+    done
+    echo 'volumes: {}'
+    echo 'services: {}'
+    echo 'environments: {dev: {}}'
+  } >"$BATS_TEST_TMPDIR/stacks/bomb.yaml"
+  run --separate-stderr npx zx scripts/compose.mjs --stacks-dir "$BATS_TEST_TMPDIR/stacks" --stack bomb-dev --out "$BATS_TEST_TMPDIR/out"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"$BATS_TEST_TMPDIR/stacks/bomb.yaml:8:10: x6[0]: alias *a5 expands the document beyond 1000000 values"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/out" ]
+}
+
+@test "compose.mjs refuses a stack file over 1 MiB with exit 2 naming where the limit is crossed" {
+  mkdir -p "$BATS_TEST_TMPDIR/stacks"
+  head -c 2000000 /dev/zero | tr '\0' '#' | fold -w 63 >"$BATS_TEST_TMPDIR/stacks/huge.yaml"
+  run --separate-stderr npx zx scripts/compose.mjs --stacks-dir "$BATS_TEST_TMPDIR/stacks" --stack huge-dev --out "$BATS_TEST_TMPDIR/out"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"$BATS_TEST_TMPDIR/stacks/huge.yaml:16385:1: (document): the stack file is "*" bytes; a stack file may hold at most 1048576 bytes (1 MiB)"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/out" ]
+}

@@ -15,6 +15,11 @@ export interface RunOptions {
   via?: 'node' | 'zx';
   cwd?: string;
   env?: Record<string, string | undefined>;
+  /**
+   * Hang detector, not a timing assertion: after this long the program is
+   * SIGKILLed and the result has code -1 and a note in stderr.
+   */
+  hangAfterMs?: number;
 }
 
 /** Runs `scripts/<name>.mjs` with arguments and resolves with its exit code and output (never rejects on a non-zero exit). */
@@ -34,11 +39,24 @@ export function runCommand(command: string, args: readonly string[], options: Om
     });
     let stdout = '';
     let stderr = '';
+    let hung = false;
+    const timer =
+      options.hangAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            hung = true;
+            child.kill('SIGKILL');
+          }, options.hangAfterMs);
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
     child.on('close', (code, signal) => {
-      resolve({ code: code ?? (signal === null ? -1 : 128), stdout, stderr });
+      clearTimeout(timer);
+      if (hung) resolve({ code: -1, stdout, stderr: `${stderr}\n[test harness: ${command} still running after ${options.hangAfterMs ?? 0} ms: hung; killed it]\n` });
+      else resolve({ code: code ?? (signal === null ? -1 : 128), stdout, stderr });
     });
   });
 }

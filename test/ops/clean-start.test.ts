@@ -3,7 +3,7 @@
 // refusals change nothing; a second run is a no-op.
 import { randomBytes } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Model } from '../../src/config/model.js';
@@ -194,6 +194,31 @@ describe('clean-start removes exactly the stack', () => {
     expect(result.stderr).toContain(`volume ${PROJECT}_db is used by container ${PROJECT}-worker`);
     expect(result.stderr).toContain('nothing was changed');
     expect(ours()).toBe(before);
+  });
+});
+
+describe('symbolic links are removed as links, never followed', () => {
+  it('empties a directory holding links of every kind; what they point to on the host stays', async () => {
+    deploy(model(PROJECT));
+    const files = join(root, 'files');
+    const outside = join(root, 'outside');
+    mkdirSync(outside, { recursive: true });
+    writeFileSync(join(outside, 'keep.txt'), 'kept\n');
+    mkdirSync(join(outside, 'dir'), { recursive: true });
+    writeFileSync(join(outside, 'dir', 'inner.txt'), 'inner\n');
+    // Absolute to a host file and a host directory, dangling, leaving the directory (../outside), and /etc.
+    symlinkSync(join(outside, 'keep.txt'), join(files, 'abs'));
+    symlinkSync(join(outside, 'dir'), join(files, 'absdir'));
+    symlinkSync('/nonexistent', join(files, 'dangling'));
+    symlinkSync('../outside/dir', join(files, 'up'));
+    symlinkSync('/etc', join(files, 'etcdir'));
+    const result = await clean(['--yes', '--no-backup', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ removed: { directories: [{ volume: 'files', path: files, entries: 6 }] } });
+    expect(readdirSync(files)).toEqual([]);
+    expect(readFileSync(join(outside, 'keep.txt'), 'utf8')).toBe('kept\n');
+    expect(readFileSync(join(outside, 'dir', 'inner.txt'), 'utf8')).toBe('inner\n');
+    expect(existsSync('/etc/hostname')).toBe(true);
   });
 });
 

@@ -122,7 +122,9 @@ beforeAll(() => {
   seed(
     `${PROJECT}_data`,
     'mkdir -p /d/mail/2024/inbox /d/empty-dir && head -c 300000 /dev/urandom > /d/big.bin && head -c 200000 /dev/urandom > /d/mail/2024/inbox/mid.bin && ' +
-      'for i in $(seq 1 40); do head -c $((i * 97)) /dev/urandom > /d/mail/2024/inbox/m$i.eml; done && ln /d/big.bin /d/mail/big-link.bin && : > /d/zero && echo SECRET=x > /d/secrets.env',
+      'for i in $(seq 1 40); do head -c $((i * 97)) /dev/urandom > /d/mail/2024/inbox/m$i.eml; done && ln /d/big.bin /d/mail/big-link.bin && : > /d/zero && echo SECRET=x > /d/secrets.env && ' +
+      // Links of every kind: their targets are data of the application's container, never measured here.
+      'ln -s / /d/root && ln -s /etc /d/etcdir && ln -s /etc/hostname /d/abs && ln -s /nonexistent /d/dangling && ln -s ../../etc/x /d/mail/up',
   );
   seed(`${PROJECT}_logs`, 'for i in $(seq 1 5); do head -c 1000 /dev/urandom > /d/app.$i.log; done');
   docker('run', '--rm', '--mount', `type=bind,source=${filesDir},target=/d`, IMAGE, 'sh', '-c', 'mkdir /d/uploads && head -c 55555 /dev/urandom > /d/uploads/a.pdf && chown -R 1000:1000 /d');
@@ -154,6 +156,15 @@ describe('volume sizes', () => {
     // big.bin, big-link.bin, mid.bin, 40 mails, zero, secrets.env
     expect(volumeOf(report, 'data').files).toBe(45);
     expect(volumeOf(report, 'logs').files).toBe(5);
+  });
+
+  it('counts symbolic links as links and never measures what they point to (a link to / adds a few bytes)', async () => {
+    const data = volumeOf(await measure(join(temp.make(), 'h.json')), 'data');
+    expect(data.links).toBe(5);
+    expect(data.files).toBe(45);
+    // 300 KB + 200 KB + 40 mails + directories; following root -> / would add the whole filesystem.
+    expect(data.bytes).toBeLessThan(1_000_000);
+    expect(data.largest.map((f) => f.path)).not.toContain('etcdir/hostname');
   });
 
   it('lists the largest files first, as many as --top asks for', async () => {
@@ -306,8 +317,8 @@ describe('rules (pure)', () => {
   });
 
   it('parses the helper output, keeping paths with spaces', () => {
-    const m = parseMeasurement('dev 42\nstatfs 4096 100 40 30\ndu 9000\nfiles 2\nfilebytes 8000\ntop 7000 ./a b/c\ntop 1000 ./d\n');
-    expect(m).toEqual({ device: 42, totalBytes: 409600, freeBytes: 163840, availableBytes: 122880, usedBytes: 245760, bytes: 9000, files: 2, fileBytes: 8000, largest: [{ path: 'a b/c', bytes: 7000 }, { path: 'd', bytes: 1000 }] });
+    const m = parseMeasurement('dev 42\nstatfs 4096 100 40 30\ndu 9000\nfiles 2\nlinks 3\nfilebytes 8000\ntop 7000 ./a b/c\ntop 1000 ./d\n');
+    expect(m).toEqual({ device: 42, totalBytes: 409600, freeBytes: 163840, availableBytes: 122880, usedBytes: 245760, bytes: 9000, files: 2, links: 3, fileBytes: 8000, largest: [{ path: 'a b/c', bytes: 7000 }, { path: 'd', bytes: 1000 }] });
   });
 
   it('measures through a read-only mount, as a command that changes nothing', () => {
@@ -438,7 +449,7 @@ describe('command line', () => {
     const report = await measure(join(temp.make(), 'h.json'));
     const text = renderReport(report, 120);
     expect(text.split('\n').length).toBeLessThan(40);
-    expect(text).toMatch(/^VOLUME +KIND +SIZE +FILES +GROWTH +FILESYSTEM$/m);
+    expect(text).toMatch(/^VOLUME +KIND +SIZE +FILES +LINKS +GROWTH +FILESYSTEM$/m);
     expect(text).toMatch(/^ghost +named +missing/m);
   });
 

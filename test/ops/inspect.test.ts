@@ -93,9 +93,16 @@ printf '%s' "$SECRETS" > secrets.env && chmod 0600 secrets.env
 mkdir -p email/attachments uploads
 printf hello > email/attachments/a.txt
 head -c 100000 /dev/urandom > blob.bin
-ln -s secrets.env link
-ln -s /etc escape
 chown -R 1000:1000 /v && chmod 0750 /v
+# Links of every kind, made after chown -R (which follows links on the way): their targets are the application's business.
+ln -s secrets.env link
+ln -s /etc etcdir
+ln -s /etc/hostname abs
+ln -s /nonexistent dangling
+ln -s ../../etc/x up
+ln -s email reldir
+ln -s .. email/back
+chown -h 1000:1000 link etcdir abs dangling up reldir email/back
 sha256sum blob.bin`;
   blobSha = docker(['run', '--rm', ...labels('seed'), '--network', 'none', '-e', `SECRETS=${SECRETS}`, '--mount', `type=volume,source=${data.name},target=/v`, BUSYBOX, 'sh', '-c', seed]).split(' ')[0] ?? '';
   docker(['run', '-d', '--name', `${project}-app`, ...labels('app'), '--network', 'none', '--mount', `type=volume,source=${data.name},target=/data`, BUSYBOX, 'sh', '-c', "trap 'exit 0' TERM; while :; do sleep 1; done"]);
@@ -151,7 +158,7 @@ describe('ls', () => {
   test('lists the root: name, type, size, owner, mode and mtime of every entry, dotfiles included, sorted', async () => {
     const listing = await listVolume(dev, data, '.', runner());
     expect(listing.directory).toBe(true);
-    expect(listing.entries.map((e) => e.name)).toEqual(['blob.bin', 'email', 'escape', 'link', 'secrets.env', 'uploads']);
+    expect(listing.entries.map((e) => e.name)).toEqual(['abs', 'blob.bin', 'dangling', 'email', 'etcdir', 'link', 'reldir', 'secrets.env', 'up', 'uploads']);
     const secrets = listing.entries.find((e) => e.name === 'secrets.env');
     expect(secrets).toMatchObject({ type: 'file', size: Buffer.byteLength(SECRETS), uid: 1000, gid: 1000, mode: 0o600, target: undefined });
     expect(Math.abs((secrets?.mtime.getTime() ?? 0) - Date.now())).toBeLessThan(3_600_000);
@@ -176,10 +183,6 @@ describe('ls', () => {
 
   test('an empty directory lists no entries', async () => {
     expect((await listVolume(dev, data, 'uploads', runner())).entries).toEqual([]);
-  });
-
-  test('a path that leaves the volume through a symbolic link is refused', async () => {
-    await expect(listVolume(dev, data, 'escape/passwd', runner())).rejects.toThrow(/escape\/passwd goes through a symbolic link that leads out of the volume/);
   });
 
   test('a missing path is an error naming the path', async () => {
@@ -237,6 +240,76 @@ describe('cat', () => {
   });
 });
 
+describe('symbolic links are shown or refused, never followed', () => {
+  const LINKS: Array<[string, string]> = [
+    ['link', 'secrets.env'],
+    ['abs', '/etc/hostname'],
+    ['dangling', '/nonexistent'],
+    ['up', '../../etc/x'],
+    ['etcdir', '/etc'],
+    ['reldir', 'email'],
+  ];
+  // [path, the link on the way, its target]: absolute, dangling, leaving the volume, staying in it, deeper down.
+  const THROUGH: Array<[string, string, string]> = [
+    ['etcdir/passwd', 'etcdir', '/etc'],
+    ['abs/x', 'abs', '/etc/hostname'],
+    ['dangling/x', 'dangling', '/nonexistent'],
+    ['up/x', 'up', '../../etc/x'],
+    ['reldir/attachments/a.txt', 'reldir', 'email'],
+    ['email/back/secrets.env', 'email/back', '..'],
+  ];
+  const refusal = (path: string, link: string, target: string): string => `volume data: ${path} goes through ${link}, a symbolic link to ${target}; inspect never follows links`;
+
+  test.each(LINKS)('ls of the root shows %s with its target %s', async (name, target) => {
+    const listing = await listVolume(dev, data, '.', runner());
+    expect(listing.entries.find((e) => e.name === name)).toMatchObject({ type: 'symlink', target, uid: 1000, gid: 1000 });
+  });
+
+  test.each(LINKS)('ls %s lists the link itself, not what it points to', async (name, target) => {
+    const listing = await listVolume(dev, data, name, runner());
+    expect(listing.directory).toBe(false);
+    expect(listing.entries).toEqual([expect.objectContaining({ name, type: 'symlink', target })]);
+  });
+
+  test.each(THROUGH)('ls %s is refused as bad usage, naming %s and its target %s', async (path, link, target) => {
+    const failure = listVolume(dev, data, path, runner());
+    await expect(failure).rejects.toThrow(UsageError);
+    await expect(failure).rejects.toThrow(refusal(path, link, target));
+  });
+
+  test.each(LINKS)('cat %s is refused as bad usage, naming its target %s', async (name, target) => {
+    const out = collect();
+    const failure = catVolumeFile(dev, data, name, runner(), out.sink);
+    await expect(failure).rejects.toThrow(UsageError);
+    await expect(failure).rejects.toThrow(`volume data: ${name} is a symbolic link to ${target}; inspect never follows links`);
+    expect(out.bytes()).toHaveLength(0);
+  });
+
+  test.each(THROUGH)('cat %s is refused as bad usage, naming %s and its target %s, and prints nothing', async (path, link, target) => {
+    const out = collect();
+    const failure = catVolumeFile(dev, data, path, runner(), out.sink);
+    await expect(failure).rejects.toThrow(UsageError);
+    await expect(failure).rejects.toThrow(refusal(path, link, target));
+    expect(out.bytes()).toHaveLength(0);
+  });
+
+  test('cat through a link is refused with a helper image that has no shell, too', async () => {
+    const saved = process.env['STOWAGE_HELPER_IMAGE'];
+    process.env['STOWAGE_HELPER_IMAGE'] = noShellImage;
+    try {
+      await expect(catVolumeFile(dev, data, 'reldir/attachments/a.txt', runner(), collect().sink)).rejects.toThrow(refusal('reldir/attachments/a.txt', 'reldir', 'email'));
+    } finally {
+      if (saved === undefined) delete process.env['STOWAGE_HELPER_IMAGE'];
+      else process.env['STOWAGE_HELPER_IMAGE'] = saved;
+    }
+  });
+
+  test('a file below a file is missing, not read', async () => {
+    await expect(catVolumeFile(dev, data, 'secrets.env/x', runner(), collect().sink)).rejects.toThrow(/no such file: secrets.env\/x; secrets.env is not a directory/);
+    await expect(listVolume(dev, data, 'secrets.env/x', runner())).rejects.toThrow(/no such file or directory: secrets.env\/x/);
+  });
+});
+
 describe('info', () => {
   test('says what the volume is: kind, Docker name, mountpoint, driver, labels', async () => {
     const info = await volumeInfo(dev, data, runner());
@@ -247,7 +320,7 @@ describe('info', () => {
 
   test('measures the content: bytes and file count', async () => {
     const info = await volumeInfo(dev, data, runner());
-    expect(info.size).toMatchObject({ files: 3, directories: 3, other: 2, bytes: Buffer.byteLength(SECRETS) + 5 + 100000 });
+    expect(info.size).toMatchObject({ files: 3, directories: 3, links: 7, other: 0, bytes: Buffer.byteLength(SECRETS) + 5 + 100000 });
     expect(info.size?.diskBytes).toBeGreaterThanOrEqual(100000);
   });
 
@@ -322,6 +395,23 @@ describe('the command line', () => {
     const run = await cli(['info']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('--volume is required: stack insptest-dev has data, never');
+  });
+
+  test('cat through a symbolic link to /etc exits 2 naming the link, and prints nothing of the helper\'s /etc', async () => {
+    const run = await cli(['--volume', 'data', 'cat', 'etcdir/passwd']);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('volume data: etcdir/passwd goes through etcdir, a symbolic link to /etc; inspect never follows links');
+    expect(run.stderr).toContain('see the link itself with ls etcdir');
+  });
+
+  test('ls shows a link with its target and exits 0; ls through it exits 2', async () => {
+    const shown = await cli(['--volume', 'data', 'ls', 'etcdir']);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^lrwxrwxrwx +1000:1000 +4 +\S+ +etcdir -> \/etc$/m);
+    const through = await cli(['--volume', 'data', 'ls', 'etcdir/ssl', '--json']);
+    expect(through.code).toBe(2);
+    expect(JSON.parse(through.stdout)).toMatchObject({ error: { kind: 'usage' } });
   });
 
   test('an unknown action is bad usage', async () => {

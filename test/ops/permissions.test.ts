@@ -17,7 +17,7 @@ import { TempDirs, yamlText } from '../helpers/stacks.js';
 
 const BUSYBOX = 'stowage-test/busybox:1';
 const id = randomBytes(3).toString('hex');
-const projects = { dev: `permtest-${id}-dev`, prod: `permtest-${id}-prod`, edge: `permtest-${id}-edge` };
+const projects = { dev: `permtest-${id}-dev`, prod: `permtest-${id}-prod`, edge: `permtest-${id}-edge`, links: `permtest-${id}-links` };
 const temp = new TempDirs();
 const work = temp.make('stowage-perm-');
 const hostRoot = join(work, 'srv', 'permtest');
@@ -258,7 +258,7 @@ describe('a named volume on the engine', () => {
   test('a rule naming a symbolic link is skipped and the link target keeps its mode', async () => {
     inVolume(`${MESSY}\nrm /v/secrets.env && echo t > /v/target && chmod 0644 /v/target && ln -s target /v/secrets.env`);
     const v = only(await fixPermissions(dev, { runner: quietRunner(), volumes: [], check: false }));
-    expect(v.skipped).toEqual([{ path: 'secrets.env', reason: 'is a symbolic link; its target is left alone' }]);
+    expect(v.skipped).toEqual([{ path: 'secrets.env', reason: 'is a symbolic link to target; stowage never follows links, so neither the link nor its target was changed' }]);
     expect(devState().get('./target')).toBe('1000:1000 644');
   });
 
@@ -336,6 +336,120 @@ describe('host directories', () => {
     expect(ownerOf(join(bindDir, 'uploads', 'link'))).toBe('1000:1000');
     const again = only(await fixPermissions(modelOf('edge'), { runner: quietRunner(), volumes: [], check: false }));
     expect(again.changed).toEqual({ owner: 0, mode: 0 });
+  });
+});
+
+describe('symbolic links are never followed', () => {
+  // Links of every kind, and rules through them. An absolute link into /v reaches the volume itself inside the helper,
+  // so following one would show on files the test can see; /etc and the others would reach the helper's own files.
+  const linksStack = yamlText`
+    app: permlinks
+    helper:
+      image: ${BUSYBOX}
+    volumes:
+      data:
+        owner: "1000:1000"
+        mode: "0750"
+        files:
+          - { path: root-owned.conf, mode: "0644", owner: "0:0" }
+          - { path: abs, mode: "0600" }
+          - { path: etcdir/hostname, mode: "0600", owner: "0:0" }
+          - { path: dangling/x, mode: "0600" }
+          - { path: up/x, mode: "0600" }
+          - { path: reldir/secret.txt, mode: "0600" }
+          - { path: vdir/secret.txt, mode: "0600", owner: "0:0" }
+    services:
+      app:
+        image: ${BUSYBOX}
+        mounts: [data:/data]
+    environments:
+      dev:
+        project: ${projects.links}
+      prod:
+        project: ${projects.links}
+        hostRoot: ${join(work, 'dangling-root', 'srv')}
+        volumeBacking: host
+  `;
+  const linksDir = temp.stacksDir({ 'permlinks.yaml': linksStack });
+  const linksModel = (env: string): Model => resolveModel(loadStackFile(join(linksDir, 'permlinks.yaml')).stack, env, { stackFile: join(linksDir, 'permlinks.yaml') });
+  const model = linksModel('dev');
+  const volume = `${projects.links}_data`;
+  const LINKS = ['abs -> /etc/hostname', 'dangling -> /nonexistent', 'up -> ../../etc/x', 'etcdir -> /etc', 'reldir -> sub', 'vdir -> /v/sub', 'conflink -> root-owned.conf'];
+  const seed = `set -e
+cd /v && rm -rf ./* ./.[!.]* 2>/dev/null || true
+mkdir sub && echo s > sub/secret.txt && chmod 0644 sub/secret.txt
+echo conf > root-owned.conf && chmod 0644 root-owned.conf
+ln -s /etc/hostname abs && ln -s /nonexistent dangling && ln -s ../../etc/x up && ln -s /etc etcdir
+ln -s sub reldir && ln -s /v/sub vdir && ln -s root-owned.conf conflink
+chown -hR 0:0 /v && chmod 0777 /v
+`;
+  const inLinks = (script: string): string =>
+    docker(['run', '--rm', '--label', `stowage.project=${projects.links}`, '--network', 'none', '--mount', `type=volume,source=${volume},target=/v`, BUSYBOX, 'sh', '-c', script]);
+  /** path -> "uid:gid mode [-> target]" of every entry, links described as themselves. */
+  const state = (): Map<string, string> =>
+    new Map(
+      inLinks('cd /v && find . | while IFS= read -r f; do if [ -L "$f" ]; then printf "%s|%s -> %s\\n" "$f" "$(stat -c "%u:%g" "$f")" "$(readlink "$f")"; else printf "%s|%s\\n" "$f" "$(stat -c "%u:%g %a" "$f")"; fi; done')
+        .trim()
+        .split('\n')
+        .map((line) => line.split('|') as [string, string]),
+    );
+
+  beforeAll(() => {
+    docker(['volume', 'create', '--label', `stowage.project=${projects.links}`, '--label', 'stowage.env=dev', '--label', 'stowage.volume=data', volume]);
+  });
+
+  test('the tree owner reaches every link itself (lchown), and no target: not in the volume, not through a link', async () => {
+    inLinks(seed);
+    await fixPermissions(model, { runner: quietRunner(), volumes: [], check: false });
+    const after = state();
+    for (const link of LINKS) expect(after.get(`./${link.split(' ')[0] ?? ''}`), link).toBe(`1000:1000 -> ${link.split(' -> ')[1] ?? ''}`);
+    // conflink -> root-owned.conf got the tree owner; its target keeps the owner its own rule gives it.
+    expect(after.get('./root-owned.conf')).toBe('0:0 644');
+    // reldir and vdir lead to sub: the rules written through them did not change sub/secret.txt.
+    expect(after.get('./sub/secret.txt')).toBe('1000:1000 644');
+    expect(after.get('.')).toBe('1000:1000 750');
+  });
+
+  test('a rule that names a link, or goes through one, is refused with the link and its target, whatever it points to', async () => {
+    inLinks(seed);
+    const v = only(await fixPermissions(model, { runner: quietRunner(), volumes: [], check: false }));
+    const through = (link: string, target: string): string => `goes through ${link}, a symbolic link to ${target}; stowage never follows links, so nothing was changed`;
+    expect(v.skipped).toEqual([
+      { path: 'abs', reason: 'is a symbolic link to /etc/hostname; stowage never follows links, so neither the link nor its target was changed' },
+      { path: 'etcdir/hostname', reason: through('etcdir', '/etc') },
+      { path: 'dangling/x', reason: through('dangling', '/nonexistent') },
+      { path: 'up/x', reason: through('up', '../../etc/x') },
+      { path: 'reldir/secret.txt', reason: through('reldir', 'sub') },
+      { path: 'vdir/secret.txt', reason: through('vdir', '/v/sub') },
+    ]);
+    expect(v.missing).toEqual([]);
+  });
+
+  test('--check reports the same refusals and changes nothing, links included', async () => {
+    inLinks(seed);
+    const before = state();
+    const v = only(await fixPermissions(model, { runner: quietRunner(), volumes: [], check: true }));
+    expect(v.skipped.map((s) => s.path)).toEqual(['abs', 'etcdir/hostname', 'dangling/x', 'up/x', 'reldir/secret.txt', 'vdir/secret.txt']);
+    expect(state()).toEqual(before);
+  });
+
+  test('a second run changes nothing', async () => {
+    inLinks(seed);
+    await fixPermissions(model, { runner: quietRunner(), volumes: [], check: false });
+    const before = state();
+    const again = only(await fixPermissions(model, { runner: quietRunner(), volumes: [], check: false }));
+    expect(again.changed).toEqual({ owner: 0, mode: 0 });
+    expect(state()).toEqual(before);
+  });
+
+  test('a host directory whose path goes through a dangling link is not created inside the helper: refused, naming the link', async () => {
+    // <work>/dangling-root -> /stowage-nowhere-<id> on the host: the helper would resolve it in its own filesystem.
+    const nowhere = `/stowage-nowhere-${id}`;
+    symlinkSync(nowhere, join(work, 'dangling-root'));
+    await expect(fixPermissions(linksModel('prod'), { runner: quietRunner(), volumes: [], check: false })).rejects.toThrow(
+      `dangling-root below the host directory that exists is a symbolic link to ${nowhere}; stowage never follows links`,
+    );
+    expect(existsSync(nowhere)).toBe(false);
   });
 });
 

@@ -2,9 +2,12 @@
 // without touching the live stack, and safe-update rolls a failed update back
 // to the previous images and the data of its backup. Every test uses its own
 // project name and removes exactly what it created.
-import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectStack } from '../../src/config/select.js';
+import { Runner } from '../../src/engine/command.js';
+import { drillCheck } from '../../src/ops/runbook-drill.js';
 import { readJournal } from '../../src/ops/runbook-journal.js';
 import {
   IDLE_COMMAND,
@@ -15,16 +18,21 @@ import {
   createVolume,
   docker,
   exec,
+  hostShell,
   inVolume,
   labelArgs,
+  oneVolumeStack,
   removeProject,
   repoRoot,
   runService,
+  setDirName,
+  sha256Of,
   show,
   snapshot,
   uniqueProject,
   volumeExists,
   waitFor,
+  writeManifestFile,
 } from '../engine/fixtures.js';
 
 function runbook(args: string[], env: Record<string, string> = {}) {
@@ -37,6 +45,58 @@ async function drillLeftovers(project: string): Promise<string[]> {
   const volumes = (await docker('volume', 'ls', '--quiet', '--filter', label)).split('\n');
   return [...containers, ...volumes].filter((n) => n !== '');
 }
+
+describe('a drill compares symbolic links as links: their targets, never what they point to', () => {
+  const sb = new Sandbox(uniqueProject('drlnk'));
+  const scratch = `${sb.project}-drill_data`;
+  let setDir = '';
+  const check = () => drillCheck(selectStack(sb.stack, sb.stacksDir).model, setDir, { runner: new Runner({ printPlan: () => undefined }), identity: undefined });
+
+  beforeAll(async () => {
+    sb.writeStack(oneVolumeStack(sb.project));
+    // A scratch volume as drill-restore leaves it, holding links of every kind (etcdir would show the helper's /etc if followed).
+    await docker('volume', 'create', ...labelArgs({ 'stowage.project': `${sb.project}-drill`, 'stowage.drill': sb.project, 'stowage.volume': 'data' }), scratch);
+    await inVolume(scratch, `set -e
+cd /d
+printf 'hello\\n' > file.txt
+mkdir sub
+ln -s /etc/hostname abs; ln -s /nonexistent dangling; ln -s ../../etc/x up; ln -s /etc etcdir; ln -s sub reldir
+chown -h 1000:1000 abs etcdir`);
+    // The set: the same tree archived with GNU tar on the host, as the contract's tar artifact.
+    setDir = join(sb.setsDir, setDirName(new Date()));
+    mkdirSync(setDir, { recursive: true });
+    const mountpoint = (await docker('volume', 'inspect', '--format', '{{.Mountpoint}}', scratch)).trim();
+    const artifact = join(setDir, 'data.tar.zst');
+    await hostShell('tar -C "$1" -cf - . | zstd -q -1 > "$2"', mountpoint, artifact);
+    writeManifestFile(setDir, {
+      format: 1,
+      project: sb.project,
+      env: 'dev',
+      created: new Date().toISOString(),
+      artifacts: [{ volume: 'data', file: 'data.tar.zst', method: 'tar', format: 'tar+zstd', bytes: statSync(artifact).size, sha256: sha256Of(artifact) }],
+    });
+  });
+
+  afterAll(async () => {
+    await removeProject(`${sb.project}-drill`);
+    await sb.cleanup();
+  });
+
+  it('finds the scratch volume identical to its artifact, links compared by target, owner and time', async () => {
+    const result = await check();
+    expect(result.volumes.map((v) => v.problems)).toEqual([[]]);
+    expect(result.ok).toBe(true);
+    // file.txt, sub, five links and the root: nothing of /etc or sub was walked through a link.
+    expect(result.volumes[0]?.entries).toBe(8);
+  });
+
+  it('reports a link whose target changed, naming both targets', async () => {
+    await inVolume(scratch, 'cd /d && rm etcdir && ln -s /etc/ssl etcdir && chown -h 1000:1000 etcdir && touch -h -r abs etcdir');
+    const result = await check();
+    expect(result.ok).toBe(false);
+    expect(result.volumes[0]?.problems).toEqual([expect.stringMatching(/^etcdir: backup has symlink -> \/etc, 1000:1000 0777, mtime \d+; restored symlink -> \/etc\/ssl, 1000:1000 0777/)]);
+  });
+});
 
 describe('restore-drill restores the latest backup into scratch volumes, checks them, and removes them', () => {
   const sb = new Sandbox(uniqueProject('drill'));
