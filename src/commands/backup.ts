@@ -1,8 +1,8 @@
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
-import { backup, type BackupResult } from '../ops/backup.js';
-import { writeBackupMetrics } from '../ops/metrics.js';
-import { prune, type PruneResult } from '../ops/retention.js';
-import { formatBytes } from '../ops/progress.js';
+import { backup, type BackupResult } from '../backup/backup.js';
+import { writeBackupMetrics } from '../backup/metrics.js';
+import { prune, type PruneResult } from '../backup/retention.js';
+import { formatBytes } from '../cli/progress.js';
 import { backupRoot, stackContext } from './context.js';
 
 export const spec: CommandSpec = {

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { selectStack, stacksDirectory, type SelectedStack } from '../config/select.js';
 import { flag, requireString, stringValue, type CommandSpec, type Output, type Values } from '../cli/cli.js';
 import { Runner } from '../engine/command.js';
-import { silentProgress, terminalProgress, type ProgressFactory } from '../ops/progress.js';
+import { silentProgress, terminalProgress, type ProgressFactory } from '../cli/progress.js';
 
 /** What most commands need: the selected stack, a runner honouring --dry-run, progress only on a terminal. */
 export interface StackContext {

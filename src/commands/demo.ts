@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError } from '../config/errors.js';
 import { EXIT, flag, stringValue, type CommandSpec, type Handler, type Output } from '../cli/cli.js';
 import { command, Runner, type Command, type CommandResult } from '../engine/command.js';
-import { formatBytes } from '../ops/progress.js';
+import { formatBytes } from '../cli/progress.js';
 import { checkHostTools, importCommand, rootfsEntries, rootfsTar } from './demo-image.js';
 
 /**

@@ -3,7 +3,7 @@ import { UsageError } from '../config/errors.js';
 import { stacksDirectory } from '../config/select.js';
 import { EXIT, STACK_OPTION, stringValue, type CommandSpec, type Handler, type Values } from '../cli/cli.js';
 import { defaultHistoryFile, diskUsage, prometheusText, writeFileAtomic, type DiskUsageReport, type Growth } from '../ops/disk-usage.js';
-import { formatBytes } from '../ops/progress.js';
+import { formatBytes } from '../cli/progress.js';
 import { stackContext } from './context.js';
 
 export const spec: CommandSpec = {

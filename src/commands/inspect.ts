@@ -6,7 +6,7 @@ import type { ByteSink } from '../engine/archive.js';
 import type { ListedEntry } from '../engine/permissions.js';
 import { catVolumeFile, listVolume, modeString, volumeInfo, volumePath, type ListResult, type VolumeInfo } from '../ops/inspect-volume.js';
 import { displayPath } from '../ops/permissions.js';
-import { formatBytes } from '../ops/progress.js';
+import { formatBytes } from '../cli/progress.js';
 import { stackContext } from './context.js';
 
 export const spec: CommandSpec = {

@@ -1,7 +1,7 @@
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
-import { resolveBackupSet } from '../ops/backup-set.js';
-import { describePlan, restore } from '../ops/restore.js';
+import { resolveBackupSet } from '../backup/set.js';
+import { describePlan, restore } from '../backup/restore.js';
 import { backupRoot, stackContext } from './context.js';
 import { IDENTITY_OPTION } from './verify.js';
 

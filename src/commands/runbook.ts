@@ -5,11 +5,11 @@ import { selectStack, stacksDirectory } from '../config/select.js';
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type ExitCode, type Handler, type Output, type Values } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { command, Runner, shellQuote } from '../engine/command.js';
-import { runRunbook, type RunbookResult } from '../ops/runbook.js';
-import { docsDrift, outdatedDocs, renderRunbookDocs, writeDocs } from '../ops/runbook-docs.js';
-import { spawnExec } from '../ops/runbook-exec.js';
-import { listRunbooks, loadRunbook, runbookPath } from '../ops/runbook-load.js';
-import { COMPOSE_V1, COMPOSE_V2, resolveVars, type ComposeInvocation } from '../ops/runbook-plan.js';
+import { runRunbook, type RunbookResult } from '../runbook/run.js';
+import { docsDrift, outdatedDocs, renderRunbookDocs, writeDocs } from '../runbook/docs.js';
+import { spawnExec } from '../runbook/exec.js';
+import { listRunbooks, loadRunbook, runbookPath } from '../runbook/load.js';
+import { COMPOSE_V1, COMPOSE_V2, resolveVars, type ComposeInvocation } from '../runbook/plan.js';
 import { backupRoot } from './context.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));

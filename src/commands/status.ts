@@ -6,13 +6,13 @@ import { listStackFiles, selectStack, stacksDirectory } from '../config/select.j
 import { flag, STACK_OPTION, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { Runner } from '../engine/command.js';
 import { writeFileAtomic } from '../ops/disk-usage.js';
-import { openSetSource, type SetSource } from '../ops/set-source.js';
-import { stateDirectory } from '../ops/state-dir.js';
-import { exitCodeOf, statusReport, type StackStatus } from '../ops/status.js';
-import { collectStack } from '../ops/status-collect.js';
-import { renderStatusPage } from '../ops/status-html.js';
-import { statusMetrics } from '../ops/status-prom.js';
-import { renderStatus } from '../ops/status-text.js';
+import { openSetSource, type SetSource } from '../backup/set-source.js';
+import { stateDirectory } from '../util/state-dir.js';
+import { exitCodeOf, statusReport, type StackStatus } from '../status/status.js';
+import { collectStack } from '../status/collect.js';
+import { renderStatusPage } from '../status/html.js';
+import { statusMetrics } from '../status/prom.js';
+import { renderStatus } from '../status/text.js';
 
 export const spec: CommandSpec = {
   name: 'status',

@@ -1,8 +1,8 @@
 import { EXIT, STACK_OPTION, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
-import { resolveBackupSet } from '../ops/backup-set.js';
-import { stateDirectory } from '../ops/state-dir.js';
-import { recordVerification } from '../ops/verification-record.js';
-import { verifySet, type ArtifactCheck } from '../ops/verify.js';
+import { resolveBackupSet } from '../backup/set.js';
+import { stateDirectory } from '../util/state-dir.js';
+import { recordVerification } from '../backup/verification-record.js';
+import { verifySet, type ArtifactCheck } from '../backup/verify.js';
 import { backupRoot, stackContext } from './context.js';
 
 export const IDENTITY_OPTION = {

@@ -49,6 +49,11 @@ export const docker = {
     );
   },
 
+  /** An image made from an archive on stdin (docker import): the lock's empty image needs no registry. */
+  importImage(tag: string): Command {
+    return command('docker', ['import', '--message', 'stowage lock: an empty image for a container that is never started', '-', tag], `make the image ${tag}`);
+  },
+
   /** Containers with all of these labels, running or not. */
   listByLabels(labels: Record<string, string>): Command {
     return command('docker', ['ps', '--all', '--quiet', '--no-trunc', ...Object.entries(labels).flatMap(([k, v]) => ['--filter', `label=${k}=${v}`])], 'list containers by label', false);

@@ -11,7 +11,7 @@ import type { RenderedFile } from '../compose/render.js';
 import { lintStackFile, summarize } from '../policy/lint.js';
 import { formatViolation } from '../policy/report.js';
 import { composeDrift, renderStackFile } from './compose-files.js';
-import { docsDrift, renderRunbookDocs, type RenderedDoc } from './runbook-docs.js';
+import { docsDrift, renderRunbookDocs, type RenderedDoc } from '../runbook/docs.js';
 
 export type CheckName = 'stack-files' | 'compose' | 'docs' | 'policies';
 export type CheckStatus = 'passed' | 'failed';

@@ -6,10 +6,10 @@ import { CommandFailed, type Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, type ContainerState } from '../engine/inspect.js';
 import { parseEmptied, usage, type UsageMount } from '../engine/usage.js';
-import { backup } from './backup.js';
-import { helperImage } from './helpers.js';
-import { silentProgress, type ProgressFactory } from './progress.js';
-import { verifySet } from './verify.js';
+import { backup } from '../backup/backup.js';
+import { EngineSession, helperImage } from '../session/session.js';
+import { silentProgress, type ProgressFactory } from '../cli/progress.js';
+import { verifySet } from '../backup/verify.js';
 
 /**
  * Clean start: back up and verify, then remove the stack's containers and
@@ -311,6 +311,13 @@ export async function cleanStart(model: Model, options: CleanStartOptions): Prom
   }
   if (runner.dryRun) runner.plan(`# clean start of ${model.app}-${model.env} (project ${model.project}); a dry run changes nothing`);
   else await options.confirm(plan);
+  // Under the project lock from here: no backup or restore of this project runs while its volumes go.
+  return EngineSession.with(runner, model, 'clean-start', log, () => removeAfterBackup(model, plan, result, options));
+}
+
+async function removeAfterBackup(model: Model, plan: CleanStartPlan, result: CleanStartResult, options: CleanStartOptions): Promise<CleanStartResult> {
+  const { runner } = options;
+  const log = options.log ?? (() => undefined);
 
   if (options.backupTo === undefined) result.backupSkipped = '--no-backup';
   else if (plan.backupVolumes.length === 0) result.backupSkipped = 'nothing to back up';

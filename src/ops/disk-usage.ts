@@ -8,9 +8,9 @@ import { listStackFiles } from '../config/select.js';
 import { CommandFailed, type Runner } from '../engine/command.js';
 import { inspectVolumes } from '../engine/inspect.js';
 import { parseMeasurement, parseStatfs, usage, type Measurement, type Statfs } from '../engine/usage.js';
-import { writeFileAtomic as writeAtomically } from './atomic-file.js';
-import { helperImage } from './helpers.js';
-import { stateDirectory } from './state-dir.js';
+import { writeFileAtomic as writeAtomically } from '../util/durable-file.js';
+import { helperImage } from '../session/session.js';
+import { stateDirectory } from '../util/state-dir.js';
 
 /**
  * disk-usage: how big each volume of a stack is, how full the filesystems

@@ -7,7 +7,7 @@ import { CommandFailed, startStreaming, type Runner, type StreamingProcess } fro
 import { docker, HELPER_LABEL } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes } from '../engine/inspect.js';
 import { listCommand, parseListing, parseUsage, usageCommand, type ListedEntry, type Usage } from '../engine/permissions.js';
-import { helperImage, withHelper } from './helpers.js';
+import { helperImage, withReadingHelper } from '../session/session.js';
 import { explainMissingSource, helperLabels, permissionTarget, unreachableData, volumeAccess, type VolumeAccess } from './permissions.js';
 
 /**
@@ -133,7 +133,7 @@ export async function catVolumeFile(model: Model, volume: VolumeModel, path: str
   const image = await helperImage(runner, model, volume.key);
   const mount = { ...access.mount, target: '/v', readOnly: true };
   return runHelper(model, volume, () =>
-    withHelper(runner, model, image, [mount], async (helper) => {
+    withReadingHelper(runner, model, image, [mount], async (helper) => {
       // docker cp follows links in the middle of a path (inside the helper's own filesystem): each directory on the way is looked at first.
       for (const directory of directoriesOnTheWay(path)) {
         const look = await copyFirstFile(startStreaming(docker.archiveReadPath(helper, `/v/${directory}`), { stdin: 'ignore', stdout: 'pipe' }), undefined);

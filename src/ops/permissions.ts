@@ -14,7 +14,7 @@ import {
   type PermissionRule,
   type PermissionTarget,
 } from '../engine/permissions.js';
-import { helperImage } from './helpers.js';
+import { EngineSession, helperImage } from '../session/session.js';
 
 /**
  * fix-permissions: the declared owner on the whole tree, the declared mode on
@@ -221,6 +221,12 @@ export async function hostPathState(runner: Runner, image: string, path: string,
 }
 
 export async function fixPermissions(model: Model, options: PermissionsOptions): Promise<PermissionsResult> {
+  if (options.check || options.runner.dryRun) return fixAll(model, options);
+  // Changing owners and modes is a change to the project's volumes: under its lock.
+  return EngineSession.with(options.runner, model, 'fix-permissions', (line) => process.stderr.write(`${line}\n`), () => fixAll(model, options));
+}
+
+async function fixAll(model: Model, options: PermissionsOptions): Promise<PermissionsResult> {
   const volumes = options.volumes.length > 0 ? [...new Set(options.volumes)].map((key) => findVolume(model, key)) : model.volumes;
   const results: VolumePermissions[] = [];
   for (const volume of volumes) results.push(await fixVolume(model, volume, options));

@@ -7,7 +7,7 @@ import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes } from '../engine/inspect.js';
 import { restartContainers } from '../engine/restart.js';
 import { readSmallFile, writeSmallFile, type SmallFileRead } from '../engine/small-file.js';
-import { helperImage, uniqueSuffix, volumeMount, withHelper } from './helpers.js';
+import { helperImage, uniqueSuffix, volumeMount, withLockedHelper, withReadingHelper } from '../session/session.js';
 import {
   SECRET_KEYS,
   backupCopyName,
@@ -231,7 +231,7 @@ export async function initSecrets(model: Model, target: SecretTarget, options: S
   if (await volumeMissing(runner, target.volume)) throw new Error(volumeMissingMessage(model, target.volume));
   const image = await helperImage(runner, model, target.volume.key);
   const { dir, name, full } = paths(target);
-  return withHelper(runner, model, image, [volumeMount(target.volume, MOUNT, false)], async (helper) => {
+  return withLockedHelper(runner, model, 'secrets init', image, [volumeMount(target.volume, MOUNT, false)], async (helper) => {
     const current = await readSmallFile(helper, full, SIZE_LIMIT);
     if (current.state === 'present') {
       if (current.type !== 'file') throw new Error(`${target.label} exists but is a ${current.type}, not a regular file; nothing was changed. Look at it by hand.`);
@@ -351,7 +351,7 @@ export async function rotateSecrets(model: Model, target: SecretTarget, options:
   }
   if (await volumeMissing(runner, target.volume)) throw new Error(volumeMissingMessage(model, target.volume));
   const image = await helperImage(runner, model, target.volume.key);
-  const swapped = await withHelper(runner, model, image, [volumeMount(target.volume, MOUNT, false)], async (helper) => {
+  const swapped = await withLockedHelper(runner, model, 'secrets rotate', image, [volumeMount(target.volume, MOUNT, false)], async (helper) => {
     const current = await readSmallFile(helper, full, SIZE_LIMIT);
     if (current.state === 'missing') {
       throw new Error(`${target.label} does not exist in ${target.volume.name}: there is nothing to rotate; create it with secrets.mjs init --stack ${stackName(model)}`);
@@ -477,6 +477,6 @@ export async function checkSecrets(model: Model, target: SecretTarget, options: 
   const { runner } = options;
   if (await volumeMissing(runner, target.volume)) return reportOn(model, target, { state: 'no-volume' });
   const image = await helperImage(runner, model, target.volume.key);
-  const read = await withHelper(runner, model, image, [volumeMount(target.volume, MOUNT, true)], (helper) => readSmallFile(helper, paths(target).full, SIZE_LIMIT));
+  const read = await withReadingHelper(runner, model, image, [volumeMount(target.volume, MOUNT, true)], (helper) => readSmallFile(helper, paths(target).full, SIZE_LIMIT));
   return reportOn(model, target, read);
 }

@@ -33,7 +33,7 @@ export function factsFromModel(model: Model, stack: StackFile): PolicyInput {
 
 /**
  * Where each environment of a stack file deploys. Stack files do not bind an
- * environment to an engine yet (DESIGN.md reserves environments.<env>.engine), so
+ * environment to an engine yet (the design reserves environments.<env>.engine), so
  * every environment goes wherever DOCKER_HOST or the Docker context points.
  */
 export function environmentPlacements(stack: StackFile): EnvironmentPlacement[] {

@@ -75,7 +75,7 @@ function mayShareEngine(a: EnvironmentPlacement, b: EnvironmentPlacement): boole
 
 export const environmentsApart: Rule = {
   id: 'environments-apart',
-  // Advisory: the reference systems name dev and prod alike (DESIGN.md), and keep them on separate hosts.
+  // Advisory: the reference systems name dev and prod alike (docs/architecture.md), and keep them on separate hosts.
   severity: 'advisory',
   scope: 'stack',
   description: 'Environments of one app that share a project name are bound to different engines.',

@@ -6,7 +6,7 @@ import { loadStackFile } from '../config/load.js';
 import { resolveModel, type Model } from '../config/model.js';
 import { DEFAULT_STACKS_DIR } from '../config/select.js';
 import { Runner } from '../engine/command.js';
-import { refuseOtherEnvironment } from '../ops/environment-guard.js';
+import { refuseOtherEnvironment } from '../session/environment-guard.js';
 
 /** The `stowage:*` keys of a Pulumi stack config (stacks/Pulumi.<app>-<env>.yaml). */
 export interface ProgramSettings {

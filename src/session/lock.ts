@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { LABEL } from '../config/model.js';
 import { CommandFailed, startStreaming, type Runner } from '../engine/command.js';
 import { HELPER_LABEL, RUN_LABEL, docker } from '../engine/docker.js';
-import { inspectContainers, type ContainerState } from '../engine/inspect.js';
+import { imageExists, inspectContainers, type ContainerState } from '../engine/inspect.js';
 import { END_OF_ARCHIVE, encodeHeader, walkTar } from '../engine/tar-format.js';
 import { currentProcess, ownerGone, type ProcessOwner } from './process-owner.js';
 
@@ -208,10 +208,18 @@ export class LockBusy extends Error {
   }
 }
 
+/** The lock container's image: empty, made here on first use (no registry), never run. */
+export const LOCK_IMAGE = 'stowage/lock:1';
+
+async function ensureLockImage(runner: Runner): Promise<void> {
+  if (await imageExists(runner, LOCK_IMAGE)) return;
+  // An empty tar: two zero blocks.
+  const made = await runner.run(docker.importImage(LOCK_IMAGE), { allowFailure: true, input: Buffer.alloc(1024) });
+  if (made.code !== 0 && !(await imageExists(runner, LOCK_IMAGE))) throw new Error(`cannot make the lock image ${LOCK_IMAGE}: ${made.stderr.trim()}`);
+}
+
 export interface AcquireOptions {
   project: string;
-  /** Image for the lock container (never started): the stack's helper image. */
-  image: string;
   /** What takes the lock, for messages to whoever waits: `backup`, `restore`, ... */
   command: string;
   log: (line: string) => void;
@@ -248,7 +256,12 @@ export class EngineLock {
       const [existing] = await inspectContainers(runner, [name]);
       if (existing !== undefined) {
         const state = lockStateOf(existing);
+        // A runbook's steps (child processes) and an operation inside another (clean-start's backup) work under the lock they are part of.
         if (parentRun !== undefined && state.runId === parentRun) return new EngineLock(runner, name, parentRun, true, undefined);
+        const me = currentProcess();
+        if (state.runId !== undefined && state.owner !== undefined && state.owner.host === me.host && state.owner.pid === me.pid && state.owner.started === me.started) {
+          return new EngineLock(runner, name, state.runId, true, undefined);
+        }
         const journal = await readJournal(name);
         const stale = staleness(state, journal);
         if (stale === undefined) {
@@ -277,10 +290,11 @@ export class EngineLock {
         [OWNER.command]: options.command,
         [OWNER.since]: new Date().toISOString(),
       };
-      const created = await runner.run(docker.createLock(name, options.image, labels), { allowFailure: true });
+      await ensureLockImage(runner);
+      const created = await runner.run(docker.createLock(name, LOCK_IMAGE, labels), { allowFailure: true });
       if (created.code !== 0) {
         if (/Conflict|already in use/.test(created.stderr)) continue; // someone else was faster: look again
-        throw new Error(`cannot create the lock container ${name}: ${created.stderr.trim()}; is the helper image ${options.image} on the engine?`);
+        throw new Error(`cannot create the lock container ${name}: ${created.stderr.trim()}`);
       }
       const open = inherited !== undefined && hasWork(inherited) ? inherited : undefined;
       const lock = new EngineLock(runner, name, runId, false, open);

@@ -79,13 +79,12 @@ export class EngineSession {
    */
   static async open(runner: Runner, model: Model, command: string, log: (line: string) => void): Promise<EngineSession> {
     if (runner.dryRun) return new EngineSession(runner, model, undefined, log);
-    const image = await helperImage(runner, model, undefined);
-    const lock = await EngineLock.acquire(runner, { project: model.project, image, command, log });
+    const lock = await EngineLock.acquire(runner, { project: model.project, command, log });
     const session = new EngineSession(runner, model, lock, log);
     interrupts.install();
-    interrupts.attach({ started: (names) => names.forEach((n) => lock.noteSync({ kind: 'started', container: n })), release: (leftOpen) => lock.releaseSync(leftOpen) });
+    if (!lock.joined) interrupts.attach({ started: (names) => names.forEach((n) => lock.noteSync({ kind: 'started', container: n })), release: (leftOpen) => lock.releaseSync(leftOpen) });
     try {
-      if (lock.inherited !== undefined) await session.recover(lock.inherited, image);
+      if (lock.inherited !== undefined) await session.recover(lock.inherited);
     } catch (err) {
       await session.close();
       throw err;
@@ -119,7 +118,7 @@ export class EngineSession {
   }
 
   async close(): Promise<void> {
-    interrupts.attach(undefined);
+    if (this.lock !== undefined && !this.lock.joined) interrupts.attach(undefined);
     await this.lock?.release();
   }
 
@@ -224,7 +223,7 @@ export class EngineSession {
    * than stowage stopped it (someone else stopped it since: left alone, and
    * said so) or a volume it mounts could not be made whole.
    */
-  private async recover(left: Leftovers, image: string): Promise<void> {
+  private async recover(left: Leftovers): Promise<void> {
     const say = (line: string): void => {
       this.recovered.push(line);
       this.log(line);
@@ -236,6 +235,7 @@ export class EngineSession {
       say(`removed ${ids.length} helper container${ids.length > 1 ? 's' : ''} left by an interrupted run (${left.owner})`);
     }
     const blocked: VolumeRef[] = [];
+    const image = left.restoring.length > 0 ? await helperImage(this.runner, this.model, undefined) : '';
     for (const ref of left.restoring) {
       const where = ref.kind === 'volume' ? `volume ${ref.name}` : `directory ${ref.path}`;
       try {
@@ -283,4 +283,14 @@ export class EngineSession {
       }
     }
   }
+}
+
+/** A helper for one change to a volume (a secrets file written), under the project lock. */
+export function withLockedHelper<T>(runner: Runner, model: Model, command: string, image: string, mounts: HelperMount[], work: (name: string) => Promise<T>): Promise<T> {
+  return EngineSession.with(runner, model, command, (line) => process.stderr.write(`${line}\n`), (session) => session.withHelper(image, mounts, work));
+}
+
+/** A helper for reading a volume (inspect, a secrets check, a drill's comparison): no lock, nothing changes. */
+export function withReadingHelper<T>(runner: Runner, model: Model, image: string, mounts: HelperMount[], work: (name: string) => Promise<T>): Promise<T> {
+  return EngineSession.unlocked(runner, model).withHelper(image, mounts, work);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# scripts/status.mjs: command line behaviour (DESIGN.md, command line contract).
+# scripts/status.mjs: command line behaviour (docs/architecture.md, command line).
 
 load helpers
 

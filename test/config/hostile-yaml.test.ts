@@ -10,7 +10,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { StackFileError, type StackIssue } from '../../src/config/errors.js';
 import { parseStackText } from '../../src/config/load.js';
 import { MAX_YAML_BYTES } from '../../src/config/yaml-source.js';
-import { RunbookFileError, parseRunbookText } from '../../src/ops/runbook-load.js';
+import { RunbookFileError, parseRunbookText } from '../../src/runbook/load.js';
 import { runScript, type RunResult } from '../helpers/run.js';
 import { TempDirs, yamlText } from '../helpers/stacks.js';
 

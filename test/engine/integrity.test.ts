@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectStack } from '../../src/config/select.js';
 import { Runner } from '../../src/engine/command.js';
-import { restore } from '../../src/ops/restore.js';
+import { restore } from '../../src/backup/restore.js';
 import { containerState, createVolume, docker, inVolume, oneVolumeStack, parseJsonDocument, readManifestFile, runService, Sandbox, show, snapshot, uniqueProject } from './fixtures.js';
 
 const sb = new Sandbox(uniqueProject('in'));

@@ -11,7 +11,7 @@ import { UsageError } from '../../src/config/errors.js';
 import { resolveModel, type Model } from '../../src/config/model.js';
 import { parseStackText } from '../../src/config/load.js';
 import { Runner } from '../../src/engine/command.js';
-import { foreignEnvironmentError, foreignObjects, refuseOtherEnvironment, type LabelledObject } from '../../src/ops/environment-guard.js';
+import { foreignEnvironmentError, foreignObjects, refuseOtherEnvironment, type LabelledObject } from '../../src/session/environment-guard.js';
 import { runProgramLikePulumi } from '../pulumi/fake-engine.js';
 import { VOLUME_TYPE, CONTAINER_TYPE } from '../pulumi/harness.js';
 import { BUSYBOX, containerState, createVolume, docker, exec, inVolume, removeProject, repoRoot, runService, show, uniqueProject, type RunResult } from '../engine/fixtures.js';

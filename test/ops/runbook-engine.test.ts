@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectStack } from '../../src/config/select.js';
 import { Runner } from '../../src/engine/command.js';
-import { drillCheck } from '../../src/ops/runbook-drill.js';
-import { readJournal } from '../../src/ops/runbook-journal.js';
+import { drillCheck } from '../../src/backup/drill.js';
+import { readJournal } from '../../src/runbook/run-log.js';
 import {
   IDLE_COMMAND,
   POSTGRES_IMAGE,

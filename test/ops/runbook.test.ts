@@ -5,12 +5,12 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RunbookFileError, parseRunbookText, listRunbooks, loadRunbook } from '../../src/ops/runbook-load.js';
-import { renderRunbookDocs } from '../../src/ops/runbook-docs.js';
-import { compareTrees, type EntryFacts } from '../../src/ops/runbook-drill.js';
-import { resolveVars, untilHolds } from '../../src/ops/runbook-plan.js';
-import { expandWord, parseTemplate, renderArg, type Scope } from '../../src/ops/runbook-template.js';
-import { readJournal } from '../../src/ops/runbook-journal.js';
+import { RunbookFileError, parseRunbookText, listRunbooks, loadRunbook } from '../../src/runbook/load.js';
+import { renderRunbookDocs } from '../../src/runbook/docs.js';
+import { compareTrees, type EntryFacts } from '../../src/backup/drill.js';
+import { resolveVars, untilHolds } from '../../src/runbook/plan.js';
+import { expandWord, parseTemplate, renderArg, type Scope } from '../../src/runbook/template.js';
+import { readJournal } from '../../src/runbook/run-log.js';
 import { runScript, repoRoot, type RunResult } from '../helpers/run.js';
 import { TempDirs, yamlText } from '../helpers/stacks.js';
 

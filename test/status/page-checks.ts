@@ -4,7 +4,7 @@
 // --json document within the rounding of what is shown, so a wrong figure,
 // unit or row fails even when the formatting code is the same on both sides.
 import { expect } from 'vitest';
-import type { StatusReport } from '../../src/ops/status.js';
+import type { StatusReport } from '../../src/status/status.js';
 import type { Page } from '../helpers/chromium.js';
 
 export interface CellView {

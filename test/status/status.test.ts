@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectStack } from '../../src/config/select.js';
-import type { StatusReport, StackStatus, VolumeStatus } from '../../src/ops/status.js';
+import type { StatusReport, StackStatus, VolumeStatus } from '../../src/status/status.js';
 import { Browser } from '../helpers/chromium.js';
 import { TempDirs } from '../helpers/stacks.js';
 import { docker, exec, parseJsonDocument, readManifestFile, repoRoot, show, waitFor, type RunResult } from '../engine/fixtures.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveModel } from '../../src/config/model.js';
 import { parseStackText } from '../../src/config/load.js';
-import { previousLastSuccess, renderBackupMetrics } from '../../src/ops/metrics.js';
+import { previousLastSuccess, renderBackupMetrics } from '../../src/backup/metrics.js';
 
 const stack = parseStackText('app: demo\nvolumes: { data: {} }\nservices: { app: { image: x:1, mounts: ["data:/d"] } }\nenvironments: { dev: {} }\n', 'demo.yaml');
 const model = resolveModel(stack, 'dev', { stackFile: '/tmp/stacks/demo.yaml' });

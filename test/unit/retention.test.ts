@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keptSets, setTime } from '../../src/ops/retention.js';
+import { keptSets, setTime } from '../../src/backup/retention.js';
 
 const none = { last: 0, daily: 0, weekly: 0, monthly: 0 };
 

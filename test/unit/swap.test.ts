@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SWAP_ALL, SWAP_PATHS, parseMarker, isSwapPath, markerText, type SwapMarker } from '../../src/backup/swap.js';
-import { collapsePaths } from '../../src/ops/restore.js';
+import { collapsePaths } from '../../src/backup/restore.js';
 import { parseLinkGroups, parseOwnEntries, parseSpecialFiles } from '../../src/engine/special-files.js';
 
 describe('a swap marker read back from a volume', () => {

@@ -5,9 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { writeManifest, type Manifest } from '../../src/ops/backup-set.js';
-import { readVerification, recordVerification, stateRecordPath, VERIFICATION_FILE } from '../../src/ops/verification-record.js';
-import type { ArtifactCheck, VerifyResult } from '../../src/ops/verify.js';
+import { writeManifest, type Manifest } from '../../src/backup/set.js';
+import { readVerification, recordVerification, stateRecordPath, VERIFICATION_FILE } from '../../src/backup/verification-record.js';
+import type { ArtifactCheck, VerifyResult } from '../../src/backup/verify.js';
 import { TempDirs } from '../helpers/stacks.js';
 
 const temp = new TempDirs();

@@ -5,9 +5,9 @@ import { compileSchema } from '../config/schema.js';
 import { schemaIssues } from '../config/schema-issues.js';
 import type { IssueAt } from '../config/semantic.js';
 import { parseYaml, readYamlFile, type YamlKind } from '../config/yaml-source.js';
-import { ACTIONS_SPEC, BUILTIN_LISTS, BUILTIN_SCALARS } from './runbook-scope.js';
-import { references } from './runbook-template.js';
-import { DESTRUCTIVE_OPS, placedSteps, type PlacedStep, type RunbookFile, type RunbookStep } from './runbook-types.js';
+import { ACTIONS_SPEC, BUILTIN_LISTS, BUILTIN_SCALARS } from './scope.js';
+import { references } from './template.js';
+import { DESTRUCTIVE_OPS, placedSteps, type PlacedStep, type RunbookFile, type RunbookStep } from './types.js';
 
 /** A runbook that cannot be used: every problem, each with file:line:column, key, what is wrong and what to do. Exit 2. */
 export class RunbookFileError extends UsageError {

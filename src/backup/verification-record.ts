@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { compileSchema } from '../config/schema.js';
-import { writeFileAtomic } from './atomic-file.js';
-import type { Manifest } from './backup-set.js';
+import { writeFileAtomic } from '../util/durable-file.js';
+import type { Manifest } from './set.js';
 import type { VerifyResult } from './verify.js';
 
 /**

@@ -2,11 +2,11 @@ import { LABEL, type Model } from '../config/model.js';
 import type { Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers } from '../engine/inspect.js';
-import { defaultHistoryFile, diskUsage, readHistory } from './disk-usage.js';
-import { liveDrift } from './live-drift.js';
-import type { SetSource } from './set-source.js';
+import { defaultHistoryFile, diskUsage, readHistory } from '../ops/disk-usage.js';
+import { liveDrift } from '../ops/live-drift.js';
+import type { SetSource } from '../backup/set-source.js';
 import { evaluateStack, type StackInputs, type StackStatus } from './status.js';
-import type { ReadRecord } from './verification-record.js';
+import type { ReadRecord } from '../backup/verification-record.js';
 
 /**
  * Reads what status.mjs reports on, for one environment of one stack. Only

@@ -1,7 +1,7 @@
-import { lineChart, type ChartPoint } from './status-charts.js';
+import { lineChart, type ChartPoint } from './charts.js';
 import type { FilesystemStatus, Health, ServiceStatus, StackStatus, StatusReport, VolumeStatus } from './status.js';
-import { formatBytes, formatDate, formatDays, formatGrowth, formatMaxAge, formatSeconds, formatTime } from './status-format.js';
-import { driftWord, filesystemCells, HEALTH_WORD, newestSetLine, serviceCells, verdictOf, volumeCells, type VolumeCells } from './status-text.js';
+import { formatBytes, formatDate, formatDays, formatGrowth, formatMaxAge, formatSeconds, formatTime } from './format.js';
+import { driftWord, filesystemCells, HEALTH_WORD, newestSetLine, serviceCells, verdictOf, volumeCells, type VolumeCells } from './text.js';
 
 /**
  * status.mjs --html: one self-contained page. No script, no stylesheet or

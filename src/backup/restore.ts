@@ -14,17 +14,17 @@ import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpe
 import { engineIsLocal } from '../engine/endpoint.js';
 import { writeSmallFile } from '../engine/small-file.js';
 import { decodeIntoProcess, fileIdentity, readArtifact } from '../engine/pipeline.js';
-import { readManifest, type ArtifactRecord } from './backup-set.js';
+import { readManifest, type ArtifactRecord } from './set.js';
 import { mongoTarget, pgTarget } from './backup.js';
 import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
 import { uninterruptible } from '../session/signals.js';
-import { SwapIncomplete, finishPendingRestore, lastLine } from '../backup/pending-restore.js';
-import { silentProgress, type ProgressFactory } from './progress.js';
-import { isSwapPath } from '../backup/swap.js';
+import { SwapIncomplete, finishPendingRestore, lastLine } from './pending-restore.js';
+import { silentProgress, type ProgressFactory } from '../cli/progress.js';
+import { isSwapPath } from './swap.js';
 import { normalizedPath } from './backup.js';
-import { CHECK_STAGED, CLEAN_STAGING, PREPARE, ROLLED_BACK, SWAP_MARKER, markerText, swapCommand, type SwapMarker } from '../backup/swap.js';
+import { CHECK_STAGED, CLEAN_STAGING, PREPARE, ROLLED_BACK, SWAP_MARKER, markerText, swapCommand, type SwapMarker } from './swap.js';
 import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
-import { refuseOtherEnvironment } from './environment-guard.js';
+import { refuseOtherEnvironment } from '../session/environment-guard.js';
 
 export interface RestoreOptions {
   runner: Runner;

@@ -1,13 +1,13 @@
 import type { BackupMethod } from '../config/types.js';
 import type { Model, VolumeKind } from '../config/model.js';
 import type { ContainerState } from '../engine/inspect.js';
-import type { Manifest } from './backup-set.js';
-import { levelOf, usedPercentOf, type DiskUsageReport, type HistorySample, type Level } from './disk-usage.js';
-import type { DriftItem, LiveDrift } from './live-drift.js';
-import type { StoredSet } from './set-source.js';
-import { formatAge, formatMaxAge } from './status-format.js';
+import type { Manifest } from '../backup/set.js';
+import { levelOf, usedPercentOf, type DiskUsageReport, type HistorySample, type Level } from '../ops/disk-usage.js';
+import type { DriftItem, LiveDrift } from '../ops/live-drift.js';
+import type { StoredSet } from '../backup/set-source.js';
+import { formatAge, formatMaxAge } from './format.js';
 import { dateAfterDays, daysUntilFull, growthPerDay, type Point } from './trend.js';
-import type { ReadRecord, VerificationEntry } from './verification-record.js';
+import type { ReadRecord, VerificationEntry } from '../backup/verification-record.js';
 
 /**
  * status.mjs: everything an operator asks in the morning about one stack, in

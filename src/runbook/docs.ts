@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { listRunbooks, loadRunbook } from './runbook-load.js';
-import { describeCondition, describeRetry } from './runbook-plan.js';
-import { ACTIONS_SPEC, BUILTIN_LISTS, BUILTIN_SCALARS, LIST_DESCRIPTIONS } from './runbook-scope.js';
-import type { RunbookFile, RunbookStep } from './runbook-types.js';
+import { listRunbooks, loadRunbook } from './load.js';
+import { describeCondition, describeRetry } from './plan.js';
+import { ACTIONS_SPEC, BUILTIN_LISTS, BUILTIN_SCALARS, LIST_DESCRIPTIONS } from './scope.js';
+import type { RunbookFile, RunbookStep } from './types.js';
 
 /**
  * docs/runbooks/*.md, generated from runbooks/*.yaml. Deterministic: the same

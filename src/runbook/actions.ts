@@ -3,11 +3,11 @@ import type { Model } from '../config/model.js';
 import { command, renderCommand, shellQuote, type Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
 import { inspectVolumes } from '../engine/inspect.js';
-import { resolveBackupSet } from './backup-set.js';
-import { assertDrill, drillCheck, drillModel, drillReport, drillRestore, removeDrill } from './runbook-drill.js';
-import type { Captured } from './runbook-journal.js';
-import { drillProject } from './runbook-scope.js';
-import type { ActionName } from './runbook-types.js';
+import { resolveBackupSet } from '../backup/set.js';
+import { assertDrill, drillCheck, drillModel, drillReport, drillRestore, removeDrill } from '../backup/drill.js';
+import type { Captured } from './run-log.js';
+import { drillProject } from './scope.js';
+import type { ActionName } from './types.js';
 
 /**
  * Built-in steps: the few things a runbook needs that depend on the stack

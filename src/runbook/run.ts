@@ -1,18 +1,19 @@
 import { createHash } from 'node:crypto';
+import { EngineSession } from '../session/session.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import type { Model } from '../config/model.js';
 import { command, renderCommand, type Command, type Runner } from '../engine/command.js';
-import { refuseOtherEnvironment } from './environment-guard.js';
-import { planAction, runAction } from './runbook-actions.js';
-import { forwardSignal, lastLines, type Exec, type ExecResult } from './runbook-exec.js';
-import { Journal, doneKey, identity, listJournals, now, resumeState, type Captured, type EndStatus, type ResumeState, type StepLine } from './runbook-journal.js';
-import type { LoadedRunbook } from './runbook-load.js';
-import { evaluate, evaluateStatically, pendingCaptures, renderDryRun, stepCommand, untilHolds, type ComposeInvocation, type History, type PlanContext } from './runbook-plan.js';
-import { ACTIONS_SPEC, builtinLists, builtinScalars, type RunSettings } from './runbook-scope.js';
-import { argText, expandWords, fillText, type ListItem, type Scope } from './runbook-template.js';
-import type { Phase, RunbookFile, RunbookStep } from './runbook-types.js';
+import { refuseOtherEnvironment } from '../session/environment-guard.js';
+import { planAction, runAction } from './actions.js';
+import { forwardSignal, lastLines, type Exec, type ExecResult } from './exec.js';
+import { Journal, doneKey, identity, listJournals, now, resumeState, type Captured, type EndStatus, type ResumeState, type StepLine } from './run-log.js';
+import type { LoadedRunbook } from './load.js';
+import { evaluate, evaluateStatically, pendingCaptures, renderDryRun, stepCommand, untilHolds, type ComposeInvocation, type History, type PlanContext } from './plan.js';
+import { ACTIONS_SPEC, builtinLists, builtinScalars, type RunSettings } from './scope.js';
+import { argText, expandWords, fillText, type ListItem, type Scope } from './template.js';
+import type { Phase, RunbookFile, RunbookStep } from './types.js';
 
 /**
  * Runs a runbook: steps in order, each journaled before and after it runs;
@@ -214,9 +215,11 @@ export async function runRunbook(o: RunbookOptions): Promise<RunbookResult> {
     if (state.header.sha256 !== fileHash) o.say(`note: ${o.loaded.file} changed since the run started; steps are matched by id`);
   }
 
-  const run = new Run(o, book, journal, ctx, vars, scalars, lists, state);
+  // The whole runbook holds the project lock; the commands its steps run join it (STOWAGE_LOCK_RUN).
+  const session = await EngineSession.open(o.runner, o.model, `runbook ${book.runbook}`, (line) => o.say(line));
+  const run = new Run(o, book, journal, ctx, vars, scalars, lists, state, session.childEnvironment());
   o.say(`runbook ${book.runbook} on ${o.settings.stack} (project ${o.model.project})${state === undefined ? '' : ', resuming'}; journal ${journal.path}`);
-  const outcome = await run.execute();
+  const outcome = await run.execute().finally(() => session.close());
   journal.append({ type: 'end', status: outcome.status, at: now(), exitCode: outcome.exitCode });
   return { ...base, ...outcome, journal: journal.path, seconds: (Date.now() - started) / 1000, steps: run.records, plan: undefined };
 }
@@ -252,6 +255,8 @@ class Run {
     private readonly scalars: ReadonlyMap<string, string>,
     private readonly lists: ReadonlyMap<string, readonly ListItem[]>,
     private readonly state: ResumeState | undefined,
+    /** Hands the runbook's lock to the stowage commands its steps run. */
+    private readonly lockEnvironment: Record<string, string>,
   ) {
     this.captured = new Map(state?.captured ?? []);
     for (const id of state?.started ?? []) this.started.add(id);
@@ -454,7 +459,7 @@ class Run {
       made = attempt;
       try {
         result = await this.o.exec(cmd, {
-          env: { STOWAGE_STACKS_DIR: this.o.settings.stacksDir },
+          env: { STOWAGE_STACKS_DIR: this.o.settings.stacksDir, ...this.lockEnvironment },
           cwd: this.o.cwd,
           timeoutSeconds: step.timeoutSeconds,
           echo: quiet ? undefined : (line, stream) => (stream === 'stderr' || echoStdout ? say(`      | ${line}`) : undefined),

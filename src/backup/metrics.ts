@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Model } from '../config/model.js';
-import type { ArtifactRecord } from './backup-set.js';
+import type { ArtifactRecord } from './set.js';
 
 /**
  * Prometheus textfile metrics for node_exporter's textfile collector. The file

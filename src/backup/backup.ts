@@ -12,9 +12,9 @@ import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
-import { createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
+import { createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './set.js';
 import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
-import { formatBytes, silentProgress, type ProgressFactory } from './progress.js';
+import { formatBytes, silentProgress, type ProgressFactory } from '../cli/progress.js';
 
 export interface BackupOptions {
   to: string;

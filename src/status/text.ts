@@ -1,5 +1,5 @@
 import type { FilesystemStatus, ServiceStatus, StackStatus, StatusReport, VolumeStatus } from './status.js';
-import { formatAge, formatBytes, formatDays, formatGrowth, formatMaxAge, formatPercent, formatSeconds, formatTime } from './status-format.js';
+import { formatAge, formatBytes, formatDays, formatGrowth, formatMaxAge, formatPercent, formatSeconds, formatTime } from './format.js';
 
 /**
  * The terminal rendering: one block per stack, a row per volume and per

@@ -10,11 +10,11 @@ import { command, startStreaming, type Command, type Runner } from '../engine/co
 import { docker } from '../engine/docker.js';
 import { inspectContainers } from '../engine/inspect.js';
 import { readArtifact } from '../engine/pipeline.js';
-import { readManifest, type ArtifactRecord } from './backup-set.js';
-import { helperImage, volumeMount, withHelper } from './helpers.js';
-import { formatBytes } from './progress.js';
+import { readManifest, type ArtifactRecord } from './set.js';
+import { helperImage, volumeMount, withReadingHelper } from '../session/session.js';
+import { formatBytes } from '../cli/progress.js';
 import { restore } from './restore.js';
-import { drillProject } from './runbook-scope.js';
+import { drillProject } from '../runbook/scope.js';
 import { decodeSteps } from './verify.js';
 
 /**
@@ -290,7 +290,7 @@ async function checkTree(model: Model, scratch: Model, setDir: string, artifact:
   const reader = readArtifact(join(setDir, artifact.file), decodeSteps(artifact, options.identity));
   const [expected] = await Promise.all([treeOf(reader.content), reader.done]);
   const image = await helperImage(options.runner, model, artifact.volume);
-  const actual = await withHelper(options.runner, scratch, image, [volumeMount(volume, '/v', true)], async (helper) => {
+  const actual = await withReadingHelper(options.runner, scratch, image, [volumeMount(volume, '/v', true)], async (helper) => {
     const read = startStreaming(docker.archiveRead(helper, '/v'), { stdin: 'ignore', stdout: 'pipe' });
     if (read.child.stdout === null) throw new Error('docker cp produced no stream');
     const [tree] = await Promise.all([treeOf(read.child.stdout), read.done]);

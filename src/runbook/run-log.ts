@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import { compileSchema } from '../config/schema.js';
-import type { Phase } from './runbook-types.js';
+import type { Phase } from './types.js';
 
 /**
  * A journal records one run of a runbook, one JSON line per event, synced as

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { UsageError } from '../config/errors.js';
-import { listSets, projectDir, readManifest, type Manifest } from './backup-set.js';
+import { listSets, projectDir, readManifest, type Manifest } from './set.js';
 import { readVerification, stateRecordPath, VERIFICATION_FILE, type ReadRecord } from './verification-record.js';
 
 /**
@@ -33,7 +33,7 @@ export interface SetSource {
   verification(set: StoredSet & { manifest: Manifest }): ReadRecord;
 }
 
-/** A backup root holding `<project>/<YYYYMMDDTHHMMSSZ>/` set directories (DESIGN.md, backup set). */
+/** A backup root holding `<project>/<YYYYMMDDTHHMMSSZ>/` set directories (docs/architecture.md, backup set). */
 export class DirectorySetSource implements SetSource {
   readonly kind = 'directory';
   readonly destination: string;

@@ -2,9 +2,9 @@ import { isAbsolute, join, relative } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import type { Model } from '../config/model.js';
 import { shellQuote } from '../engine/command.js';
-import { ACTIONS_SPEC } from './runbook-scope.js';
-import { expandWords, fillText, renderArg, shellVariable, type Arg, type ListItem, type Scope } from './runbook-template.js';
-import type { Condition, RunbookFile, RunbookStep } from './runbook-types.js';
+import { ACTIONS_SPEC } from './scope.js';
+import { expandWords, fillText, renderArg, shellVariable, type Arg, type ListItem, type Scope } from './template.js';
+import type { Condition, RunbookFile, RunbookStep } from './types.js';
 
 /**
  * Pure planning: which commands a step runs, whether its conditions hold, and

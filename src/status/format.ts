@@ -1,4 +1,4 @@
-import { formatBytes } from './progress.js';
+import { formatBytes } from '../cli/progress.js';
 
 /** Shared by the terminal table, the HTML page and the messages, so all three say the same thing. */
 export { formatBytes };

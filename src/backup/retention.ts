@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import type { Model } from '../config/model.js';
 import type { Runner } from '../engine/command.js';
-import { listSets, type SetInfo } from './backup-set.js';
+import { listSets, type SetInfo } from './set.js';
 import { verifySet } from './verify.js';
 import { EngineSession } from '../session/session.js';
 

@@ -8,8 +8,8 @@ import { displayName, entryNameOf } from '../engine/tar-format.js';
 import { type Command, type Runner } from '../engine/command.js';
 import { pg, sqlite } from '../engine/databases.js';
 import { filters, readArtifact, sha256File, type Compression } from '../engine/pipeline.js';
-import { readManifest, type ArtifactRecord, type Manifest } from './backup-set.js';
-import { silentProgress, type ProgressFactory } from './progress.js';
+import { readManifest, type ArtifactRecord, type Manifest } from './set.js';
+import { silentProgress, type ProgressFactory } from '../cli/progress.js';
 
 export interface VerifyOptions {
   runner: Runner;

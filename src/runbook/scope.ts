@@ -1,6 +1,6 @@
 import type { Model } from '../config/model.js';
-import type { ListItem } from './runbook-template.js';
-import type { ActionName } from './runbook-types.js';
+import type { ListItem } from './template.js';
+import type { ActionName } from './types.js';
 
 /**
  * The variables a runbook can use, derived from the stack model and the
