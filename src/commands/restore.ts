@@ -1,5 +1,6 @@
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
+import { refuseOtherEnvironment } from '../session/environment-guard.js';
 import { resolveBackupSet } from '../backup/set.js';
 import { describePlan, restore } from '../backup/restore.js';
 import { backupRoot, stackContext } from './context.js';
@@ -29,6 +30,8 @@ export const spec: CommandSpec = {
 export const handler: Handler = async ({ values, out }) => {
   const ctx = stackContext(spec, values, out);
   const model = ctx.selected.model;
+  // The other environment's volumes are never a restore's target, whichever set was asked for.
+  await refuseOtherEnvironment(model, ctx.runner);
   const set = resolveBackupSet(requireString(values, 'backup', spec), backupRoot(values, ctx.selected), model.project, stringValue(values, 'from-env') ?? model.env);
   {
     const result = await restore(model, set, {
