@@ -79,7 +79,7 @@ function composeCheck(valid: string[], allValid: boolean, composeDir: string): C
 }
 
 /**
- * docs/runbooks/ is generated from runbooks/ (src/ops/runbook-docs.ts): the
+ * docs/runbooks/ is generated from runbooks/ (src/runbook/docs.ts): the
  * committed pages must be what a fresh render gives. No runbooks directory means
  * no pages should exist.
  */

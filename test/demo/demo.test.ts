@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderReport, type DemoReport } from '../../src/commands/demo.js';
-import { docker, exec, repoRoot, show } from '../engine/fixtures.js';
+import { docker, exec, repoRoot, show } from '../helpers/engine.js';
 
 const demo = (args: string[], env: Record<string, string> = {}) => exec(process.execPath, [join(repoRoot, 'demo', 'demo.mjs'), ...args], { env: { NO_COLOR: '1', ...env } });
 

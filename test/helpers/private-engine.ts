@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { exec, must } from '../engine/fixtures.js';
+import { exec, must } from './engine.js';
 
 export interface PrivateEngine {
   /** DOCKER_HOST for this engine. */

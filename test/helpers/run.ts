@@ -1,14 +1,8 @@
 // Runs the project's entry points the way users do, and captures what they print.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// Built on the one process runner of the test helpers (engine.ts): one repoRoot, one RunResult.
+import { exec, repoRoot, type RunResult } from './engine.js';
 
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export { repoRoot, type RunResult };
 
 export interface RunOptions {
   /** `node` starts the script directly (fast); `zx` goes through `npx zx` as the docs say. */
@@ -16,8 +10,8 @@ export interface RunOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;
   /**
-   * Hang detector, not a timing assertion: after this long the program is
-   * SIGKILLed and the result has code -1 and a note in stderr.
+   * Hang detector, not a timing assertion: after this long the program (and
+   * its descendants) is SIGKILLed and the result has code -1 and a note in stderr.
    */
   hangAfterMs?: number;
 }
@@ -31,32 +25,5 @@ export function runScript(name: string, args: readonly string[], options: RunOpt
 
 /** Runs any program without a shell; arguments are passed as they are. */
 export function runCommand(command: string, args: readonly string[], options: Omit<RunOptions, 'via'> = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd ?? repoRoot,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let hung = false;
-    const timer =
-      options.hangAfterMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            hung = true;
-            child.kill('SIGKILL');
-          }, options.hangAfterMs);
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (hung) resolve({ code: -1, stdout, stderr: `${stderr}\n[test harness: ${command} still running after ${options.hangAfterMs ?? 0} ms: hung; killed it]\n` });
-      else resolve({ code: code ?? (signal === null ? -1 : 128), stdout, stderr });
-    });
-  });
+  return exec(command, args, options);
 }

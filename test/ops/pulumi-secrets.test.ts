@@ -11,7 +11,7 @@ import { selectStack } from '../../src/config/select.js';
 import { carries, composeSecretValues, pulumiConfigSet } from '../../src/ops/pulumi-secrets.js';
 import { repoRoot, runScript, type RunResult } from '../helpers/run.js';
 import { TempDirs, yamlText } from '../helpers/stacks.js';
-import { removeProject, runService, show, uniqueProject } from '../engine/fixtures.js';
+import { removeProject, runService, show, uniqueProject } from '../helpers/engine.js';
 
 const temp = new TempDirs();
 afterAll(() => temp.removeAll());

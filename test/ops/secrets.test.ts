@@ -24,7 +24,7 @@ import {
   show,
   uniqueProject,
   type RunResult,
-} from '../engine/fixtures.js';
+} from '../helpers/engine.js';
 
 const repoStacks = join(repoRoot, 'stacks');
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import {
   BUSYBOX, Sandbox, createVolume, docker, exec, inVolume, labelArgs, parseJsonDocument, readManifestFile, setDirName, show, uniqueProject, waitFor, writeManifestFile, CLI_HANG_MS,
   type RunResult,
-} from '../engine/fixtures.js';
+} from '../helpers/engine.js';
 
 export const APP = 'shop';
 export const ENV = 'prod';

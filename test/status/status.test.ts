@@ -10,7 +10,7 @@ import { selectStack } from '../../src/config/select.js';
 import type { StatusReport, StackStatus, VolumeStatus } from '../../src/status/status.js';
 import { Browser } from '../helpers/chromium.js';
 import { TempDirs } from '../helpers/stacks.js';
-import { docker, exec, parseJsonDocument, readManifestFile, repoRoot, show, waitFor, type RunResult } from '../engine/fixtures.js';
+import { docker, exec, parseJsonDocument, readManifestFile, repoRoot, show, waitFor, type RunResult } from '../helpers/engine.js';
 import { expectPageMatches, readPage } from './page-checks.js';
 import { BACKED_UP, Scenario, STACK, stackYaml } from './scenario.js';
 

@@ -14,7 +14,7 @@ import { Runner } from '../../src/engine/command.js';
 import { foreignEnvironmentError, foreignObjects, refuseOtherEnvironment, type LabelledObject } from '../../src/session/environment-guard.js';
 import { runProgramLikePulumi } from '../pulumi/fake-engine.js';
 import { VOLUME_TYPE, CONTAINER_TYPE } from '../pulumi/harness.js';
-import { BUSYBOX, containerState, createVolume, docker, exec, inVolume, removeProject, repoRoot, runService, show, uniqueProject, type RunResult } from '../engine/fixtures.js';
+import { BUSYBOX, containerState, createVolume, docker, exec, inVolume, removeProject, repoRoot, runService, show, uniqueProject, type RunResult } from '../helpers/engine.js';
 import { TempDirs } from '../helpers/stacks.js';
 
 const temp = new TempDirs();

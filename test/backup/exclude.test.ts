@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUSYBOX, IDLE_COMMAND, Sandbox, createVolume, hostShell, inVolume, runService, uniqueProject } from './fixtures.js';
+import { BUSYBOX, IDLE_COMMAND, Sandbox, createVolume, hostShell, inVolume, runService, uniqueProject } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('ex'));
 let volume: string;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Sandbox, containerState, createVolume, hostShell, inVolume, must, parseJsonDocument, readManifestFile, runService, sha256Of, show, snapshot, uniqueProject, writeManifestFile,
-} from './fixtures.js';
+} from '../helpers/engine.js';
 
 const POPULATE = `cd /d && printf 'top secret\\n' > secrets.env && chmod 0600 secrets.env && chown 1000:1000 secrets.env &&
   mkdir -p docs && head -c 200000 /dev/urandom > docs/blob.bin && ln -s docs/blob.bin link && chown 1000:1000 /d && chmod 0750 /d`;

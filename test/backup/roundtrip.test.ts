@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, createVolume, entry, inVolume, parseJsonDocument, readManifestFile, runService, sha256Of, show, snapshot, uniqueProject, hostShell } from './fixtures.js';
+import { Sandbox, createVolume, entry, inVolume, parseJsonDocument, readManifestFile, runService, sha256Of, show, snapshot, uniqueProject, hostShell } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('rt'));
 const volume = sb.volume('data');

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPrivateEngine, type PrivateEngine } from '../helpers/private-engine.js';
-import { BUSYBOX, IDLE_COMMAND, Sandbox, countingZstd, exactTree, fakeZstd, hostShell, labelArgs, oneVolumeStack, parseJsonDocument, show, uniqueProject, waitFor, within, type RunResult } from './fixtures.js';
+import { BUSYBOX, IDLE_COMMAND, Sandbox, countingZstd, exactTree, fakeZstd, hostShell, labelArgs, oneVolumeStack, parseJsonDocument, show, uniqueProject, waitFor, within, type RunResult } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('er'));
 const app = sb.container('app');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   SQLITE_IMAGE, Sandbox, containerState, createVolume, docker, exec, hostShell, inVolume, parseJsonDocument, readManifestFile, runService, show, uniqueProject, waitFor,
-} from './fixtures.js';
+} from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('sq'));
 const volume = sb.volume('data');

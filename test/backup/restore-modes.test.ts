@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Sandbox, containerState, createVolume, docker, entry, inVolume, parseJsonDocument, projectContainers, runService, show, snapshot, uniqueProject, volumeExists, volumeLabels,
-} from './fixtures.js';
+} from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('rm'));
 const volume = sb.volume('data');

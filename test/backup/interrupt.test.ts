@@ -8,7 +8,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendJournal, containerState, createVolume, docker, fakeZstd, groupAlive, inVolume, killTree, oneVolumeStack, parseJsonDocument, projectContainers, runService, Sandbox, show, uniqueProject, waitFor, within } from './fixtures.js';
+import { appendJournal, containerState, createVolume, docker, fakeZstd, groupAlive, inVolume, killTree, oneVolumeStack, parseJsonDocument, projectContainers, runService, Sandbox, show, uniqueProject, waitFor, within } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('ir'));
 const service = sb.container('app');

@@ -33,7 +33,7 @@ import {
   volumeExists,
   waitFor,
   writeManifestFile,
-} from '../engine/fixtures.js';
+} from '../helpers/engine.js';
 
 function runbook(args: string[], env: Record<string, string> = {}) {
   return exec(process.execPath, [join(repoRoot, 'scripts', 'runbook.mjs'), ...args], { env: { NO_COLOR: '1', ...env } });

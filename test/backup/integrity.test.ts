@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectStack } from '../../src/config/select.js';
 import { Runner } from '../../src/engine/command.js';
 import { restore } from '../../src/backup/restore.js';
-import { containerState, createVolume, docker, inVolume, oneVolumeStack, parseJsonDocument, readManifestFile, runService, Sandbox, show, snapshot, uniqueProject } from './fixtures.js';
+import { containerState, createVolume, docker, inVolume, oneVolumeStack, parseJsonDocument, readManifestFile, runService, Sandbox, show, snapshot, uniqueProject } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('in'));
 const volume = sb.volume('data');

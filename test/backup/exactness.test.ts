@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, createVolume, docker, exactTree, exec, hostShell, mountpointOf, parseJsonDocument, readManifestFile, runService, show, uniqueProject } from './fixtures.js';
+import { Sandbox, createVolume, docker, exactTree, exec, hostShell, mountpointOf, parseJsonDocument, readManifestFile, runService, show, uniqueProject } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('ex'));
 const volume = sb.volume('data');

@@ -28,7 +28,7 @@ import {
   within,
   writeManifestFile,
   type RunResult,
-} from './fixtures.js';
+} from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('fl'));
 const app = sb.container('app');

@@ -4,7 +4,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVolume, exec, inVolume, oneVolumeStack, projectContainers, runService, Sandbox, sha256Of, show, snapshot, uniqueProject, writeManifestFile } from './fixtures.js';
+import { createVolume, exec, inVolume, oneVolumeStack, projectContainers, runService, Sandbox, sha256Of, show, snapshot, uniqueProject, writeManifestFile } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('ml'));
 const volume = sb.volume('data');

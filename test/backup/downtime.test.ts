@@ -3,7 +3,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, containerState, type ContainerFacts, type RunResult, createVolume, fakeZstd, inVolume, parseJsonDocument, projectContainers, readManifestFile, runService, show, uniqueProject, waitFor } from './fixtures.js';
+import { Sandbox, containerState, type ContainerFacts, type RunResult, createVolume, fakeZstd, inVolume, parseJsonDocument, projectContainers, readManifestFile, runService, show, uniqueProject, waitFor } from '../helpers/engine.js';
 
 const STACK = (project: string, image: string, helper: string): string => `app: ${project}
 helper: { image: ${helper} }

@@ -2,7 +2,7 @@
 // reads its table of contents with pg_restore --list, and a restore puts the
 // database back exactly as it was at backup time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { POSTGRES_IMAGE, Sandbox, containerState, createVolume, exec, parseJsonDocument, readManifestFile, runService, show, uniqueProject, waitFor } from './fixtures.js';
+import { POSTGRES_IMAGE, Sandbox, containerState, createVolume, exec, parseJsonDocument, readManifestFile, runService, show, uniqueProject, waitFor } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('pg'));
 const pg = sb.container('postgres');
