@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_ZSTD_LEVEL } from '../src/config/model.js';
 import { command } from '../src/engine/command.js';
-import { decodeIntoProcess, fileIdentity, filters, writeArtifactFromProcess } from '../src/engine/pipeline.js';
+import { decodeIntoProcess, fileFingerprint, filters, writeArtifactFromProcess } from '../src/engine/pipeline.js';
 import { cpuSecondsOf, median, must, run, runningChildren, timed, type Timing } from './measure.js';
 import { APP_CONTAINER, freshHostVolume, type BenchContext } from './methods.js';
 import { IMAGE, PROJECT } from './resources.js';
@@ -215,8 +215,8 @@ export async function restoreComponents(ctx: BenchContext, setDir: string, artif
     const t = await freshTarget();
     done.push(t);
     return async () => {
-      const identity = fileIdentity(statSync(path, { bigint: true }));
-      await decodeIntoProcess(path, [filters.decompress('zstd')], command('docker', ['cp', '--archive', '-', `${t.helper}:/v/`], 'write into the fresh volume'), { identity });
+      const fingerprint = fileFingerprint(statSync(path, { bigint: true }));
+      await decodeIntoProcess(path, [filters.decompress('zstd')], command('docker', ['cp', '--archive', '-', `${t.helper}:/v/`], 'write into the fresh volume'), { fingerprint });
     };
   };
   const decode = (): Promise<() => Promise<void>> =>
@@ -236,7 +236,7 @@ export async function restoreComponents(ctx: BenchContext, setDir: string, artif
     ['verification alone (npx zx scripts/verify.mjs)', verify, 'zstd -d + tar-stream scan + sha256, incl. start-up'],
     ['decode floor: zstd -dc file > /dev/null (any verification reads this much)', decode, undefined, 'decode'],
     ['required path: zstd -dc file | docker cp -a - (no node)', noNode, undefined, 'engine-restore'],
-    ["stowage's path: zstd -dc file =fd=> docker cp -a, file identity checked before and after", asStowage, 'src/engine/pipeline.ts decodeIntoProcess'],
+    ["stowage's path: zstd -dc file =fd=> docker cp -a, file fingerprint checked before and after", asStowage, 'src/engine/pipeline.ts decodeIntoProcess'],
     ["docs' decompression alone (busybox gzip -dc > /dev/null)", gunzip],
   ];
   const runs = new Map<string, ComponentTiming[]>();

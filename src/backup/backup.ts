@@ -1,3 +1,5 @@
+import { fsyncPath } from '../util/durable-file.js';
+import { mapLimited } from '../util/concurrency.js';
 import { existsSync, rmSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -12,7 +14,7 @@ import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
-import { createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './set.js';
+import { createSetDir, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './set.js';
 import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
 import { formatBytes, silentProgress, type ProgressFactory } from '../cli/progress.js';
 
@@ -124,22 +126,6 @@ function artifactName(volume: VolumeModel, compression: Compression, encrypted: 
   }
 }
 
-async function runLimited<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  const errors: unknown[] = [];
-  await Promise.all(
-    Array.from({ length: Math.min(limit, queue.length) }, async () => {
-      for (let item = queue.shift(); item !== undefined; item = queue.shift()) {
-        try {
-          await work(item);
-        } catch (err) {
-          errors.push(err);
-        }
-      }
-    }),
-  );
-  if (errors.length > 0) throw errors[0];
-}
 
 export async function backup(model: Model, options: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
@@ -204,7 +190,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
       }
       needStop.push({ volume, writers });
     }
-    await runLimited(downtimeGroups(needStop), 2, async (group) => {
+    await mapLimited(downtimeGroups(needStop), 2, async (group) => {
       // Helpers exist before the writers stop, and the writers start again once every volume of the group has been read.
       await withHelpersFor(context, group.volumes, async (helpers) => {
         if (group.writers.length > 0) log(`stopping ${group.writers.join(', ')} for a consistent copy of ${group.volumes.map((v) => v.key).join(', ')}`);
@@ -216,7 +202,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
             if (unread === 0) resume().catch(() => undefined);
           };
           // All at once: the writers wait for the last volume of their group to be read.
-          await runLimited(group.volumes, group.volumes.length, async (volume) => {
+          await mapLimited(group.volumes, group.volumes.length, async (volume) => {
             const helper = helpers.get(volume.key);
             if (helper === undefined) throw new Error(`internal: no helper for volume ${volume.key}`);
             const started = performance.now();

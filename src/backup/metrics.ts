@@ -1,4 +1,6 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { labelSet, renderMetrics } from '../util/prometheus.js';
+import { writeFileAtomic } from '../util/durable-file.js';
 import type { Model } from '../config/model.js';
 import type { ArtifactRecord } from './set.js';
 
@@ -14,51 +16,29 @@ export interface BackupOutcome {
   artifacts: ArtifactRecord[];
 }
 
-function labels(pairs: Record<string, string>): string {
-  return `{${Object.entries(pairs)
-    .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-    .join(',')}}`;
-}
-
 export function previousLastSuccess(text: string, project: string, env: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`stowage_backup_last_success_timestamp_seconds${labels({ project, env })} `));
+  const line = text.split('\n').find((l) => l.startsWith(`stowage_backup_last_success_timestamp_seconds${labelSet({ project, env })} `));
   const value = line === undefined ? Number.NaN : Number(line.split(' ').pop());
   return Number.isFinite(value) ? value : undefined;
 }
 
 export function renderBackupMetrics(model: Model, outcome: BackupOutcome, lastSuccess: number | undefined): string {
-  const base = { project: model.project, env: model.env };
+  const labels = { project: model.project, env: model.env };
   const success = outcome.ok ? outcome.finished.getTime() / 1000 : lastSuccess;
-  const lines = [
-    '# HELP stowage_backup_last_run_success 1 if the last backup run succeeded, 0 if it failed.',
-    '# TYPE stowage_backup_last_run_success gauge',
-    `stowage_backup_last_run_success${labels(base)} ${outcome.ok ? 1 : 0}`,
-    '# HELP stowage_backup_last_run_timestamp_seconds When the last backup run finished.',
-    '# TYPE stowage_backup_last_run_timestamp_seconds gauge',
-    `stowage_backup_last_run_timestamp_seconds${labels(base)} ${outcome.finished.getTime() / 1000}`,
-  ];
-  if (success !== undefined) {
-    lines.push(
-      '# HELP stowage_backup_last_success_timestamp_seconds When the last successful backup finished.',
-      '# TYPE stowage_backup_last_success_timestamp_seconds gauge',
-      `stowage_backup_last_success_timestamp_seconds${labels(base)} ${success}`,
-    );
-  }
-  lines.push(
-    '# HELP stowage_backup_duration_seconds Duration of the last backup run.',
-    '# TYPE stowage_backup_duration_seconds gauge',
-    `stowage_backup_duration_seconds${labels(base)} ${outcome.durationSeconds}`,
-  );
-  if (outcome.artifacts.length > 0) {
-    lines.push('# HELP stowage_backup_artifact_bytes Size of each volume\'s artifact in the last successful backup.', '# TYPE stowage_backup_artifact_bytes gauge');
-    for (const a of outcome.artifacts) lines.push(`stowage_backup_artifact_bytes${labels({ ...base, volume: a.volume, method: a.method })} ${a.bytes}`);
-  }
-  return `${lines.join('\n')}\n`;
+  return renderMetrics([
+    { name: 'stowage_backup_last_run_success', help: '1 if the last backup run succeeded, 0 if it failed.', samples: [{ labels, value: outcome.ok ? 1 : 0 }] },
+    { name: 'stowage_backup_last_run_timestamp_seconds', help: 'When the last backup run finished.', samples: [{ labels, value: outcome.finished.getTime() / 1000 }] },
+    { name: 'stowage_backup_last_success_timestamp_seconds', help: 'When the last successful backup finished.', samples: success === undefined ? [] : [{ labels, value: success }] },
+    { name: 'stowage_backup_duration_seconds', help: 'Duration of the last backup run.', samples: [{ labels, value: outcome.durationSeconds }] },
+    {
+      name: 'stowage_backup_artifact_bytes',
+      help: "Size of each volume's artifact in the last successful backup.",
+      samples: outcome.artifacts.map((a) => ({ labels: { ...labels, volume: a.volume, method: a.method }, value: a.bytes })),
+    },
+  ]);
 }
 
 export function writeBackupMetrics(file: string, model: Model, outcome: BackupOutcome): void {
   const previous = existsSync(file) ? previousLastSuccess(readFileSync(file, 'utf8'), model.project, model.env) : undefined;
-  const temp = `${file}.tmp-${process.pid}`;
-  writeFileSync(temp, renderBackupMetrics(model, outcome, previous), { mode: 0o644 });
-  renameSync(temp, file);
+  writeFileAtomic(file, renderBackupMetrics(model, outcome, previous), 0o644);
 }

@@ -13,7 +13,7 @@ import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { engineIsLocal } from '../engine/endpoint.js';
 import { writeSmallFile } from '../engine/small-file.js';
-import { decodeIntoProcess, fileIdentity, readArtifact } from '../engine/pipeline.js';
+import { decodeIntoProcess, fileFingerprint, readArtifact } from '../engine/pipeline.js';
 import { readManifest, type ArtifactRecord } from './set.js';
 import { mongoTarget, pgTarget } from './backup.js';
 import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
@@ -47,8 +47,8 @@ export interface RestorePlanItem {
   stop: string[];
   /** Owner, mode and time of the archive's root entry, which the volume root takes. */
   root: { uid: number; gid: number; mode: number; mtime: string } | undefined;
-  /** The artifact file's identity (fileIdentity) taken before it was verified: the restore reads the same bytes or none. */
-  identity: string;
+  /** The artifact file's fingerprint (fileFingerprint) taken before it was verified: the restore reads the same bytes or none. */
+  fingerprint: string;
   /** Links the archive endpoint refuses to extract, created in a second pass (from verification). */
   heldBack?: HeldBackEntries;
   /** Hard link groups of the archive (from verification), for restoring some paths only. */
@@ -116,7 +116,7 @@ export async function planRestore(model: Model, setDir: string, options: Restore
     }
     // An artifact made with --path holds only those paths: restoring it must not wipe the rest of the volume.
     const paths = requestedPaths.length > 0 ? requestedPaths : collapsePaths(artifact.paths ?? []);
-    items.push({ volume, artifact, paths, stop: [], root: undefined, identity: identityOf(join(setDir, artifact.file)) });
+    items.push({ volume, artifact, paths, stop: [], root: undefined, fingerprint: fingerprintOf(join(setDir, artifact.file)) });
   }
   const stops = await containersToStop(model, items, options.runner);
   items.forEach((item, k) => (item.stop = stops[k] ?? []));
@@ -134,9 +134,9 @@ export async function planRestore(model: Model, setDir: string, options: Restore
   return { set: setDir, items, verification };
 }
 
-function identityOf(path: string): string {
+function fingerprintOf(path: string): string {
   try {
-    return fileIdentity(statSync(path, { bigint: true }));
+    return fileFingerprint(statSync(path, { bigint: true }));
   } catch {
     return 'missing'; // verification reports the missing file
   }
@@ -244,7 +244,7 @@ async function applyPlan(session: EngineSession, setDir: string, plan: RestorePl
   const restored: RestoreResult['restored'] = [];
   const stopped = new Set<string>();
   // Verification may lie minutes back (a confirmation prompt): check before anything is stopped or staged.
-  const changed = plan.items.filter((i) => identityOf(join(setDir, i.artifact.file)) !== i.identity);
+  const changed = plan.items.filter((i) => fingerprintOf(join(setDir, i.artifact.file)) !== i.fingerprint);
   if (changed.length > 0) {
     throw new CheckFailed(`${changed.map((i) => i.artifact.file).join(', ')} changed since ${changed.length === 1 ? 'it was' : 'they were'} verified; nothing was changed. Verify the set again (verify.mjs) and restore again`);
   }
@@ -328,7 +328,7 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
         if (held.names.size > 0) await writeThroughEndpoint(docker.archiveWrite(helper, '/'), heldBackArchive(`v/${staging}`, held));
       } else {
         // Whole archive: file -> zstd -> docker cp, process to process.
-        await decodeIntoProcess(path, steps, target, { identity: item.identity, onStoredBytes: (n) => bar.add(n) });
+        await decodeIntoProcess(path, steps, target, { fingerprint: item.fingerprint, onStoredBytes: (n) => bar.add(n) });
       }
       bar.finish();
       if (marker.mode === 'paths') {

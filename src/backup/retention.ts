@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { timeOfStamp } from '../util/timestamps.js';
 import type { Model } from '../config/model.js';
 import type { Runner } from '../engine/command.js';
 import { listSets, type SetInfo } from './set.js';
@@ -12,12 +13,6 @@ export interface RetentionPolicy {
   monthly: number;
 }
 
-/** `20261124T090723Z` -> Date (UTC). */
-export function setTime(name: string): Date {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(name);
-  if (m === null) throw new Error(`not a backup set name: ${name}`);
-  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
-}
 
 function isoWeek(date: Date): string {
   const d = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
@@ -40,7 +35,7 @@ export function keptSets(names: string[], policy: RetentionPolicy): Set<string> 
     const seen = new Set<string>();
     for (const name of newestFirst) {
       if (seen.size >= count) break;
-      const key = bucket(setTime(name));
+      const key = bucket(timeOfStamp(name));
       if (seen.has(key)) continue;
       seen.add(key);
       kept.add(name);

@@ -1,4 +1,6 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { UTC_STAMP, utcStamp } from '../util/timestamps.js';
+import { writeFileAtomic } from '../util/durable-file.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { BackupMethod } from '../config/types.js';
 import { CheckFailed, UsageError } from '../config/errors.js';
@@ -36,7 +38,7 @@ export interface Manifest {
 }
 
 export const MANIFEST = 'manifest.json';
-const SET_NAME = /^\d{8}T\d{6}Z$/;
+const SET_NAME = UTC_STAMP;
 
 /**
  * A manifest that is missing its fields, names files outside the set, lists a
@@ -52,10 +54,6 @@ export class ManifestInvalid extends CheckFailed {
 
 let manifestValidator: ReturnType<typeof compileSchema<Manifest>> | undefined;
 
-/** UTC timestamp YYYYMMDDTHHMMSSZ. */
-export function setName(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-}
 
 export function readManifest(setDir: string): Manifest {
   const path = join(setDir, MANIFEST);
@@ -79,28 +77,9 @@ export function readManifest(setDir: string): Manifest {
   return data;
 }
 
-/** fsync a file or directory by path, so a crash cannot lose what was written. */
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** Temp file, fsync, rename, fsync the directory: the manifest appears whole or not at all. */
 export function writeManifest(setDir: string, manifest: Manifest): void {
-  const temp = join(setDir, `.${MANIFEST}.tmp`);
-  const fd = openSync(temp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(manifest, null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, join(setDir, MANIFEST));
-  fsyncPath(setDir);
+  writeFileAtomic(join(setDir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, 0o600);
 }
 
 export function projectDir(to: string, project: string): string {
@@ -182,7 +161,7 @@ export async function createSetDir(to: string, project: string): Promise<{ path:
   mkdirSync(parent, { recursive: true, mode: 0o700 });
   for (;;) {
     const created = new Date();
-    const path = join(parent, setName(created));
+    const path = join(parent, utcStamp(created));
     try {
       mkdirSync(path, { mode: 0o700 });
       return { path, created };

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import { stacksDirectory } from '../config/select.js';
 import { EXIT, STACK_OPTION, stringValue, type CommandSpec, type Handler, type Values } from '../cli/cli.js';
-import { defaultHistoryFile, diskUsage, prometheusText, writeFileAtomic, type DiskUsageReport, type Growth } from '../ops/disk-usage.js';
+import { defaultHistoryFile, diskUsage, prometheusText, type DiskUsageReport, type Growth } from '../ops/disk-usage.js';
+import { writeFileAtomic } from '../util/durable-file.js';
 import { formatBytes } from '../cli/progress.js';
 import { stackContext } from './context.js';
 

@@ -5,7 +5,7 @@ import { resolveModel, type Model } from '../config/model.js';
 import { listStackFiles, selectStack, stacksDirectory } from '../config/select.js';
 import { flag, STACK_OPTION, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { Runner } from '../engine/command.js';
-import { writeFileAtomic } from '../ops/disk-usage.js';
+import { writeFileAtomic } from '../util/durable-file.js';
 import { openSetSource, type SetSource } from '../backup/set-source.js';
 import { stateDirectory } from '../util/state-dir.js';
 import { exitCodeOf, statusReport, type StackStatus } from '../status/status.js';

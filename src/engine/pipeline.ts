@@ -205,11 +205,11 @@ export async function writeArtifactFromProcess(producer: StreamingProcess, steps
 }
 
 /**
- * Identity of a file's content as the kernel sees it: device, inode, size,
+ * Fingerprint of a file's content as the kernel sees it: device, inode, size,
  * modification and change times. Any write or replacement changes it, and a
  * change time cannot be set back: an unchanged identity means unchanged bytes.
  */
-export function fileIdentity(stats: BigIntStats): string {
+export function fileFingerprint(stats: BigIntStats): string {
   return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
 }
 
@@ -217,17 +217,17 @@ export function fileIdentity(stats: BigIntStats): string {
  * Decodes a stored artifact straight into a consumer process (docker cp into
  * a helper): file -> filters -> consumer, all process to process, with no byte
  * passing through here. The artifact was verified (hashed) before; that these
- * are the same bytes is proven by the file's identity before and after, and
+ * are the same bytes is proven by the file's fingerprint before and after, and
  * every stored format checks itself while it is decoded (zstd's content
  * checksum, gzip's CRC, age's per-chunk MAC). Progress comes from the shared
  * file offset the first filter advances.
  */
-export async function decodeIntoProcess(path: string, steps: Command[], consumer: Command, expected: { identity: string; onStoredBytes?: ByteCounter }): Promise<void> {
+export async function decodeIntoProcess(path: string, steps: Command[], consumer: Command, expected: { fingerprint: string; onStoredBytes?: ByteCounter }): Promise<void> {
   const file = await openFile(path, 'r');
   const started: StreamingProcess[] = [];
   let progress: OffsetFollower | undefined;
   try {
-    const changed = async (): Promise<boolean> => fileIdentity(await file.stat({ bigint: true })) !== expected.identity;
+    const changed = async (): Promise<boolean> => fileFingerprint(await file.stat({ bigint: true })) !== expected.fingerprint;
     if (await changed()) throw new Error(`${path} changed since it was verified; nothing was swapped in`);
     let input: StdinSource = file.fd;
     for (const step of steps) {

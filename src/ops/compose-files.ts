@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { writeFileAtomic } from '../util/durable-file.js';
 import { basename, join, relative, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { loadStackFile } from '../config/load.js';
@@ -32,9 +33,7 @@ export function writeRendered(files: RenderedFile[], outDir: string): string[] {
   const written: string[] = [];
   for (const file of outdatedFiles(files, outDir)) {
     const target = join(outDir, file.name);
-    const temp = `${target}.tmp-${process.pid}`;
-    writeFileSync(temp, file.content);
-    renameSync(temp, target);
+    writeFileAtomic(target, file.content);
     written.push(target);
   }
   return written;

@@ -1,4 +1,6 @@
 import { existsSync, readFileSync, statfsSync, statSync } from 'node:fs';
+import { mapLimited } from '../util/concurrency.js';
+import { renderMetrics } from '../util/prometheus.js';
 import { join } from 'node:path';
 import { Ajv, type SchemaObject } from 'ajv';
 import { UsageError } from '../config/errors.js';
@@ -8,7 +10,7 @@ import { listStackFiles } from '../config/select.js';
 import { CommandFailed, type Runner } from '../engine/command.js';
 import { inspectVolumes } from '../engine/inspect.js';
 import { parseMeasurement, parseStatfs, usage, type Measurement, type Statfs } from '../engine/usage.js';
-import { writeFileAtomic as writeAtomically } from '../util/durable-file.js';
+import { writeFileAtomic } from '../util/durable-file.js';
 import { helperImage } from '../session/session.js';
 import { stateDirectory } from '../util/state-dir.js';
 
@@ -203,14 +205,6 @@ export function appendSample(history: History, sample: HistorySample): History {
   return { ...history, samples: [...history.samples, sample].slice(-MAX_SAMPLES) };
 }
 
-/** Temp file, fsync, rename; a failure names the file and what to check. */
-export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
-  try {
-    writeAtomically(file, content, mode);
-  } catch (err) {
-    throw new Error(`cannot write ${file}: ${err instanceof Error ? err.message : String(err)}; check that its directory is writable`);
-  }
-}
 
 export function writeHistory(file: string, history: History): void {
   writeFileAtomic(file, `${JSON.stringify(history, null, 1)}\n`);
@@ -275,18 +269,6 @@ export function declaredVolumeNames(stacksDir: string): { names: Set<string>; un
 }
 
 // ---------------------------------------------------------------- measuring
-
-/** At most `limit` helpers at a time: each is a container start, and the engine is shared. */
-async function mapLimited<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const done: Array<{ index: number; value: R }> = [];
-  const queue = items.map((item, index) => ({ item, index }));
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      for (let next = queue.shift(); next !== undefined; next = queue.shift()) done.push({ index: next.index, value: await work(next.item) });
-    }),
-  );
-  return done.sort((a, b) => a.index - b.index).map((d) => d.value);
-}
 
 interface Measured {
   volume: VolumeModel;
@@ -461,38 +443,6 @@ export async function diskUsage(model: Model, options: DiskUsageOptions): Promis
 }
 
 // ---------------------------------------------------------------- Prometheus
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function sampleValue(value: number): string {
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  if (Number.isNaN(value)) return 'NaN';
-  return String(value);
-}
-
-interface Metric {
-  name: string;
-  help: string;
-  samples: Array<{ labels: Record<string, string>; value: number }>;
-}
-
-export function renderMetrics(metrics: Metric[]): string {
-  const lines: string[] = [];
-  for (const m of metrics) {
-    if (m.samples.length === 0) continue;
-    lines.push(`# HELP ${m.name} ${m.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${m.name} gauge`);
-    for (const s of m.samples) {
-      const labels = Object.entries(s.labels)
-        .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-        .join(',');
-      lines.push(`${m.name}{${labels}} ${sampleValue(s.value)}`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
-}
 
 /**
  * Prometheus text exposition (node_exporter textfile collector). Every series

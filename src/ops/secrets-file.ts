@@ -1,3 +1,4 @@
+import { utcStamp } from '../util/timestamps.js';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -276,10 +277,7 @@ export function checkFacts(path: string, facts: FileFacts, expectedOwner: OwnerS
 
 // ---------------------------------------------------------------- names
 
-/** `YYYYMMDDTHHMMSSZ`, as backup sets are named. */
-export function utcStamp(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-}
+export { utcStamp };
 
 /** `secrets.env.<UTC timestamp>.bak`, next to the file. */
 export function backupCopyName(fileName: string, date: Date): string {

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { writeFileAtomic } from '../util/durable-file.js';
 import { basename, join, relative } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { listRunbooks, loadRunbook } from './load.js';
@@ -193,9 +194,7 @@ export function writeDocs(docs: RenderedDoc[], dir: string): string[] {
   const written: string[] = [];
   for (const doc of outdatedDocs(docs, dir)) {
     const path = join(dir, doc.name);
-    const temp = `${path}.tmp-${process.pid}`;
-    writeFileSync(temp, doc.content);
-    renameSync(temp, path);
+    writeFileAtomic(path, doc.content);
     written.push(path);
   }
   return written;

@@ -1,4 +1,5 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
+import { utcStamp } from '../util/timestamps.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../config/errors.js';
@@ -76,30 +77,27 @@ export function journalDirectory(root: string, project: string): string {
   return join(root, project);
 }
 
-function stamp(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-}
 
-export class Journal {
+export class RunLog {
   private constructor(readonly path: string) {}
 
   /** A new journal file `<root>/<project>/<runbook>-<UTC timestamp>.jsonl` (never overwriting one). */
-  static create(root: string, project: string, runbook: string, now: Date): Journal {
+  static create(root: string, project: string, runbook: string, now: Date): RunLog {
     const dir = journalDirectory(root, project);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (let n = 0; ; n++) {
-      const path = join(dir, `${runbook}-${stamp(now)}${n === 0 ? '' : `-${n}`}.jsonl`);
+      const path = join(dir, `${runbook}-${utcStamp(now)}${n === 0 ? '' : `-${n}`}.jsonl`);
       try {
         closeSync(openSync(path, 'wx', 0o600));
-        return new Journal(path);
+        return new RunLog(path);
       } catch (err) {
         if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err;
       }
     }
   }
 
-  static reopen(path: string): Journal {
-    return new Journal(path);
+  static reopen(path: string): RunLog {
+    return new RunLog(path);
   }
 
   append(line: JournalLine): void {
@@ -117,7 +115,7 @@ export function now(): string {
   return new Date().toISOString();
 }
 
-export function identity(): { host: string; pid: number } {
+export function runOwner(): { host: string; pid: number } {
   return { host: hostname(), pid: process.pid };
 }
 
@@ -159,56 +157,4 @@ export function readJournal(path: string): { header: RunLine; lines: JournalLine
   const header = lines[0];
   if (header === undefined || header.type !== 'run') throw new UsageError(`${path}: the journal does not start with a run line; run the runbook again without --resume`);
   return { header, lines };
-}
-
-/** What an earlier run left: what is done, what was captured, where it stopped. */
-export interface ResumeState {
-  path: string;
-  header: RunLine;
-  /** `<phase>/<id>/<item or "">` of everything that finished (ok or skipped). */
-  done: Set<string>;
-  captured: Map<string, string | string[]>;
-  started: Set<string>;
-  succeeded: Set<string>;
-  failed: string | undefined;
-  /** onFailure steps ran: resuming continues the rollback. */
-  rollbackStarted: boolean;
-  end: EndLine | undefined;
-  /** The last process that worked on it (the run line or the last resume line). */
-  owner: { host: string; pid: number };
-}
-
-export function doneKey(phase: Phase, id: string, item: string | null): string {
-  return `${phase}/${id}/${item ?? ''}`;
-}
-
-export function resumeState(path: string): ResumeState {
-  const { header, lines } = readJournal(path);
-  const state: ResumeState = {
-    path,
-    header,
-    done: new Set(),
-    captured: new Map(),
-    started: new Set(),
-    succeeded: new Set(),
-    failed: undefined,
-    rollbackStarted: false,
-    end: undefined,
-    owner: { host: header.host, pid: header.pid },
-  };
-  for (const line of lines) {
-    if (line.type === 'resume') {
-      state.owner = { host: line.host, pid: line.pid };
-      state.end = undefined;
-    } else if (line.type === 'end') state.end = line;
-    else if (line.type === 'step') {
-      if (line.phase === 'onFailure' && line.status !== 'skipped') state.rollbackStarted = true;
-      if (line.phase === 'steps' && line.status !== 'skipped') state.started.add(line.id);
-      if (line.status === 'ok' || line.status === 'skipped') state.done.add(doneKey(line.phase, line.id, line.item));
-      if (line.status === 'ok' && line.item === null && line.phase === 'steps') state.succeeded.add(line.id);
-      if (line.status === 'failed' && line.phase === 'steps') state.failed = line.id;
-      for (const [k, v] of Object.entries(line.captured ?? {})) state.captured.set(k, v);
-    }
-  }
-  return state;
 }

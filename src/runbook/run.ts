@@ -8,7 +8,8 @@ import { command, renderCommand, type Command, type Runner } from '../engine/com
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 import { planAction, runAction } from './actions.js';
 import { forwardSignal, lastLines, type Exec, type ExecResult } from './exec.js';
-import { Journal, doneKey, identity, listJournals, now, resumeState, type Captured, type EndStatus, type ResumeState, type StepLine } from './run-log.js';
+import { RunLog, now, runOwner, type Captured, type EndStatus, type StepLine } from './run-log.js';
+import { doneKey, findResumable, type ResumeState } from './resume.js';
 import type { LoadedRunbook } from './load.js';
 import { evaluate, evaluateStatically, pendingCaptures, renderDryRun, stepCommand, untilHolds, type ComposeInvocation, type History, type PlanContext } from './plan.js';
 import { ACTIONS_SPEC, builtinLists, builtinScalars, type RunSettings } from './scope.js';
@@ -109,39 +110,11 @@ function itemKey(item: ListItem): string {
   return typeof item === 'string' ? item : Object.entries(item).map(([k, v]) => `${k}=${v}`).join(',');
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err instanceof Error && 'code' in err && err.code === 'EPERM';
-  }
-}
 
 function usesCompose(book: RunbookFile): boolean {
   return [...book.steps, ...(book.onFailure ?? [])].some((s) => s.compose !== undefined);
 }
 
-function findResumable(o: RunbookOptions): ResumeState {
-  const journals = listJournals(o.journalRoot, o.model.project, o.loaded.book.runbook);
-  const newest = journals[journals.length - 1];
-  if (newest === undefined) {
-    throw new UsageError(`--resume: no journal of runbook ${o.loaded.book.runbook} for project ${o.model.project} in ${join(o.journalRoot, o.model.project)}; run it without --resume`);
-  }
-  const state = resumeState(newest);
-  if (state.header.stack !== o.settings.stack) {
-    throw new UsageError(`--resume: the last run of ${o.loaded.book.runbook} (${newest}) was for --stack ${state.header.stack}, not ${o.settings.stack}`);
-  }
-  const status = state.end?.status;
-  if (status === 'ok') throw new UsageError(`--resume: the last run of ${o.loaded.book.runbook} (${newest}) finished; nothing to resume. Run it again without --resume.`);
-  if (status === 'rolled-back') {
-    throw new UsageError(`--resume: the last run failed at step ${state.failed ?? '?'} and was rolled back (${newest}); fix the cause and run it again without --resume`);
-  }
-  if (status === undefined && state.owner.host === identity().host && state.owner.pid !== process.pid && processAlive(state.owner.pid)) {
-    throw new UsageError(`--resume: ${newest} is still being written by process ${state.owner.pid}; wait for it to finish`);
-  }
-  return state;
-}
 
 function jsonField(stdout: string, path: string, step: RunbookStep): string {
   let data: unknown;
@@ -173,7 +146,7 @@ export async function runRunbook(o: RunbookOptions): Promise<RunbookResult> {
   const started = Date.now();
   const book = o.loaded.book;
   const base = { runbook: book.runbook, stack: o.settings.stack, project: o.model.project };
-  const state = o.resume && !o.dryRun ? findResumable(o) : undefined;
+  const state = o.resume && !o.dryRun ? findResumable({ journalRoot: o.journalRoot, project: o.model.project, runbook: o.loaded.book.runbook, stack: o.settings.stack }) : undefined;
   if (state !== undefined && o.varsGiven) {
     throw new UsageError('--resume continues with the variables of the interrupted run (they are in its journal); leave out --var');
   }
@@ -205,13 +178,13 @@ export async function runRunbook(o: RunbookOptions): Promise<RunbookResult> {
   }
 
   const fileHash = sha256(o.loaded.text);
-  let journal: Journal;
+  let journal: RunLog;
   if (state === undefined) {
-    journal = Journal.create(o.journalRoot, o.model.project, book.runbook, new Date());
-    journal.append({ type: 'run', version: 1, runbook: book.runbook, file: resolve(o.loaded.file), sha256: fileHash, stack: o.settings.stack, project: o.model.project, vars: Object.fromEntries(vars), at: now(), ...identity() });
+    journal = RunLog.create(o.journalRoot, o.model.project, book.runbook, new Date());
+    journal.append({ type: 'run', version: 1, runbook: book.runbook, file: resolve(o.loaded.file), sha256: fileHash, stack: o.settings.stack, project: o.model.project, vars: Object.fromEntries(vars), at: now(), ...runOwner() });
   } else {
-    journal = Journal.reopen(state.path);
-    journal.append({ type: 'resume', at: now(), ...identity(), sha256: fileHash });
+    journal = RunLog.reopen(state.path);
+    journal.append({ type: 'resume', at: now(), ...runOwner(), sha256: fileHash });
     if (state.header.sha256 !== fileHash) o.say(`note: ${o.loaded.file} changed since the run started; steps are matched by id`);
   }
 
@@ -249,7 +222,7 @@ class Run {
   constructor(
     private readonly o: RunbookOptions,
     private readonly book: RunbookFile,
-    private readonly journal: Journal,
+    private readonly journal: RunLog,
     private readonly ctx: PlanContext,
     private readonly vars: ReadonlyMap<string, string>,
     private readonly scalars: ReadonlyMap<string, string>,

@@ -1,4 +1,4 @@
-import { renderMetrics } from '../ops/disk-usage.js';
+import { renderMetrics } from '../util/prometheus.js';
 import type { StackStatus, StatusReport, Verification } from './status.js';
 
 /**

@@ -7,6 +7,14 @@ import { basename, dirname, join } from 'node:path';
  * never half of one, and a power cut after the call cannot lose the rename.
  */
 export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
+  try {
+    writeDurably(file, content, mode);
+  } catch (err) {
+    throw new Error(`cannot write ${file}: ${err instanceof Error ? err.message : String(err)}; check that its directory is writable and has space`);
+  }
+}
+
+function writeDurably(file: string, content: string, mode: number): void {
   const dir = dirname(file);
   mkdirSync(dir, { recursive: true });
   // Not ending in the target's extension: node_exporter's textfile collector must not pick up the temp file.
@@ -39,3 +47,13 @@ function fsyncDirectory(dir: string): void {
   }
 }
 
+
+/** fsync a file or directory by path, so a crash cannot lose what was written. */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { keptSets, setTime } from '../../src/backup/retention.js';
+import { keptSets } from '../../src/backup/retention.js';
+import { timeOfStamp } from '../../src/util/timestamps.js';
 
 const none = { last: 0, daily: 0, weekly: 0, monthly: 0 };
 
 describe('retention: which backup sets a policy keeps', () => {
   it('reads the UTC time from a set name', () => {
-    expect(setTime('20261124T090723Z').toISOString()).toBe('2026-11-24T09:07:23.000Z');
+    expect(timeOfStamp('20261124T090723Z').toISOString()).toBe('2026-11-24T09:07:23.000Z');
   });
 
   it('keeps the newest N with last: N', () => {

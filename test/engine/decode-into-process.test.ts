@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { command } from '../../src/engine/command.js';
-import { decodeIntoProcess, fileIdentity, preferredHasher, sha256OfFile } from '../../src/engine/pipeline.js';
+import { decodeIntoProcess, fileFingerprint, preferredHasher, sha256OfFile } from '../../src/engine/pipeline.js';
 
 const dirs: string[] = [];
 function workDir(): string {
@@ -19,7 +19,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const identityOf = (path: string): string => fileIdentity(statSync(path, { bigint: true }));
+const fingerprintOf = (path: string): string => fileFingerprint(statSync(path, { bigint: true }));
 const passThrough = command('cat', [], 'decode (cat stands in for zstd -d)', false);
 const consumerInto = (out: string, delaySeconds = 0) => command('sh', ['-c', `sleep ${delaySeconds}; cat > "$1"`, 'sh', out], 'consume', false);
 
@@ -29,7 +29,7 @@ describe('decodeIntoProcess', () => {
     const artifact = join(dir, 'a.bin');
     writeFileSync(artifact, Buffer.alloc(3 << 20, 7));
     let progressed = 0;
-    await decodeIntoProcess(artifact, [passThrough], consumerInto(join(dir, 'out')), { identity: identityOf(artifact), onStoredBytes: (n) => (progressed += n) });
+    await decodeIntoProcess(artifact, [passThrough], consumerInto(join(dir, 'out')), { fingerprint: fingerprintOf(artifact), onStoredBytes: (n) => (progressed += n) });
     expect(readFileSync(join(dir, 'out')).equals(readFileSync(artifact))).toBe(true);
     expect(progressed).toBe(3 << 20);
   });
@@ -38,9 +38,9 @@ describe('decodeIntoProcess', () => {
     const dir = workDir();
     const artifact = join(dir, 'a.bin');
     writeFileSync(artifact, 'verified');
-    const identity = identityOf(artifact);
+    const identity = fingerprintOf(artifact);
     writeFileSync(artifact, 'replaced');
-    await expect(decodeIntoProcess(artifact, [passThrough], consumerInto(join(dir, 'out')), { identity })).rejects.toThrow(/changed since it was verified/);
+    await expect(decodeIntoProcess(artifact, [passThrough], consumerInto(join(dir, 'out')), { fingerprint: identity })).rejects.toThrow(/changed since it was verified/);
     expect(existsSync(join(dir, 'out'))).toBe(false);
   });
 
@@ -48,8 +48,8 @@ describe('decodeIntoProcess', () => {
     const dir = workDir();
     const artifact = join(dir, 'a.bin');
     writeFileSync(artifact, Buffer.alloc(1 << 20, 1));
-    const identity = identityOf(artifact);
-    const streaming = decodeIntoProcess(artifact, [passThrough], consumerInto(join(dir, 'out'), 1), { identity });
+    const identity = fingerprintOf(artifact);
+    const streaming = decodeIntoProcess(artifact, [passThrough], consumerInto(join(dir, 'out'), 1), { fingerprint: identity });
     await new Promise((r) => setTimeout(r, 200));
     const fd = openSync(artifact, 'r+');
     writeSync(fd, Buffer.from([2]), 0, 1, 10);
@@ -62,7 +62,7 @@ describe('decodeIntoProcess', () => {
     const artifact = join(dir, 'a.bin');
     writeFileSync(artifact, 'x');
     const failing = command('sh', ['-c', 'echo "zstd: corrupted block" >&2; exit 1'], 'decompress with zstd', false);
-    await expect(decodeIntoProcess(artifact, [failing], consumerInto(join(dir, 'out')), { identity: identityOf(artifact) })).rejects.toThrow(/decompress with zstd failed[\s\S]*corrupted block/);
+    await expect(decodeIntoProcess(artifact, [failing], consumerInto(join(dir, 'out')), { fingerprint: fingerprintOf(artifact) })).rejects.toThrow(/decompress with zstd failed[\s\S]*corrupted block/);
   });
 });
 
