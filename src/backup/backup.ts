@@ -1,10 +1,10 @@
-import { fsyncPath } from '../util/durable-file.js';
-import { mapLimited } from '../util/concurrency.js';
 import { existsSync, rmSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { findVolume, isDumpMethod, LABEL, type Model, type VolumeModel } from '../config/model.js';
+import { fsyncPath } from '../util/durable-file.js';
+import { mapLimited } from '../util/concurrency.js';
 import { UsageError } from '../config/errors.js';
-import { findVolume, type Model, type VolumeModel } from '../config/model.js';
 import { isSafeRelativePath } from '../config/syntax.js';
 import { transformArchive, singleFileContent, type Chunks } from '../engine/archive.js';
 import { displayName, entryNameOf } from '../engine/tar-format.js';
@@ -51,7 +51,7 @@ export function selectVolumes(model: Model, names: string[], paths: string[]): V
   if (paths.length > 0) {
     if (selected.length !== 1) throw new UsageError('--path selects files inside one volume: name it with --volume');
     const only = selected[0];
-    if (only !== undefined && (only.backup.method === 'pg_dump' || only.backup.method === 'mongodump')) {
+    if (only !== undefined && (isDumpMethod(only.backup.method))) {
       throw new UsageError(`--path does not apply to volume ${only.key}: its backup is a ${only.backup.method} of the whole database`);
     }
     for (const p of paths) {
@@ -173,7 +173,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
 
     const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
     await findSpecialFiles(context, tarLike);
-    const dumps = volumes.filter((v) => v.backup.method === 'pg_dump' || v.backup.method === 'mongodump');
+    const dumps = volumes.filter((v) => isDumpMethod(v.backup.method));
 
     // SQLite volumes copy online when a running container has sqlite3; otherwise they fall back to stopping writers.
     const needStop: Array<{ volume: VolumeModel; writers: string[] }> = [];
@@ -545,7 +545,7 @@ function planBackup(model: Model, volumes: VolumeModel[], running: ContainerStat
     const mount = volumeMount(volume, '/data', true);
     const helper = `${model.project}-stowage-helper-XXXX`;
     const file = artifactName(volume, compressionFor(model, options.compression), model.backups.recipients.length > 0);
-    if (volume.backup.method === 'pg_dump' || volume.backup.method === 'mongodump') {
+    if (isDumpMethod(volume.backup.method)) {
       const container = model.containers.find((c) => c.service === volume.backup.service)?.name ?? '?';
       const state = running.find((c) => c.Name === container);
       const inside = '/tmp/stowage-XXXX.dump';
@@ -557,7 +557,7 @@ function planBackup(model: Model, volumes: VolumeModel[], running: ContainerStat
     }
     const writers = volume.backup.stop && volume.backup.method === 'tar' ? writersOf(volume, running) : [];
     say(`# ${volume.key}: ${volume.backup.method}${volume.backup.method === 'sqlite' ? ` (online copy of ${volume.backup.databases.join(', ')})` : ''}`);
-    say(renderCommand(docker.createHelper(helper, '<helper image>', [mount], { 'stowage.project': model.project })));
+    say(renderCommand(docker.createHelper(helper, '<helper image>', [mount], { [LABEL.project]: model.project, [LABEL.env]: model.env })));
     if (writers.length > 0) say(renderCommand(docker.stop(writers)));
     say(`${renderCommand(docker.archiveRead(helper, '/data'))} | ${stepsAfterTar.map(renderCommand).join(' | ')} > ${file}`);
     if (writers.length > 0) say(`${renderCommand(docker.start(writers))}   # as soon as docker cp has read the whole volume`);

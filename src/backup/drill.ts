@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-import { privateScratch } from '../session/scratch.js';
+import { createHash, randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { isDumpMethod, LABEL, type ContainerModel, type Model, type VolumeModel } from '../config/model.js';
+import { privateScratch } from '../session/scratch.js';
 import { CheckFailed } from '../config/errors.js';
-import { LABEL, type ContainerModel, type Model, type VolumeModel } from '../config/model.js';
 import { normalizeEntryName, scanArchive, type Chunks, type TarEntry } from '../engine/archive.js';
 import { command, startStreaming, type Command, type Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
@@ -345,7 +344,7 @@ export async function drillCheck(model: Model, setDir: string, options: { runner
   const manifest = readManifest(setDir);
   const volumes: VolumeCheck[] = [];
   for (const artifact of manifest.artifacts) {
-    volumes.push(artifact.method === 'pg_dump' || artifact.method === 'mongodump' ? await checkDatabase(scratch, artifact, options.runner) : await checkTree(model, scratch, setDir, artifact, options));
+    volumes.push(isDumpMethod(artifact.method) ? await checkDatabase(scratch, artifact, options.runner) : await checkTree(model, scratch, setDir, artifact, options));
   }
   return { set: setDir, ok: volumes.every((v) => v.ok), volumes };
 }

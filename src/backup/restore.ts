@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, rmSync, statSync, createWriteStream, createReadStream } from 'node:fs';
-import { privateScratch } from '../session/scratch.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { findVolume, isDumpMethod, type Model, type VolumeModel } from '../config/model.js';
+import { privateScratch } from '../session/scratch.js';
 import { CheckFailed, UsageError } from '../config/errors.js';
-import { findVolume, type Model, type VolumeModel } from '../config/model.js';
 import { isSafeRelativePath } from '../config/syntax.js';
 import { NOTHING_HELD_BACK, heldBackArchive, heldBackWithin, singleFileArchive, transformArchive, type Chunks, type HeldBackEntries } from '../engine/archive.js';
 import { entryNameOf } from '../engine/tar-format.js';
@@ -15,14 +15,12 @@ import { engineIsLocal } from '../engine/endpoint.js';
 import { writeSmallFile } from '../engine/small-file.js';
 import { decodeIntoProcess, fileFingerprint, readArtifact } from '../engine/pipeline.js';
 import { readManifest, type ArtifactRecord } from './set.js';
-import { mongoTarget, pgTarget } from './backup.js';
+import { mongoTarget, normalizedPath, pgTarget } from './backup.js';
 import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
 import { uninterruptible } from '../session/signals.js';
 import { SwapIncomplete, finishPendingRestore, lastLine } from './pending-restore.js';
 import { silentProgress, type ProgressFactory } from '../cli/progress.js';
-import { isSwapPath } from './swap.js';
-import { normalizedPath } from './backup.js';
-import { CHECK_STAGED, CLEAN_STAGING, PREPARE, ROLLED_BACK, SWAP_MARKER, markerText, swapCommand, type SwapMarker } from './swap.js';
+import { CHECK_STAGED, CLEAN_STAGING, isSwapPath, markerText, PREPARE, ROLLED_BACK, SWAP_MARKER, swapCommand, type SwapMarker } from './swap.js';
 import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 
@@ -110,7 +108,7 @@ export async function planRestore(model: Model, setDir: string, options: Restore
     const volume = findVolume(model, key);
     const artifact = manifest.artifacts.find((a) => a.volume === key);
     if (artifact === undefined) throw new UsageError(`backup set ${setDir} has no artifact for volume ${key}; it holds: ${manifest.artifacts.map((a) => a.volume).join(', ')}`);
-    const isDump = artifact.method === 'pg_dump' || artifact.method === 'mongodump';
+    const isDump = isDumpMethod(artifact.method);
     if (requestedPaths.length > 0 && (isDump || wanted.length !== 1)) {
       throw new UsageError(isDump ? `--path does not apply to ${artifact.method} artifacts` : '--path selects files inside one volume: name it with --volume');
     }
@@ -157,7 +155,7 @@ async function containersToStop(model: Model, items: Array<Pick<RestorePlanItem,
   const declared = (await inspectContainers(runner, model.containers.map((c) => c.name))).filter((c) => c.State.Running);
   const running = withoutHelpers([...new Map([...usingVolumes, ...declared].map((c) => [c.Id, c])).values()]);
   return items.map(({ volume, artifact }) =>
-    artifact.method === 'pg_dump' || artifact.method === 'mongodump'
+    isDumpMethod(artifact.method)
       ? running.filter((c) => dependentsOf(model, volume.backup.service ?? '').includes(c.Name)).map((c) => c.Name)
       : running.filter((c) => mountsVolume(c, volume)).map((c) => c.Name),
   );
@@ -250,7 +248,7 @@ async function applyPlan(session: EngineSession, setDir: string, plan: RestorePl
   }
   for (const item of plan.items) {
     for (const name of item.stop) stopped.add(name);
-    if (item.artifact.method === 'pg_dump' || item.artifact.method === 'mongodump') {
+    if (isDumpMethod(item.artifact.method)) {
       await session.withStopped(item.stop, () => restoreDump(session, setDir, item, options));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: [], created: false });
     } else {
@@ -416,7 +414,7 @@ function printPlan(model: Model, plan: RestorePlan, runner: Runner): void {
   say(`# verified: ${plan.verification.artifacts.map((a) => `${a.file} (${a.checked.join(', ')})`).join('; ')}`);
   for (const item of plan.items) {
     if (item.stop.length > 0) say(renderCommand(docker.stop(item.stop)));
-    if (item.artifact.method === 'pg_dump' || item.artifact.method === 'mongodump') {
+    if (isDumpMethod(item.artifact.method)) {
       const container = model.containers.find((c) => c.service === item.volume.backup.service)?.name ?? '?';
       say(`docker cp <decoded ${item.artifact.file}> ${container}:/tmp/stowage-XXXX.dump`);
       say(`# then ${item.artifact.method === 'pg_dump' ? 'pg_restore --clean --if-exists --create' : 'mongorestore --drop'} inside ${container}`);

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UTC_STAMP, utcStamp } from '../util/timestamps.js';
 import { writeFileAtomic } from '../util/durable-file.js';
-import { basename, dirname, join, resolve } from 'node:path';
 import type { BackupMethod } from '../config/types.js';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { compileSchema } from '../config/schema.js';

@@ -1,5 +1,4 @@
-import type { SchemaObject } from 'ajv';
-import { Ajv } from 'ajv';
+import { Ajv, type SchemaObject } from 'ajv';
 import type { Command } from '../engine/command.js';
 import { docker, type HelperMount } from '../engine/docker.js';
 

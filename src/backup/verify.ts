@@ -1,8 +1,8 @@
 import { closeSync, createWriteStream, existsSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
-import { privateScratch } from '../session/scratch.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
+import { privateScratch } from '../session/scratch.js';
 import { scanArchive, type ArchiveSummary, type FileConsumer, type HeldBackEntries } from '../engine/archive.js';
 import { displayName, entryNameOf } from '../engine/tar-format.js';
 import { type Command, type Runner } from '../engine/command.js';

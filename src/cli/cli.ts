@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
-import { sweepScratch } from '../session/scratch.js';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { sweepScratch } from '../session/scratch.js';
 import { CheckFailed, StackFileError, UsageError } from '../config/errors.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, check: 3 } as const;

@@ -1,13 +1,11 @@
 import { join, resolve } from 'node:path';
-import { stacksDirectory } from '../config/select.js';
+import { selectStack, stacksDirectory } from '../config/select.js';
 import { UsageError } from '../config/errors.js';
-import { EXIT, STACK_OPTION, flag, stringValue, type CommandSpec, type ExitCode, type Handler } from '../cli/cli.js';
+import { EXIT, flag, STACK_OPTION, stringValue, type CommandSpec, type ExitCode, type Handler, type Invocation } from '../cli/cli.js';
 import { composeDrift, renderRequested } from '../ops/compose-files.js';
-import { selectStack } from '../config/select.js';
 import { Runner } from '../engine/command.js';
 import { checkAll, formatCheckAll } from '../ops/check-all.js';
 import { formatLiveDrift, liveDrift } from '../ops/live-drift.js';
-import type { Invocation } from '../cli/cli.js';
 
 export const spec: CommandSpec = {
   name: 'drift',

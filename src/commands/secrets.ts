@@ -1,8 +1,8 @@
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from '../config/errors.js';
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler, type Output, type Values } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { secretsToPulumi, type SecretsToPulumiResult } from '../ops/pulumi-secrets.js';
 import { checkSecrets, initSecrets, rotateSecrets, selectSecretTarget, type CheckReport, type InitResult, type RotateResult } from '../ops/secrets.js';
 import { stackContext } from './context.js';

@@ -142,6 +142,11 @@ export const DEFAULT_GRACE_SECONDS = 10;
 /** Backup methods that say the volume holds a database (and its writer is a database server or an app owning one). */
 const DATABASE_METHODS: ReadonlySet<BackupMethod> = new Set(['sqlite', 'pg_dump', 'mongodump']);
 
+/** Methods whose artifact is a database dump made (and restored) inside the database container, not a tree. */
+export function isDumpMethod(method: BackupMethod): method is 'pg_dump' | 'mongodump' {
+  return method === 'pg_dump' || method === 'mongodump';
+}
+
 export const LABEL = {
   project: 'stowage.project',
   env: 'stowage.env',

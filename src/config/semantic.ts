@@ -1,3 +1,4 @@
+import { isDumpMethod } from './model.js';
 import { nameList, type KeyPath } from './errors.js';
 import { hasParentSegment, isSafeRelativePath, isValidUser, parseMode, parseMount, parseOwner } from './syntax.js';
 import type { EnvValue, StackFile } from './types.js';
@@ -88,7 +89,7 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
         issues.push({ path: [...backupAt, 'exclude', index], message: `"${path}" is not a path inside the volume`, fix: 'write a path relative to the volume root, without a leading / or ".."' });
       }
     });
-    if (method === 'pg_dump' || method === 'mongodump') {
+    if (isDumpMethod(method)) {
       const mounting = mountingServices.get(volumeName) ?? [];
       if (backup.service === undefined && mounting.length !== 1) {
         issues.push({ path: backupAt, message: `method ${method} needs the service whose container runs the dump`, fix: `add service: <name>; services mounting "${volumeName}": ${declared(mounting)}` });
@@ -98,7 +99,7 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
     }
     const foreign: Array<[string, unknown]> = [
       ['databases', method === 'sqlite' ? undefined : backup.databases],
-      ['service', method === 'pg_dump' || method === 'mongodump' ? undefined : backup.service],
+      ['service', isDumpMethod(method) ? undefined : backup.service],
       ['database', method === 'pg_dump' ? undefined : backup.database],
       ['reason', method === 'none' ? undefined : backup.reason],
     ];

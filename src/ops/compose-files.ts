@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { writeFileAtomic } from '../util/durable-file.js';
 import { basename, join, relative, resolve } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
+import { writeFileAtomic } from '../util/durable-file.js';
 import { loadStackFile } from '../config/load.js';
 import { resolveModel } from '../config/model.js';
 import { listStackFiles, selectStack } from '../config/select.js';

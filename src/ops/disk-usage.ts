@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, statfsSync, statSync } from 'node:fs';
-import { mapLimited } from '../util/concurrency.js';
-import { renderMetrics } from '../util/prometheus.js';
 import { join } from 'node:path';
 import { Ajv, type SchemaObject } from 'ajv';
+import { mapLimited } from '../util/concurrency.js';
+import { renderMetrics } from '../util/prometheus.js';
 import { UsageError } from '../config/errors.js';
 import { loadStackFile } from '../config/load.js';
 import { LABEL, resolveModel, type Model, type VolumeKind, type VolumeModel } from '../config/model.js';

@@ -1,6 +1,6 @@
 import tar from 'tar-stream';
 import { UsageError } from '../config/errors.js';
-import type { Model, VolumeKind, VolumeModel } from '../config/model.js';
+import { LABEL, type Model, type VolumeKind, type VolumeModel } from '../config/model.js';
 import { formatMode, isSafeRelativePath } from '../config/syntax.js';
 import type { ByteSink } from '../engine/archive.js';
 import { CommandFailed, startStreaming, type Runner, type StreamingProcess } from '../engine/command.js';
@@ -353,7 +353,7 @@ async function volumeUsers(runner: Runner, model: Model, volume: VolumeModel): P
         status: c.State.Status,
         readOnly: !m.RW,
         destination: m.Destination,
-        service: labels['stowage.project'] === model.project ? labels['stowage.service'] : undefined,
+        service: labels[LABEL.project] === model.project ? labels[LABEL.service] : undefined,
         helper: labels[HELPER_LABEL] === '1',
       });
     }

@@ -1,5 +1,5 @@
 import { dirname, posix, relative } from 'node:path';
-import { findVolume, type Model, type VolumeKind, type VolumeModel } from '../config/model.js';
+import { findVolume, LABEL, type Model, type VolumeKind, type VolumeModel } from '../config/model.js';
 import { formatMode } from '../config/syntax.js';
 import { CommandFailed, type Command, type Runner } from '../engine/command.js';
 import type { HelperMount } from '../engine/docker.js';
@@ -144,7 +144,7 @@ export function displayPath(path: string): string {
 }
 
 export function helperLabels(model: Model): Record<string, string> {
-  return { 'stowage.project': model.project, 'stowage.env': model.env };
+  return { [LABEL.project]: model.project, [LABEL.env]: model.env };
 }
 
 /** What a helper mounts to reach a volume's content without creating anything. */

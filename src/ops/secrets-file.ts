@@ -1,5 +1,5 @@
-import { utcStamp } from '../util/timestamps.js';
 import { randomBytes } from 'node:crypto';
+import { utcStamp } from '../util/timestamps.js';
 
 /**
  * The content of env-format secret files (pim's secrets.env): which keys they

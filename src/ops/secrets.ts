@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
+import { containersMounting, findVolume, LABEL, type FileRule, type Model, type VolumeModel } from '../config/model.js';
 import { UsageError } from '../config/errors.js';
-import { containersMounting, findVolume, type FileRule, type Model, type VolumeModel } from '../config/model.js';
 import { isSafeRelativePath } from '../config/syntax.js';
 import { renderCommand, type Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
@@ -124,7 +124,7 @@ function tempName(name: string): string {
 }
 
 function labels(model: Model): Record<string, string> {
-  return { 'stowage.project': model.project, 'stowage.env': model.env };
+  return { [LABEL.project]: model.project, [LABEL.env]: model.env };
 }
 
 /** Docker-managed volumes must exist: creating a helper would otherwise create an empty, unlabelled one. */

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Model } from '../config/model.js';
+import { isDumpMethod, type Model } from '../config/model.js';
 import { command, renderCommand, shellQuote, type Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
 import { inspectVolumes } from '../engine/inspect.js';
@@ -151,7 +151,7 @@ export function planAction(name: ActionName, model: Model, params: Readonly<Reco
         `# backup set: ${params['backup'] ?? 'latest'}; the restore runs as restore.mjs does, into these scratch volumes:`,
         ...scratch.volumes.filter((v) => v.backup.method !== 'none').map((v) => renderCommand(docker.createVolume(v.name, 'local', {}, v.labels))),
         ...scratch.volumes
-          .filter((v) => v.backup.method === 'pg_dump' || v.backup.method === 'mongodump')
+          .filter((v) => isDumpMethod(v.backup.method))
           .map((v) => `# ${v.key}: a scratch ${scratch.containers.find((c) => c.service === v.backup.service)?.name ?? '?'} (no network) receives the ${v.backup.method}`),
       ];
     }

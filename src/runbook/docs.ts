@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { writeFileAtomic } from '../util/durable-file.js';
 import { basename, join, relative } from 'node:path';
 import { createTwoFilesPatch } from 'diff';
+import { writeFileAtomic } from '../util/durable-file.js';
 import { listRunbooks, loadRunbook } from './load.js';
 import { describeCondition, describeRetry } from './plan.js';
 import { ACTIONS_SPEC, BUILTIN_LISTS, BUILTIN_SCALARS, LIST_DESCRIPTIONS } from './scope.js';

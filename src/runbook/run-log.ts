@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
-import { utcStamp } from '../util/timestamps.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { utcStamp } from '../util/timestamps.js';
 import { UsageError } from '../config/errors.js';
 import { compileSchema } from '../config/schema.js';
 import type { Phase } from './types.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { EngineSession } from '../session/session.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { EngineSession } from '../session/session.js';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import type { Model } from '../config/model.js';
 import { command, renderCommand, type Command, type Runner } from '../engine/command.js';

@@ -1,4 +1,4 @@
-import type { Model } from '../config/model.js';
+import { isDumpMethod, type Model } from '../config/model.js';
 import type { ListItem } from './template.js';
 import type { ActionName } from './types.js';
 
@@ -118,7 +118,7 @@ export function builtinLists(model: Model): Map<string, ListItem[]> {
     [
       'dump_volumes',
       model.volumes
-        .filter((v) => v.backup.method === 'pg_dump' || v.backup.method === 'mongodump')
+        .filter((v) => isDumpMethod(v.backup.method))
         .map((v) => ({ volume: v.key, service: v.backup.service ?? '', container: containerOf(v.backup.service) })),
     ],
   ]);

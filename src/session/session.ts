@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Model, VolumeModel } from '../config/model.js';
-import { LABEL } from '../config/model.js';
+import { LABEL, type Model, type VolumeModel } from '../config/model.js';
 import { stopStreamsMentioning, type Runner } from '../engine/command.js';
 import { HELPER_LABEL, RUN_LABEL, docker, type HelperMount } from '../engine/docker.js';
 import { engineIsLocal } from '../engine/endpoint.js';
