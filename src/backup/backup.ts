@@ -1,21 +1,23 @@
 import { existsSync, rmSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { COPY_PREFIX, copyOf, removeCopies, sqliteOnlineCopies, type OnlineCopies } from './sqlite-copies.js';
+import { dumpDatabase, mongoTarget, pgTarget } from './dumps.js';
+import { artifactName } from './artifact-name.js';
 import { findVolume, isDumpMethod, LABEL, type Model, type VolumeModel } from '../config/model.js';
 import { fsyncPath } from '../util/durable-file.js';
 import { mapLimited } from '../util/concurrency.js';
 import { UsageError } from '../config/errors.js';
 import { isSafeRelativePath } from '../config/syntax.js';
-import { transformArchive, singleFileContent, type Chunks } from '../engine/archive.js';
+import { transformArchive, type Chunks } from '../engine/archive.js';
 import { displayName, entryNameOf } from '../engine/tar-format.js';
 import { parseLinkGroups, parseOwnEntries, parseSpecialFiles, specialFilesScan, type SpecialFile } from '../engine/special-files.js';
 import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
-import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
+import { mongo, pg } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
-import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
+import { inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
 import { createSetDir, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './set.js';
-import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
+import { EngineSession, helperImage, volumeMount } from '../session/session.js';
 import { formatBytes, silentProgress, type ProgressFactory } from '../cli/progress.js';
 
 export interface BackupOptions {
@@ -70,7 +72,7 @@ export function normalizedPath(p: string): string {
 }
 
 /** Containers (from the engine) that have the volume mounted read-write and are running. */
-export function writersOf(volume: VolumeModel, running: ContainerState[]): string[] {
+function writersOf(volume: VolumeModel, running: ContainerState[]): string[] {
   return running
     .filter((c) => c.Mounts.some((m) => m.RW && (volume.kind === 'bind' ? m.Type === 'bind' && m.Source === volume.hostPath : m.Name === volume.name)))
     .map((c) => c.Name);
@@ -81,7 +83,7 @@ export function writersOf(volume: VolumeModel, running: ContainerState[]): strin
  * sharing a writer (digidig's app_logs is written by every service) form one
  * group; unrelated groups run in parallel.
  */
-export function downtimeGroups(volumes: Array<{ volume: VolumeModel; writers: string[] }>): Array<{ volumes: VolumeModel[]; writers: string[] }> {
+function downtimeGroups(volumes: Array<{ volume: VolumeModel; writers: string[] }>): Array<{ volumes: VolumeModel[]; writers: string[] }> {
   const groups: Array<{ volumes: VolumeModel[]; writers: Set<string> }> = [];
   for (const item of volumes) {
     const overlapping = groups.filter((g) => item.writers.some((w) => g.writers.has(w)));
@@ -114,17 +116,6 @@ function previousSizes(to: string, project: string): Map<string, number> {
   return sizes;
 }
 
-function artifactName(volume: VolumeModel, compression: Compression, encrypted: boolean): string {
-  const suffix = encrypted ? '.age' : '';
-  switch (volume.backup.method) {
-    case 'pg_dump':
-      return `${volume.key}.pgdump${suffix}`;
-    case 'mongodump':
-      return `${volume.key}.mongo.archive.gz${suffix}`;
-    default:
-      return `${volume.key}.tar.${compression === 'zstd' ? 'zst' : 'gz'}${suffix}`;
-  }
-}
 
 
 export async function backup(model: Model, options: BackupOptions): Promise<BackupResult> {
@@ -181,7 +172,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
       const writers = volume.backup.stop ? writersOf(volume, running) : [];
       if (volume.backup.method === 'sqlite') {
         const started = performance.now();
-        const online = await sqliteOnlineCopies(context, volume);
+        const online = await sqliteOnlineCopies(runner, running, volume, log);
         if (online !== undefined) {
           records.set(volume.key, withDuration(await archiveVolume(context, volume, online), started));
           continue;
@@ -269,59 +260,13 @@ interface ArtifactContext {
   linkGroups: Map<string, Map<string, string[]>>;
 }
 
-interface OnlineCopies {
-  /** Container that made the copies and the copy paths inside it, per database. */
-  container: string;
-  copies: Array<{ database: string; copyInVolume: string }>;
-}
-
-const COPY_PREFIX = '.stowage-sqlite-';
-
-/**
- * Online copies of the declared SQLite databases, written into the volume by a
- * running container that mounts it (it has the files open and sqlite3 in its
- * image). Undefined when no such container can do it.
- */
-async function sqliteOnlineCopies(ctx: ArtifactContext, volume: VolumeModel): Promise<OnlineCopies | undefined> {
-  const candidates = ctx.running.filter((c) => c.Mounts.some((m) => m.RW && (volume.kind === 'bind' ? m.Source === volume.hostPath : m.Name === volume.name)));
-  for (const container of candidates) {
-    const mount = container.Mounts.find((m) => (volume.kind === 'bind' ? m.Source === volume.hostPath : m.Name === volume.name));
-    if (mount === undefined) continue;
-    const copies: OnlineCopies['copies'] = [];
-    let usable = true;
-    for (const [index, database] of volume.backup.databases.entries()) {
-      const copyName = `${COPY_PREFIX}${uniqueSuffix()}-${index}`;
-      const live = `${mount.Destination}/${database}`;
-      const copy = `${mount.Destination}/${copyName}`;
-      let result = await ctx.runner.run(sqlite.onlineBackup(container.Name, live, copy), { allowFailure: true });
-      if (result.code !== 0 && /syntax error|near "INTO"/.test(result.stderr)) {
-        result = await ctx.runner.run(sqlite.onlineBackupLegacy(container.Name, live, copy), { allowFailure: true });
-      }
-      if (result.code === 126 || result.code === 127 || /executable file not found|not found/.test(result.stderr)) {
-        usable = false;
-        break;
-      }
-      if (result.code !== 0) {
-        if (/unable to open database/.test(result.stderr)) {
-          ctx.log(`volume ${volume.key}: ${database} does not exist yet; nothing to copy`);
-          continue;
-        }
-        throw new Error(`online backup of ${database} in ${container.Name} failed: ${result.stderr.trim()}`);
-      }
-      copies.push({ database, copyInVolume: copyName });
-    }
-    if (usable) return { container: container.Name, copies };
-  }
-  return undefined;
-}
-
 /** The volume's tree through the archive endpoint of a never-started helper, compressed (and encrypted) into the set. */
 async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined): Promise<ArtifactRecord> {
   const image = await helperImage(ctx.runner, ctx.model, volume.key);
   try {
     return await ctx.session.withHelper(image, [volumeMount(volume, HELPER_MOUNT, true)], (name) => streamVolume(ctx, volume, online, { name, image }));
   } finally {
-    if (online !== undefined && online.copies.length > 0) await removeCopies(ctx, volume, online, image);
+    if (online !== undefined && online.copies.length > 0) await removeCopies(ctx.runner, volume, online, image, ctx.session.labels(), ctx.log);
   }
 }
 
@@ -444,98 +389,6 @@ async function findSpecialFiles(ctx: ArtifactContext, volumes: VolumeModel[]): P
       if (inScope.length > 0) ctx.specials.set(volume.key, inScope);
     }),
   );
-}
-
-/**
- * The SQLite copy's one-file archive. It ends with docker cp's own exit: a
- * failing read is reported as docker's error, not as a truncated archive.
- */
-async function* copyOf(helper: string, path: string): AsyncGenerator<unknown> {
-  const one = startStreaming(docker.archiveReadPath(helper, path), { stdin: 'ignore', stdout: 'pipe' });
-  if (one.child.stdout === null) throw new Error('docker cp produced no stream');
-  try {
-    for await (const chunk of one.child.stdout) yield chunk;
-    await one.done;
-  } finally {
-    one.done.catch(() => undefined);
-    if (one.child.exitCode === null) one.child.kill('SIGKILL');
-  }
-}
-
-async function removeCopies(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies, image: string): Promise<void> {
-  const script = 'cd /data && rm -f -- "$@"';
-  const result = await ctx.runner.run(
-    docker.runHelperScript(image, [volumeMount(volume, '/data', false)], script, online.copies.map((c) => c.copyInVolume), ctx.session.labels()),
-    { allowFailure: true },
-  );
-  if (result.code !== 0) {
-    ctx.log(`warning: could not remove the temporary SQLite copies ${online.copies.map((c) => c.copyInVolume).join(', ')} from volume ${volume.key}: ${result.stderr.trim()}; remove them by hand`);
-  }
-}
-
-/** pg_dump or mongodump inside the database container, to a file there, then out through the archive endpoint. */
-async function dumpDatabase(ctx: ArtifactContext, volume: VolumeModel): Promise<ArtifactRecord> {
-  const { runner, model } = ctx;
-  const service = volume.backup.service;
-  const container = model.containers.find((c) => c.service === service);
-  if (container === undefined) throw new Error(`volume ${volume.key}: backup.service "${service ?? ''}" has no container in ${model.app}-${model.env}`);
-  const [state] = await inspectContainers(runner, [container.name]);
-  if (state === undefined || !state.State.Running) {
-    throw new Error(`volume ${volume.key}: ${volume.backup.method} runs inside ${container.name}, which is not running; start it (docker start ${container.name}) and try again`);
-  }
-  const encrypted = model.backups.recipients.length > 0;
-  const file = artifactName(volume, ctx.compression, encrypted);
-  const inside = `/tmp/stowage-${uniqueSuffix()}.dump`;
-  const dumpCommand = volume.backup.method === 'pg_dump' ? await pgDumpCommand(ctx, volume, state, inside) : mongo.dump(mongoTarget(volume, state), inside);
-  await runner.run(dumpCommand);
-  try {
-    const reader = startStreaming(docker.archiveReadPath(state.Name, inside), { stdin: 'ignore', stdout: 'pipe' });
-    if (reader.child.stdout === null) throw new Error('docker cp produced no stream');
-    const content = new PassThrough();
-    const extracting = singleFileContent(reader.child.stdout, content);
-    const bar = ctx.progress(volume.key, undefined);
-    const [artifact] = await Promise.all([writeArtifact(content, ctx.stepsAfterDump, join(ctx.setPath, file), (n) => bar.add(n)), extracting, reader.done]);
-    bar.finish();
-    return {
-      volume: volume.key,
-      file,
-      method: volume.backup.method,
-      bytes: artifact.bytes,
-      sha256: artifact.sha256,
-      format: volume.backup.method === 'pg_dump' ? 'pg_dump-custom' : 'mongodump-archive-gzip',
-      encrypted,
-      sourceBytes: artifact.sourceBytes,
-    };
-  } finally {
-    await runner.run(removeFile(state.Name, inside), { allowFailure: true });
-  }
-}
-
-function envOf(state: ContainerState, name: string): string | undefined {
-  const entry = (state.Config.Env ?? []).find((e) => e.startsWith(`${name}=`));
-  return entry === undefined ? undefined : entry.slice(name.length + 1);
-}
-
-/** User and database from the stack file, else from the container's POSTGRES_* variables, as the official image does. */
-export function pgTarget(volume: VolumeModel, state: ContainerState, viaTcp: boolean): Parameters<typeof pg.dump>[0] {
-  const user = volume.backup.user ?? envOf(state, 'POSTGRES_USER') ?? 'postgres';
-  const database = volume.backup.database ?? envOf(state, 'POSTGRES_DB') ?? user;
-  return { container: state.Name, user, database, ...(viaTcp && envOf(state, 'POSTGRES_PASSWORD') !== undefined ? { passwordEnv: 'POSTGRES_PASSWORD' } : {}) };
-}
-
-async function pgDumpCommand(ctx: ArtifactContext, volume: VolumeModel, state: ContainerState, inside: string): Promise<Command> {
-  // Images put the server's socket in different places; when the default one does not answer, use TCP.
-  const socket = await ctx.runner.run(pg.ready(pgTarget(volume, state, false)), { allowFailure: true });
-  return pg.dump(pgTarget(volume, state, socket.code !== 0), inside);
-}
-
-export function mongoTarget(volume: VolumeModel, state: ContainerState): Parameters<typeof mongo.dump>[0] {
-  return {
-    container: state.Name,
-    usernameEnv: volume.backup.usernameEnv ?? (envOf(state, 'MONGO_INITDB_ROOT_USERNAME') === undefined ? undefined : 'MONGO_INITDB_ROOT_USERNAME'),
-    passwordEnv: volume.backup.passwordEnv ?? (envOf(state, 'MONGO_INITDB_ROOT_PASSWORD') === undefined ? undefined : 'MONGO_INITDB_ROOT_PASSWORD'),
-    authenticationDatabase: volume.backup.authenticationDatabase ?? (envOf(state, 'MONGO_INITDB_ROOT_USERNAME') === undefined ? undefined : 'admin'),
-  };
 }
 
 function planBackup(model: Model, volumes: VolumeModel[], running: ContainerState[], options: BackupOptions, stepsAfterTar: Command[], runner: Runner): void {

@@ -1,21 +1,20 @@
-import { existsSync, mkdirSync, rmSync, statSync, createWriteStream, createReadStream } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { findVolume, isDumpMethod, type Model, type VolumeModel } from '../config/model.js';
-import { privateScratch } from '../session/scratch.js';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { isSafeRelativePath } from '../config/syntax.js';
-import { NOTHING_HELD_BACK, heldBackArchive, heldBackWithin, singleFileArchive, transformArchive, type Chunks, type HeldBackEntries } from '../engine/archive.js';
+import { NOTHING_HELD_BACK, heldBackArchive, heldBackWithin, transformArchive, type Chunks, type HeldBackEntries } from '../engine/archive.js';
 import { entryNameOf } from '../engine/tar-format.js';
 import { renderCommand, startStreaming, type Command, type Runner } from '../engine/command.js';
-import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { engineIsLocal } from '../engine/endpoint.js';
 import { writeSmallFile } from '../engine/small-file.js';
-import { decodeIntoProcess, fileFingerprint, readArtifact } from '../engine/pipeline.js';
+import { decodeIntoProcess, fileFingerprint, readArtifact, renderStream } from '../engine/pipeline.js';
 import { readManifest, type ArtifactRecord } from './set.js';
-import { mongoTarget, normalizedPath, pgTarget } from './backup.js';
+import { restoreDump } from './dumps.js';
+import { normalizedPath } from './backup.js';
 import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
 import { uninterruptible } from '../session/signals.js';
 import { SwapIncomplete, finishPendingRestore, lastLine } from './pending-restore.js';
@@ -73,7 +72,7 @@ function mountsVolume(c: ContainerState, volume: VolumeModel): boolean {
 }
 
 /** Services that depend on `service`, directly or not: they hold connections a database restore must not race with. */
-export function dependentsOf(model: Model, service: string): string[] {
+function dependentsOf(model: Model, service: string): string[] {
   const found = new Set<string>();
   const visit = (name: string): void => {
     for (const c of model.containers) {
@@ -210,7 +209,7 @@ export async function restore(model: Model, setDir: string, options: RestoreOpti
   await refuseOtherEnvironment(model, options.runner);
   let plan = verified(await planRestore(model, setDir, options), setDir);
   if (options.runner.dryRun) {
-    printPlan(model, plan, options.runner);
+    printPlan(model, plan, options.runner, options.identity);
     return { set: setDir, restored: [], stopped: [], verification: plan.verification, recovered: [] };
   }
   await options.confirm(plan);
@@ -249,7 +248,7 @@ async function applyPlan(session: EngineSession, setDir: string, plan: RestorePl
   for (const item of plan.items) {
     for (const name of item.stop) stopped.add(name);
     if (isDumpMethod(item.artifact.method)) {
-      await session.withStopped(item.stop, () => restoreDump(session, setDir, item, options));
+      await session.withStopped(item.stop, () => restoreDump(session.runner, session.model, join(setDir, item.artifact.file), item.artifact, item.volume, decodeSteps(item.artifact, options.identity)));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: [], created: false });
     } else {
       const created = await ensureVolume(session.runner, item.volume);
@@ -285,6 +284,11 @@ export function swapMarkerOf(item: Pick<RestorePlanItem, 'paths' | 'volume' | 'r
     : { format: 1, mode: 'all', staging, old, args: rootArguments(item.root) };
 }
 
+/** The stream that fills the staging directory: the artifact through its decoders into the archive endpoint. The restore runs it; --dry-run prints it. */
+export function stagingStream(setDir: string, item: Pick<RestorePlanItem, 'artifact'>, identity: string | undefined, helper: string, staging: string): { path: string; steps: Command[]; target: Command } {
+  return { path: join(setDir, item.artifact.file), steps: decodeSteps(item.artifact, identity), target: docker.archiveWrite(helper, `/v/${staging}`) };
+}
+
 /**
  * Stages the artifact's tree in the volume, writes the swap marker, then swaps
  * it in. Until the marker is written the live content is untouched and a
@@ -309,10 +313,8 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
   try {
     await session.withHelper(image, [mount], async (helper) => {
       await preparing;
-      const path = join(setDir, item.artifact.file);
+      const { path, steps, target } = stagingStream(setDir, item, options.identity, helper, staging);
       const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(path).size);
-      const steps = decodeSteps(item.artifact, options.identity);
-      const target = docker.archiveWrite(helper, `/v/${staging}`);
       const select = item.paths.length > 0 && (item.artifact.paths ?? []).length === 0;
       const held = heldBackWithin(item.heldBack ?? NOTHING_HELD_BACK, item.paths.map(entryNameOf));
       if (select || held.names.size > 0) {
@@ -372,43 +374,7 @@ async function writeThroughEndpoint(target: Command, content: Chunks): Promise<v
   await Promise.all([pipeline(content, stdin), writer.done]);
 }
 
-async function restoreDump(session: EngineSession, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
-  const { runner, model } = session;
-  const container = model.containers.find((c) => c.service === item.volume.backup.service);
-  const [state] = container === undefined ? [] : await inspectContainers(runner, [container.name]);
-  if (container === undefined || state === undefined || !state.State.Running) {
-    throw new Error(`${item.artifact.method} restore runs inside ${container?.name ?? `service ${item.volume.backup.service ?? '?'}`}, which is not running; start it first`);
-  }
-  const scratch = privateScratch('restore');
-  const inside = `/tmp/stowage-${uniqueSuffix()}.dump`;
-  try {
-    // The dump goes in through the archive endpoint, which needs its size up front: decode to a private temp file first.
-    const plain = join(scratch, 'dump');
-    const reader = readArtifact(join(setDir, item.artifact.file), decodeSteps(item.artifact, options.identity).filter((s) => s.program === 'age'));
-    const [, hashed] = await Promise.all([pipeline(reader.content, createWriteStream(plain, { mode: 0o600 })), reader.done]);
-    if (hashed.sha256 !== item.artifact.sha256) throw new CheckFailed(`${item.artifact.file} changed since it was verified; nothing was restored`);
-    const size = statSync(plain).size;
-    const writer = startStreaming(docker.archiveWrite(state.Name, '/tmp'), { stdin: 'pipe', stdout: 'ignore' });
-    const stdin = writer.child.stdin;
-    if (stdin === null) throw new Error('docker cp has no stdin');
-    const name = inside.slice('/tmp/'.length);
-    await Promise.all([pipeline(singleFileArchive(name, size, 0o644, createReadStream(plain)), stdin), writer.done]);
-    try {
-      if (item.artifact.method === 'pg_dump') {
-        const socket = await runner.run(pg.ready(pgTarget(item.volume, state, false)), { allowFailure: true });
-        await runner.run(pg.restore(pgTarget(item.volume, state, socket.code !== 0), inside));
-      } else {
-        await runner.run(mongo.restore(mongoTarget(item.volume, state), inside));
-      }
-    } finally {
-      await runner.run(removeFile(state.Name, inside), { allowFailure: true });
-    }
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-}
-
-function printPlan(model: Model, plan: RestorePlan, runner: Runner): void {
+function printPlan(model: Model, plan: RestorePlan, runner: Runner, identity: string | undefined): void {
   const say = (line: string): void => runner.plan(line);
   say(`# ${describePlan(plan).split('\n').join('\n# ')}`);
   say(`# verified: ${plan.verification.artifacts.map((a) => `${a.file} (${a.checked.join(', ')})`).join('; ')}`);
@@ -421,7 +387,8 @@ function printPlan(model: Model, plan: RestorePlan, runner: Runner): void {
     } else {
       const mount = volumeMount(item.volume, '/v', false);
       say(`${renderCommand(docker.runHelperScript('<helper image>', [mount], '<prepare staging>', ['.stowage-restore-XXXX'], {}))}`);
-      say(`zstd -dc ${join(plan.set, item.artifact.file)} | ${renderCommand(docker.archiveWrite('<helper>', '/v/.stowage-restore-XXXX'))}`);
+      const stream = stagingStream(plan.set, item, identity, '<helper>', '.stowage-restore-XXXX');
+      say(renderStream(stream.path, stream.steps, stream.target));
       say(`# then swap ${item.paths.length > 0 ? item.paths.join(', ') : 'the whole content'} into place in one helper run (rolled back on failure)`);
     }
     if (item.stop.length > 0) say(renderCommand(docker.start(item.stop)));

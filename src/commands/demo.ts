@@ -275,11 +275,7 @@ export async function runDemo(out: Output, options: { project: string; keep: boo
     });
 
     await demo.step('clean start (remove containers and volumes)', async () => {
-      if (existsSync(join(repoRoot, 'scripts', 'clean-start.mjs'))) {
-        await demo.run(demo.script('clean-start', ['--stack', stack, '--stacks-dir', stacksDir, '--no-backup', '--yes']));
-      } else {
-        await demo.run(composeCommand(compose, project, files, ['down', '--volumes']));
-      }
+      await demo.run(demo.script('clean-start', ['--stack', stack, '--stacks-dir', stacksDir, '--no-backup', '--yes']));
       const left = await leftovers(demo, project);
       if (left.length > 0) throw new Error(`still there after the clean start: ${left.join(', ')}`);
       return { value: undefined, detail: 'the container and both volumes are gone' };

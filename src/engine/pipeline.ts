@@ -8,7 +8,7 @@ const fsyncFd = promisify(fsync);
 const closeFd = promisify(close);
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { command, startStreaming, type Command, type StdinSource, type StreamingProcess } from './command.js';
+import { command, renderCommand, shellQuote, startStreaming, type Command, type StdinSource, type StreamingProcess } from './command.js';
 import type { Chunks } from './archive.js';
 
 /**
@@ -35,6 +35,18 @@ export const filters = {
     return command('age', ['-d', '-i', identityFile], 'decrypt with age', false);
   },
 };
+
+/**
+ * A file through filters into a consumer, as a shell pipeline a person can
+ * paste: `age -d -i key < file | zstd -d -q -c | docker cp -a - helper:/v/x`.
+ * --dry-run prints what decodeIntoProcess and readArtifact run, from the same
+ * Commands.
+ */
+export function renderStream(path: string, steps: Command[], consumer: Command): string {
+  const [first, ...rest] = steps;
+  const head = first === undefined ? `cat ${shellQuote(path)}` : `${renderCommand(first)} < ${shellQuote(path)}`;
+  return [head, ...rest.map(renderCommand), renderCommand(consumer)].join(' | ');
+}
 
 /** Whether a filter program runs here (zstd may be missing on a minimal host: gzip is always there). */
 export function programAvailable(program: string, versionArgs: string[] = ['--version']): boolean {

@@ -3,7 +3,7 @@
 import { dockerSocketDeclared, hostNetworkDeclared, privilegedDeclared, restartPolicy, stateOnVolume } from './container-rules.js';
 import { imagePinned } from './image-rules.js';
 import { backupsEncrypted, environmentsApart, secretFileUnshared, sqliteSingleWriter } from './stack-rules.js';
-import type { PolicyInput, Rule, Scope, Violation } from './types.js';
+import type { PolicyInput, Rule, Violation } from './types.js';
 import { backupDeclared, prodVolumeHostBacked, prodVolumeHostRoot, secretFileMode } from './volume-rules.js';
 
 export const RULES: readonly Rule[] = [
@@ -22,16 +22,6 @@ export const RULES: readonly Rule[] = [
   backupsEncrypted,
   environmentsApart,
 ];
-
-export function findRule(id: string): Rule {
-  const rule = RULES.find((r) => r.id === id);
-  if (rule === undefined) throw new Error(`no policy rule "${id}"; rules: ${RULES.map((r) => r.id).join(', ')}`);
-  return rule;
-}
-
-export function rulesOfScope(scope: Scope): Rule[] {
-  return RULES.filter((r) => r.scope === scope);
-}
 
 /** Runs rules over one input; violations keep the rules' order. */
 export function evaluate(input: PolicyInput, rules: readonly Rule[] = RULES): Violation[] {
