@@ -1,4 +1,6 @@
-import { existsSync, rmSync, statfsSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, rmSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
+import { decideLocal, hostTarCreate, type LocalDecision, type Via } from '../engine/local-path.js';
+import { privateScratch } from '../session/scratch.js';
 import { dirname, join } from 'node:path';
 import { COPY_PREFIX, copyOf, removeCopies, sqliteOnlineCopies, type OnlineCopies } from './sqlite-copies.js';
 import { dumpDatabase, mongoTarget, pgTarget } from './dumps.js';
@@ -10,11 +12,11 @@ import { UsageError } from '../config/errors.js';
 import { isSafeRelativePath } from '../config/syntax.js';
 import { transformArchive, type Chunks } from '../engine/archive.js';
 import { displayName, entryNameOf } from '../engine/tar-format.js';
-import { parseLinkGroups, parseOwnEntries, parseSpecialFiles, specialFilesScan, type SpecialFile } from '../engine/special-files.js';
+import { parseLinkGroups, parseOwnEntries, parseRootIdentity, parseSpecialFiles, specialFilesScan, type SpecialFile } from '../engine/special-files.js';
 import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
 import { mongo, pg } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
-import { inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
+import { inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState, type VolumeState } from '../engine/inspect.js';
 import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
 import { createSetDir, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './set.js';
 import { EngineSession, helperImage, volumeMount } from '../session/session.js';
@@ -29,6 +31,8 @@ export interface BackupOptions {
   log?: (line: string) => void;
   /** Prefer gzip even when zstd is installed (the stack's backups.compression decides otherwise). */
   compression?: Compression;
+  /** How volume content is read: `auto` takes the local path where it is proven safe (default). */
+  via?: Via;
 }
 
 export interface BackupResult {
@@ -40,6 +44,8 @@ export interface BackupResult {
   durationSeconds: number;
   /** What this run undid of earlier, interrupted runs (containers started again, helpers removed, restores finished). */
   recovered: string[];
+  /** Per tar volume: whether it was read on the local path or through the archive endpoint, and why. */
+  via: LocalDecision[];
 }
 
 /** Which volumes a backup covers: the named ones, or every volume whose method is not none. */
@@ -131,7 +137,8 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
   const stepsAfterTar: Command[] = [filters.compress(compression, model.backups.zstdLevel), ...(recipients.length > 0 ? [filters.encrypt(recipients)] : [])];
   const stepsAfterDump: Command[] = recipients.length > 0 ? [filters.encrypt(recipients)] : [];
 
-  const existing = new Set((await inspectVolumes(runner, volumes.filter((v) => v.kind !== 'bind').map((v) => v.name))).map((v) => v.Name));
+  const states = new Map((await inspectVolumes(runner, volumes.filter((v) => v.kind !== 'bind').map((v) => v.name))).map((v) => [v.Name, v]));
+  const existing = new Set(states.keys());
   for (const v of volumes) {
     const missing = v.kind === 'bind' ? process.env['DOCKER_HOST'] === undefined && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
     if (missing) throw new Error(`volume ${v.key} (${v.kind === 'bind' ? v.hostPath ?? '' : v.name}) does not exist on the engine; deploy the stack first, or leave it out with --volume`);
@@ -146,8 +153,9 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     );
 
   if (runner.dryRun) {
-    planBackup(model, volumes, await usingVolumes(), options, stepsAfterTar, runner);
-    return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0, recovered: [] };
+    const decisions = await decideVia(runner, model, volumes.filter((v) => !isDumpMethod(v.backup.method)), options.via ?? 'auto', states);
+    planBackup(model, volumes, await usingVolumes(), options, stepsAfterTar, runner, decisions);
+    return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0, recovered: [], via: [...decisions.values()] };
   }
 
   const session = await EngineSession.open(runner, model, 'backup', log);
@@ -160,7 +168,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     setPath = set.path;
     const records = new Map<string, ArtifactRecord>();
     const stopped: string[] = [];
-    const context: ArtifactContext = { model, runner, session, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map(), staleCopies: new Map() };
+    const context: ArtifactContext = { model, runner, session, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map(), staleCopies: new Map(), local: new Map(), via: options.via ?? 'auto', states };
 
     const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
     await findSpecialFiles(context, tarLike);
@@ -194,10 +202,17 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
           };
           // All at once: the writers wait for the last volume of their group to be read.
           await mapLimited(group.volumes, group.volumes.length, async (volume) => {
-            const helper = helpers.get(volume.key);
-            if (helper === undefined) throw new Error(`internal: no helper for volume ${volume.key}`);
             const started = performance.now();
-            const record = withDuration(await streamVolume(context, volume, undefined, helper, onRead), started);
+            const local = context.local.get(volume.key)?.path;
+            const helper = helpers.get(volume.key);
+            const record = withDuration(
+              local !== undefined
+                ? await streamLocal(context, volume, undefined, local, onRead)
+                : helper !== undefined
+                  ? await streamVolume(context, volume, undefined, helper, onRead)
+                  : await Promise.reject(new Error(`internal: no helper for volume ${volume.key}`)),
+              started,
+            );
             records.set(volume.key, { ...record, ...(group.writers.length > 0 ? { stopped: group.writers } : {}) });
           });
         });
@@ -224,7 +239,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     fsyncPath(set.path);
     writeManifest(set.path, manifest);
     setPath = undefined;
-    return { id: manifest.id ?? '', path: set.path, artifacts, stopped: [...new Set(stopped)].sort(), removedIncomplete, durationSeconds, recovered: session.recovered };
+    return { id: manifest.id ?? '', path: set.path, artifacts, stopped: [...new Set(stopped)].sort(), removedIncomplete, durationSeconds, recovered: session.recovered, via: [...context.local.values()] };
   } catch (err) {
     throw setPath !== undefined && isNoSpace(err) ? new Error(`${noSpaceMessage(setPath)} (${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)})`) : err;
   } finally {
@@ -254,6 +269,10 @@ interface ArtifactContext {
   expected: Map<string, number>;
   /** Sockets and device files per volume, which the archive leaves out. */
   specials: Map<string, SpecialFile[]>;
+  /** How each tar volume is read (the local path or the archive endpoint), decided from the scan. */
+  local: Map<string, LocalDecision>;
+  via: Via;
+  states: Map<string, VolumeState>;
   /** `.stowage-sqlite-*` copies an interrupted backup left in a volume: never archived. */
   staleCopies: Map<string, string[]>;
   /** Hard link groups per volume, looked up when --path selects part of it. */
@@ -263,7 +282,9 @@ interface ArtifactContext {
 /** The volume's tree through the archive endpoint of a never-started helper, compressed (and encrypted) into the set. */
 async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined): Promise<ArtifactRecord> {
   const image = await helperImage(ctx.runner, ctx.model, volume.key);
+  const local = ctx.local.get(volume.key)?.path;
   try {
+    if (local !== undefined) return await streamLocal(ctx, volume, online, local);
     return await ctx.session.withHelper(image, [volumeMount(volume, HELPER_MOUNT, true)], (name) => streamVolume(ctx, volume, online, { name, image }));
   } finally {
     if (online !== undefined && online.copies.length > 0) await removeCopies(ctx.runner, volume, online, image, ctx.session.labels(), ctx.log);
@@ -283,6 +304,8 @@ async function withHelpersFor<T>(ctx: ArtifactContext, volumes: VolumeModel[], w
   const open = async (index: number): Promise<T> => {
     const volume = volumes[index];
     if (volume === undefined) return work(helpers);
+    // The local path reads the directory itself: no helper.
+    if (ctx.local.get(volume.key)?.path !== undefined) return open(index + 1);
     const image = await helperImage(ctx.runner, ctx.model, volume.key);
     return ctx.session.withHelper(image, [volumeMount(volume, HELPER_MOUNT, true)], (name) => {
       helpers.set(volume.key, { name, image });
@@ -351,6 +374,71 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
 }
 
 /**
+ * The local path: GNU tar reads the volume's directory on this machine (proven
+ * to be the one the engine mounts) straight into the compressor. tar itself
+ * leaves out what the archive must not hold and names the SQLite copies after
+ * the live databases, so no byte passes through node on the way.
+ */
+async function streamLocal(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined, directory: string, onRead?: () => void): Promise<ArtifactRecord> {
+  const encrypted = ctx.model.backups.recipients.length > 0;
+  const file = artifactName(volume, ctx.compression, encrypted);
+  const copies = online?.copies ?? [];
+  const missing = ctx.paths.filter((p) => !existsOnHost(join(directory, p)));
+  if (missing.length > 0) throw new Error(`volume ${volume.key}: --path ${missing.join(', --path ')} matches nothing in the volume; nothing was backed up. Check the path with: npx zx scripts/inspect.mjs --stack ${ctx.model.app}-${ctx.model.env} ls ${volume.key}`);
+  const specials = ctx.specials.get(volume.key) ?? [];
+  const excluded = [
+    ...volume.backup.exclude.map((p) => entryNameOf(normalizedPath(p))),
+    ...specials.filter((f) => f.kind !== 'socket').map((f) => f.path),
+    ...(ctx.staleCopies.get(volume.key) ?? []),
+    ...copies.flatMap((c) => [c.database, `${c.database}-wal`, `${c.database}-shm`, `${c.database}-journal`].map(entryNameOf)),
+  ];
+  // The copy takes the live file's owner, mode and times, so a restore puts back what was there.
+  for (const c of copies) matchMetadata(join(directory, c.copyInVolume), join(directory, c.database));
+  const scratch = privateScratch('backup');
+  try {
+    const excludeFile = join(scratch, 'exclude');
+    writeFileSync(excludeFile, Buffer.from(excluded.map((n) => `./${n}\n`).join(''), 'latin1'), { mode: 0o600 });
+    const reader = startStreaming(hostTarCreate(directory, { excludeFile, include: ctx.paths, rename: copies.map((c) => [c.copyInVolume, c.database]) }), { stdin: 'ignore', stdout: 'pipe' });
+    const bar = ctx.progress(volume.key, ctx.paths.length > 0 ? undefined : ctx.expected.get(volume.key));
+    const read = reader.done.then(() => onRead?.());
+    const [artifact] = await Promise.all([writeArtifactFromProcess(reader, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n)), read.catch(() => undefined)]);
+    bar.finish();
+    return {
+      volume: volume.key,
+      file,
+      method: volume.backup.method,
+      bytes: artifact.bytes,
+      sha256: artifact.sha256,
+      format: ctx.compression === 'zstd' ? 'tar+zstd' : 'tar+gzip',
+      encrypted,
+      ...(artifact.sourceBytes > 0 ? { sourceBytes: artifact.sourceBytes } : {}),
+      ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
+      ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
+      ...(specials.length > 0 ? { skipped: specials.map((f) => ({ path: displayName(f.path), kind: f.kind })) } : {}),
+    };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function existsOnHost(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Gives `copy` the owner, mode and times of `live` (both on this machine, as root). */
+function matchMetadata(copy: string, live: string): void {
+  const st = lstatSync(live);
+  chownSync(copy, st.uid, st.gid);
+  chmodSync(copy, st.mode & 0o7777);
+  utimesSync(copy, st.atime, st.mtime);
+}
+
+/**
  * Looks for sockets and device files in each volume before anything stops,
  * and says which ones the backup will not hold: never a silent loss.
  */
@@ -365,11 +453,20 @@ async function findSpecialFiles(ctx: ArtifactContext, volumes: VolumeModel[]): P
         if (scan.code !== 0) throw new Error(scan.stderr.trim().split('\n').pop() ?? `exit ${scan.code}`);
         found = parseSpecialFiles(scan.stdout);
         leftovers = parseOwnEntries(scan.stdout);
+        ctx.local.set(volume.key, decideLocal(ctx.via, volume, ctx.states.get(volume.name), parseRootIdentity(scan.stdout)));
         if (ctx.paths.length > 0) ctx.linkGroups.set(volume.key, parseLinkGroups(scan.stdout));
       } catch (err) {
+        ctx.local.set(volume.key, { volume: volume.key, path: undefined, reason: 'the archive endpoint: the helper could not look at the volume' });
         ctx.log(`warning: volume ${volume.key}: could not look for sockets and device files (${err instanceof Error ? err.message : String(err)}); the archive endpoint leaves sockets out, and a device file would make the set unrestorable. Set helper.image to an image with find and od (busybox)`);
         return;
       }
+      let decision = ctx.local.get(volume.key);
+      // GNU tar reads the names it leaves out one per line: a name holding a newline must go the other way.
+      if (decision?.path !== undefined && [...found.filter((f) => f.kind !== 'socket').map((f) => f.path), ...leftovers].some((n) => n.includes('\n'))) {
+        decision = { volume: volume.key, path: undefined, reason: 'the archive endpoint: a file to leave out has a newline in its name' };
+        ctx.local.set(volume.key, decision);
+      }
+      if (ctx.via === 'local' && decision?.path === undefined) throw new Error(`--via local: volume ${volume.key} cannot take the local path: ${decision?.reason.replace(/^the archive endpoint: /, '') ?? 'it was not proven'}; leave out --via local to read it through the engine`);
       const halfRestored = leftovers.filter((n) => !n.startsWith(COPY_PREFIX));
       if (halfRestored.length > 0) {
         throw new Error(
@@ -391,7 +488,18 @@ async function findSpecialFiles(ctx: ArtifactContext, volumes: VolumeModel[]): P
   );
 }
 
-function planBackup(model: Model, volumes: VolumeModel[], running: ContainerState[], options: BackupOptions, stepsAfterTar: Command[], runner: Runner): void {
+/** For --dry-run: how each volume would be read, from the same read-only scan a backup runs. */
+async function decideVia(runner: Runner, model: Model, volumes: VolumeModel[], via: Via, states: Map<string, VolumeState>): Promise<Map<string, LocalDecision>> {
+  const decisions = new Map<string, LocalDecision>();
+  for (const volume of volumes) {
+    const image = await helperImage(runner, model, volume.key);
+    const scan = await runner.run(specialFilesScan(image, volumeMount(volume, HELPER_MOUNT, true), { [LABEL.project]: model.project, [LABEL.env]: model.env }), { allowFailure: true });
+    decisions.set(volume.key, scan.code === 0 ? decideLocal(via, volume, states.get(volume.name), parseRootIdentity(scan.stdout)) : { volume: volume.key, path: undefined, reason: 'the archive endpoint: the helper could not look at the volume' });
+  }
+  return decisions;
+}
+
+function planBackup(model: Model, volumes: VolumeModel[], running: ContainerState[], options: BackupOptions, stepsAfterTar: Command[], runner: Runner, decisions: Map<string, LocalDecision>): void {
   const say = (line: string): void => runner.plan(line);
   say(`# backup of ${model.app}-${model.env} into ${join(options.to, model.project, '<UTC timestamp>')}/`);
   for (const volume of volumes) {
@@ -409,7 +517,14 @@ function planBackup(model: Model, volumes: VolumeModel[], running: ContainerStat
       continue;
     }
     const writers = volume.backup.stop && volume.backup.method === 'tar' ? writersOf(volume, running) : [];
-    say(`# ${volume.key}: ${volume.backup.method}${volume.backup.method === 'sqlite' ? ` (online copy of ${volume.backup.databases.join(', ')})` : ''}`);
+    const decision = decisions.get(volume.key);
+    say(`# ${volume.key}: ${volume.backup.method}${volume.backup.method === 'sqlite' ? ` (online copy of ${volume.backup.databases.join(', ')})` : ''}; read through ${decision?.reason ?? 'the archive endpoint'}`);
+    if (decision?.path !== undefined) {
+      if (writers.length > 0) say(renderCommand(docker.stop(writers)));
+      say(`${renderCommand(hostTarCreate(decision.path, { excludeFile: undefined, include: options.paths.map(normalizedPath), rename: [] }))} | ${stepsAfterTar.map(renderCommand).join(' | ')} > ${file}`);
+      if (writers.length > 0) say(`${renderCommand(docker.start(writers))}   # as soon as tar has read the whole directory`);
+      continue;
+    }
     say(renderCommand(docker.createHelper(helper, '<helper image>', [mount], { [LABEL.project]: model.project, [LABEL.env]: model.env })));
     if (writers.length > 0) say(renderCommand(docker.stop(writers)));
     say(`${renderCommand(docker.archiveRead(helper, '/data'))} | ${stepsAfterTar.map(renderCommand).join(' | ')} > ${file}`);

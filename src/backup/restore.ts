@@ -1,4 +1,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { decideLocal, hostTarExtract, identityProbe, parseIdentities, type LocalDecision, type Via } from '../engine/local-path.js';
+import { parseRootIdentity } from '../engine/special-files.js';
+import { writeFileAtomic } from '../util/durable-file.js';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { findVolume, isDumpMethod, type Model, type VolumeModel } from '../config/model.js';
@@ -30,6 +33,10 @@ export interface RestoreOptions {
   identity: string | undefined;
   progress?: ProgressFactory;
   log?: (line: string) => void;
+  /** How volume content is written: `auto` takes the local path where it is proven safe (default). */
+  via?: Via;
+  /** Told how each volume is written, and why. */
+  onVia?: (decision: LocalDecision) => void;
   /** The environment the set was made in, when it is not this one (--from-env): asked for explicitly. */
   fromEnv?: string;
   /** Called after verification with the plan; throws to abort (confirmation). */
@@ -209,7 +216,7 @@ export async function restore(model: Model, setDir: string, options: RestoreOpti
   await refuseOtherEnvironment(model, options.runner);
   let plan = verified(await planRestore(model, setDir, options), setDir);
   if (options.runner.dryRun) {
-    printPlan(model, plan, options.runner, options.identity);
+    await printPlan(model, plan, options);
     return { set: setDir, restored: [], stopped: [], verification: plan.verification, recovered: [] };
   }
   await options.confirm(plan);
@@ -307,37 +314,34 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
   const marker = swapMarkerOf(item, staging, old);
   let markerWritten = false;
   await session.restoring(item.volume);
-  // The staging directory and the helper that fills it are prepared side by side.
   const preparing = runner.run(docker.runHelperScript(image, [mount], PREPARE, [staging], labels));
   preparing.catch(() => undefined); // awaited below; a failure ends the restore there
   try {
-    await session.withHelper(image, [mount], async (helper) => {
-      await preparing;
-      const { path, steps, target } = stagingStream(setDir, item, options.identity, helper, staging);
-      const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(path).size);
-      const select = item.paths.length > 0 && (item.artifact.paths ?? []).length === 0;
-      const held = heldBackWithin(item.heldBack ?? NOTHING_HELD_BACK, item.paths.map(entryNameOf));
-      if (select || held.names.size > 0) {
-        // Selecting paths or holding links back rewrites the archive, which happens here.
-        const reader = readArtifact(path, steps, (n) => bar.add(n));
-        const content: Chunks = transformArchive(reader.content, { include: select ? item.paths.map(entryNameOf) : [], exclude: [], splice: [], dropWith: (name) => held.names.has(name), ...(item.linkGroups === undefined ? {} : { linkGroups: item.linkGroups }) });
-        const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
-        // The artifact was verified a moment ago; a different hash now means it changed under us.
-        if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
-        // The links the endpoint refuses inside staging go in through the helper's root, named below the mount.
-        if (held.names.size > 0) await writeThroughEndpoint(docker.archiveWrite(helper, '/'), heldBackArchive(`v/${staging}`, held));
-      } else {
-        // Whole archive: file -> zstd -> docker cp, process to process.
-        await decodeIntoProcess(path, steps, target, { fingerprint: item.fingerprint, onStoredBytes: (n) => bar.add(n) });
-      }
-      bar.finish();
+    const [state] = item.volume.kind === 'bind' ? [] : await inspectVolumes(runner, [item.volume.name]);
+    const decision = decideLocal(options.via ?? 'auto', item.volume, state, parseRootIdentity((await preparing).stdout));
+    if (options.via === 'local' && decision.path === undefined) throw new Error(`--via local: volume ${item.volume.key} cannot take the local path: ${decision.reason.replace(/^the archive endpoint: /, '')}; leave out --via local to restore through the engine`);
+    options.onVia?.(decision);
+    const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(join(setDir, item.artifact.file)).size);
+    const writeMarker = async (helper: string | undefined): Promise<void> => {
       if (marker.mode === 'paths') {
         const check = await runner.run(docker.runHelperScript(image, [mount], CHECK_STAGED, [staging, ...marker.args], labels), { allowFailure: true });
         if (check.code !== 0) throw new CheckFailed(`${lastLine(check.stderr).replace(/^stowage: /, '')} ${item.artifact.file}; nothing was changed`);
       }
-      await writeSmallFile(runner, helper, '/v', SWAP_MARKER, Buffer.from(markerText(marker)), 0o600, { uid: 0, gid: 0 });
+      if (helper === undefined && decision.path !== undefined) writeFileAtomic(join(decision.path, SWAP_MARKER), markerText(marker), 0o600);
+      else if (helper !== undefined) await writeSmallFile(runner, helper, '/v', SWAP_MARKER, Buffer.from(markerText(marker)), 0o600, { uid: 0, gid: 0 });
       markerWritten = true;
-    });
+    };
+    if (decision.path !== undefined) {
+      await fillLocally(setDir, item, options.identity, join(decision.path, staging), (n) => bar.add(n));
+      bar.finish();
+      await writeMarker(undefined);
+    } else {
+      await session.withHelper(image, [mount], async (helper) => {
+        await fillThroughEndpoint(setDir, item, options.identity, helper, staging, (n) => bar.add(n));
+        bar.finish();
+        await writeMarker(helper);
+      });
+    }
     await uninterruptible(async () => {
       const swap = await runner.run(swapCommand(image, mount, marker, labels), { allowFailure: true });
       if (swap.code === 0) return;
@@ -365,7 +369,46 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
   }
 }
 
-/** Streams a tar archive into the archive endpoint (docker cp - CONTAINER:DIR). */
+/** Fills staging through the engine's archive endpoint, holding back the links it refuses for a second pass. */
+async function fillThroughEndpoint(setDir: string, item: RestorePlanItem, identity: string | undefined, helper: string, staging: string, onBytes: (n: number) => void): Promise<void> {
+  const { path, steps, target } = stagingStream(setDir, item, identity, helper, staging);
+  const select = item.paths.length > 0 && (item.artifact.paths ?? []).length === 0;
+  const held = heldBackWithin(item.heldBack ?? NOTHING_HELD_BACK, item.paths.map(entryNameOf));
+  if (select || held.names.size > 0) {
+    // Selecting paths or holding links back rewrites the archive, which happens here.
+    const reader = readArtifact(path, steps, onBytes);
+    const content: Chunks = transformArchive(reader.content, { include: select ? item.paths.map(entryNameOf) : [], exclude: [], splice: [], dropWith: (name) => held.names.has(name), ...(item.linkGroups === undefined ? {} : { linkGroups: item.linkGroups }) });
+    const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
+    // The artifact was verified a moment ago; a different hash now means it changed under us.
+    if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
+    // The links the endpoint refuses inside staging go in through the helper's root, named below the mount.
+    if (held.names.size > 0) await writeThroughEndpoint(docker.archiveWrite(helper, '/'), heldBackArchive(`v/${staging}`, held));
+  } else {
+    // Whole archive: file -> zstd -> docker cp, process to process.
+    await decodeIntoProcess(path, steps, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
+  }
+}
+
+/**
+ * Fills staging on the local path: GNU tar extracts into the volume's own
+ * directory on this machine (proven to be the one the engine mounts), with
+ * owners, xattrs, ACLs and holes; any symlink is created as it is.
+ */
+async function fillLocally(setDir: string, item: RestorePlanItem, identity: string | undefined, stagingDir: string, onBytes: (n: number) => void): Promise<void> {
+  const path = join(setDir, item.artifact.file);
+  const steps = decodeSteps(item.artifact, identity);
+  const target = hostTarExtract(stagingDir);
+  if (item.paths.length > 0 && (item.artifact.paths ?? []).length === 0) {
+    const reader = readArtifact(path, steps, onBytes);
+    const content: Chunks = transformArchive(reader.content, { include: item.paths.map(entryNameOf), exclude: [], splice: [], dropWith: () => false, ...(item.linkGroups === undefined ? {} : { linkGroups: item.linkGroups }) });
+    const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
+    if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
+  } else {
+    await decodeIntoProcess(path, steps, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
+  }
+}
+
+/** Streams a tar archive into a consumer's stdin (docker cp - CONTAINER:DIR, or tar -x). */
 async function writeThroughEndpoint(target: Command, content: Chunks): Promise<void> {
   const writer = startStreaming(target, { stdin: 'pipe', stdout: 'ignore' });
   const stdin = writer.child.stdin;
@@ -374,7 +417,8 @@ async function writeThroughEndpoint(target: Command, content: Chunks): Promise<v
   await Promise.all([pipeline(content, stdin), writer.done]);
 }
 
-function printPlan(model: Model, plan: RestorePlan, runner: Runner, identity: string | undefined): void {
+async function printPlan(model: Model, plan: RestorePlan, options: RestoreOptions): Promise<void> {
+  const { runner, identity } = options;
   const say = (line: string): void => runner.plan(line);
   say(`# ${describePlan(plan).split('\n').join('\n# ')}`);
   say(`# verified: ${plan.verification.artifacts.map((a) => `${a.file} (${a.checked.join(', ')})`).join('; ')}`);
@@ -386,11 +430,28 @@ function printPlan(model: Model, plan: RestorePlan, runner: Runner, identity: st
       say(`# then ${item.artifact.method === 'pg_dump' ? 'pg_restore --clean --if-exists --create' : 'mongorestore --drop'} inside ${container}`);
     } else {
       const mount = volumeMount(item.volume, '/v', false);
+      const decision = await plannedVia(runner, model, item.volume, options.via ?? 'auto');
+      options.onVia?.(decision);
+      say(`# ${item.volume.key}: written through ${decision.reason}`);
       say(`${renderCommand(docker.runHelperScript('<helper image>', [mount], '<prepare staging>', ['.stowage-restore-XXXX'], {}))}`);
-      const stream = stagingStream(plan.set, item, identity, '<helper>', '.stowage-restore-XXXX');
-      say(renderStream(stream.path, stream.steps, stream.target));
-      say(`# then swap ${item.paths.length > 0 ? item.paths.join(', ') : 'the whole content'} into place in one helper run (rolled back on failure)`);
+      if (decision.path !== undefined) {
+        say(renderStream(join(plan.set, item.artifact.file), decodeSteps(item.artifact, identity), hostTarExtract(join(decision.path, '.stowage-restore-XXXX'))));
+      } else {
+        const stream = stagingStream(plan.set, item, identity, '<helper>', '.stowage-restore-XXXX');
+        say(renderStream(stream.path, stream.steps, stream.target));
+      }
+      say(`# then write .stowage-swap.json and swap ${item.paths.length > 0 ? item.paths.join(', ') : 'the whole content'} into place in one helper run (finished from the marker if it is cut off)`);
     }
     if (item.stop.length > 0) say(renderCommand(docker.start(item.stop)));
   }
+}
+
+/** For --dry-run: how a volume would be written, from a read-only look at its root. */
+async function plannedVia(runner: Runner, model: Model, volume: VolumeModel, via: Via): Promise<LocalDecision> {
+  if (via === 'archive') return decideLocal(via, volume, undefined, undefined);
+  const [state] = volume.kind === 'bind' ? [] : await inspectVolumes(runner, [volume.name]);
+  if (volume.kind !== 'bind' && state === undefined) return { volume: volume.key, path: undefined, reason: 'the archive endpoint: the volume does not exist yet' };
+  const probe = await runner.run(identityProbe(await helperImage(runner, model, volume.key), [volumeMount(volume, '/v', true)], {}), { allowFailure: true });
+  const [seen] = probe.code === 0 ? parseIdentities(probe.stdout, 1) : [undefined];
+  return decideLocal(via, volume, state, seen);
 }

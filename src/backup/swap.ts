@@ -118,7 +118,9 @@ for f in /v/.stowage-restore-*; do
   rm -rf -- "$f" || exit 1
 done
 : > "/v/$1.time" && touch -r /tmp/stowage-root-time "/v/$1.time" || exit 1
-mkdir -m 0700 -- "/v/$1"
+mkdir -m 0700 -- "/v/$1" || exit 1
+# The device and inode of the volume root: the proof a local path needs.
+printf 'id:%s\n' "$(stat -c '%d %i' /v)"
 `;
 
 /**

@@ -3,12 +3,12 @@ import { backup, type BackupResult } from '../backup/backup.js';
 import { writeBackupMetrics } from '../backup/metrics.js';
 import { prune, type PruneResult } from '../backup/retention.js';
 import { formatBytes } from '../cli/progress.js';
-import { backupRoot, stackContext } from './context.js';
+import { VIA_OPTION, backupRoot, stackContext, viaOf, viaReport } from './context.js';
 
 export const spec: CommandSpec = {
   name: 'backup',
   summary: 'back up a stack\'s volumes into a verified-format backup set',
-  usage: '--stack <app>-<env> [--volume V]... [--path P]... [--to DIR] [--json] [--dry-run]',
+  usage: '--stack <app>-<env> [--volume V]... [--path P]... [--to DIR] [--via auto|local|archive] [--json] [--dry-run]',
   options: {
     ...STACK_OPTION,
     volume: { type: 'string', multiple: true, value: 'V', description: 'back up only this volume' },
@@ -17,6 +17,7 @@ export const spec: CommandSpec = {
     prune: { type: 'boolean', description: 'after the backup, remove sets the stack\'s backups.retention does not keep (never the newest verified set)' },
     metrics: { type: 'string', value: 'FILE', description: 'write Prometheus textfile metrics (last success, duration, bytes per volume) to FILE' },
     identity: { type: 'string', value: 'FILE', description: 'age identity, so --prune can verify encrypted sets (default: $STOWAGE_AGE_IDENTITY)' },
+    ...VIA_OPTION,
     ...DRY_RUN_OPTION,
   },
   details:
@@ -33,7 +34,7 @@ export const handler: Handler = async ({ values, out }) => {
   const started = Date.now();
   let result: BackupResult;
   try {
-    result = await backup(model, { to, volumes: stringList(values, 'volume'), paths: stringList(values, 'path'), runner: ctx.runner, progress: ctx.progress, log: ctx.log });
+    result = await backup(model, { to, volumes: stringList(values, 'volume'), paths: stringList(values, 'path'), runner: ctx.runner, progress: ctx.progress, log: ctx.log, via: viaOf(values) });
   } catch (err) {
     if (metrics !== undefined && !ctx.runner.dryRun) {
       writeBackupMetrics(metrics, model, { ok: false, finished: new Date(), durationSeconds: (Date.now() - started) / 1000, artifacts: [] });
@@ -42,7 +43,10 @@ export const handler: Handler = async ({ values, out }) => {
   }
   let pruned: PruneResult | undefined;
   if (flag(values, 'prune')) pruned = await prune(model, to, ctx.runner, stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY'], ctx.log);
-  if (ctx.runner.dryRun) return EXIT.ok;
+  if (ctx.runner.dryRun) {
+    out.result({ dryRun: true, via: viaReport(result.via) }, () => '');
+    return EXIT.ok;
+  }
   if (metrics !== undefined) writeBackupMetrics(metrics, model, { ok: true, finished: new Date(), durationSeconds: result.durationSeconds, artifacts: result.artifacts });
   out.result(
     {
@@ -51,6 +55,7 @@ export const handler: Handler = async ({ values, out }) => {
       artifacts: result.artifacts.map((a) => ({ volume: a.volume, file: a.file, bytes: a.bytes, sha256: a.sha256 })),
       stopped: result.stopped,
       durationSeconds: result.durationSeconds,
+      via: viaReport(result.via),
       ...(result.recovered.length > 0 ? { recovered: result.recovered } : {}),
       ...(pruned === undefined ? {} : { pruned: { removed: pruned.removed, kept: pruned.kept } }),
     },

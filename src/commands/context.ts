@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { selectStack, stacksDirectory, type SelectedStack } from '../config/select.js';
-import { flag, requireString, stringValue, type CommandSpec, type Output, type Values } from '../cli/cli.js';
+import { flag, requireString, stringValue, type CommandSpec, type OptionSpec, type Output, type Values } from '../cli/cli.js';
+import { UsageError } from '../config/errors.js';
+import type { LocalDecision, Via } from '../engine/local-path.js';
 import { Runner } from '../engine/command.js';
 import { silentProgress, terminalProgress, type ProgressFactory } from '../cli/progress.js';
 
@@ -22,4 +24,24 @@ export function stackContext(spec: CommandSpec, values: Values, out: Output): St
 /** --to, else the stack file's backups.to (relative to the working directory), else ./backups. */
 export function backupRoot(values: Values, selected: SelectedStack): string {
   return resolve(stringValue(values, 'to') ?? selected.model.backups.to ?? 'backups');
+}
+
+/** --via for backup and restore: how volume content is read and written. */
+export const VIA_OPTION: Record<string, OptionSpec> = {
+  via: {
+    type: 'string',
+    value: 'auto|local|archive',
+    description: "how volume content moves: auto (default) takes the local path where it is proven to be the engine's own directory, local only that (exit 1 when it cannot be proven), archive always the engine's archive endpoint",
+  },
+};
+
+export function viaOf(values: Values): Via {
+  const via = stringValue(values, 'via') ?? 'auto';
+  if (via !== 'auto' && via !== 'local' && via !== 'archive') throw new UsageError(`--via ${via}: write auto, local or archive`);
+  return via;
+}
+
+/** One line per volume for --json and the human report: how it moved and why. */
+export function viaReport(decisions: LocalDecision[]): Array<{ volume: string; via: 'local' | 'archive'; reason: string }> {
+  return decisions.map((d) => ({ volume: d.volume, via: d.path === undefined ? 'archive' : 'local', reason: d.reason }));
 }

@@ -3,7 +3,8 @@ import { confirmDestructive } from '../cli/confirm.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 import { resolveBackupSet } from '../backup/set.js';
 import { describePlan, restore } from '../backup/restore.js';
-import { backupRoot, stackContext } from './context.js';
+import { VIA_OPTION, backupRoot, stackContext, viaOf, viaReport } from './context.js';
+import type { LocalDecision } from '../engine/local-path.js';
 import { IDENTITY_OPTION } from './verify.js';
 
 export const spec: CommandSpec = {
@@ -19,6 +20,7 @@ export const spec: CommandSpec = {
     to: { type: 'string', value: 'DIR', description: 'backup root where latest is looked up (default: backups.to, else ./backups)' },
     'from-env': { type: 'string', value: 'ENV', description: 'restore a set made in another environment of the stack (e.g. prod into dev); without it such a set is refused' },
     ...IDENTITY_OPTION,
+    ...VIA_OPTION,
     ...DRY_RUN_OPTION,
   },
   details:
@@ -34,8 +36,11 @@ export const handler: Handler = async ({ values, out }) => {
   await refuseOtherEnvironment(model, ctx.runner);
   const set = resolveBackupSet(requireString(values, 'backup', spec), backupRoot(values, ctx.selected), model.project, stringValue(values, 'from-env') ?? model.env);
   {
+    const via: LocalDecision[] = [];
     const result = await restore(model, set, {
       runner: ctx.runner,
+      via: viaOf(values),
+      onVia: (decision) => via.push(decision),
       volumes: stringList(values, 'volume'),
       paths: stringList(values, 'path'),
       ...(stringValue(values, 'from-env') === undefined ? {} : { fromEnv: stringValue(values, 'from-env') }),
@@ -44,8 +49,11 @@ export const handler: Handler = async ({ values, out }) => {
       log: ctx.log,
       confirm: (plan) => confirmDestructive(describePlan(plan), { yes: flag(values, 'yes'), production: model.production, project: model.project }),
     });
-    if (ctx.runner.dryRun) return EXIT.ok;
-    out.result({ set: result.set, restored: result.restored, stopped: result.stopped, ...(result.recovered.length > 0 ? { recovered: result.recovered } : {}) }, () =>
+    if (ctx.runner.dryRun) {
+      out.result({ dryRun: true, set: result.set, via: viaReport(via) }, () => '');
+      return EXIT.ok;
+    }
+    out.result({ set: result.set, restored: result.restored, stopped: result.stopped, via: viaReport(via), ...(result.recovered.length > 0 ? { recovered: result.recovered } : {}) }, () =>
       [
         `restored from ${result.set}:`,
         ...result.restored.map((r) => `  ${r.volume} <- ${r.file}${r.paths.length > 0 ? ` (${r.paths.join(', ')})` : ''}${r.created ? ' (volume created)' : ''}`),

@@ -13,6 +13,8 @@ export interface Command {
   mutates: boolean;
   /** What this step is for, shown in dry-run plans and errors. */
   purpose: string;
+  /** Exit codes besides 0 that mean success (GNU tar's 1: a file changed while it was read). */
+  okExitCodes?: number[];
 }
 
 export function command(program: string, args: string[], purpose: string, mutates = true): Command {
@@ -203,7 +205,7 @@ export function startStreaming(cmd: Command, stdio: { stdin: StdinSource; stdout
   const done = new Promise<void>((resolve, reject) => {
     child.on('error', (err) => reject(new Error(`${cmd.purpose}: cannot run ${cmd.program}: ${err.message}; is it installed and on PATH?`)));
     child.on('close', (code, signal) => {
-      if (code === 0) resolve();
+      if (code === 0 || (code !== null && cmd.okExitCodes?.includes(code) === true)) resolve();
       else {
         const result = { code: code ?? 128, stdout: '', stderr: Buffer.concat(stderr).toString('utf8') + (signal === null ? '' : ` (killed by ${signal})`) };
         reject(new CommandFailed(cmd, result));

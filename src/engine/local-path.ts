@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
+import { engineIsLocal } from './endpoint.js';
 import type { VolumeModel } from '../config/model.js';
 import { command, type Command } from './command.js';
 import { docker, type HelperMount } from './docker.js';
@@ -50,6 +52,32 @@ export function parseIdentities(stdout: string, count: number): Array<{ dev: big
   });
 }
 
+let gnuTar: boolean | undefined;
+
+/** GNU tar keeps owners, xattrs, ACLs and holes; the local path needs it (busybox tar does not). */
+export function gnuTarAvailable(): boolean {
+  gnuTar ??= /GNU tar/.test(spawnSync('tar', ['--version'], { encoding: 'utf8' }).stdout ?? '');
+  return gnuTar;
+}
+
+/**
+ * Whether the local path may be used for a volume: asked for (`auto` or
+ * `local`), the engine on this machine, root here, GNU tar, and the very
+ * directory the engine mounts (`seen` is what a helper saw of the volume root).
+ */
+export function decideLocal(via: Via, volume: VolumeModel, state: VolumeState | undefined, seen: { dev: bigint; ino: bigint } | undefined): LocalDecision {
+  const no = (reason: string): LocalDecision => ({ volume: volume.key, path: undefined, reason });
+  if (via === 'archive') return no('the archive endpoint, as --via archive asks');
+  if (!engineIsLocal()) return no('the archive endpoint: the engine is not on this machine');
+  if (!canActAsRoot()) return no('the archive endpoint: stowage does not run as root here, so it cannot read and write every file itself');
+  if (!gnuTarAvailable()) return no('the archive endpoint: GNU tar is not installed here');
+  const path = engineDirectory(volume, state);
+  if (path === undefined) return no(`the archive endpoint: the engine keeps volume ${volume.name} where this machine cannot see it (driver ${volume.driver}${volume.kind === 'nfs' ? ', NFS' : ''})`);
+  const mismatch = sameDirectory(path, seen);
+  if (mismatch !== undefined) return no(`the archive endpoint: ${mismatch}`);
+  return { volume: volume.key, path, reason: `the local path: ${path} is the directory the engine mounts (same device and inode)` };
+}
+
 /** Whether this process may read and write every file there: the local path copies as root. */
 export function canActAsRoot(): boolean {
   return process.getuid?.() === 0;
@@ -78,8 +106,8 @@ export function sameDirectory(path: string, seen: { dev: bigint; ino: bigint } |
 const KEEP_ALL = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls', '--sparse'];
 
 export interface CreateOptions {
-  /** Paths (relative, normalized) to leave out, matched exactly (no wildcards). */
-  exclude: string[];
+  /** A file listing paths to leave out, one per line, `./`-prefixed, matched exactly (no wildcards). */
+  excludeFile: string | undefined;
   /** Only these paths (and below), with their ancestors' own entries; everything when empty. */
   include: string[];
   /** Entries renamed in the archive: [from, to] (SQLite copies written in place of the live database). */
@@ -102,29 +130,34 @@ function sedEscape(text: string): string {
 /**
  * `tar --create` of a directory, entries named `./path` as the archive
  * endpoint names them, in POSIX format with every attribute, to stdout.
+ * Exit 1 (a file changed while it was read, on a volume whose writers keep
+ * running) is a warning, as the endpoint would not notice it either.
  */
 export function hostTarCreate(directory: string, options: CreateOptions): Command {
   const selection =
     options.include.length === 0
       ? ['.']
       : ['--no-recursion', '.', ...ancestorsOf(options.include).map((a) => `./${a}`), '--recursion', ...options.include.map((p) => `./${p}`)];
-  return command(
-    'tar',
-    [
-      '--create', '--file=-', '--format=posix', ...KEEP_ALL,
-      // pax atime/ctime records would make every archive differ; the endpoint writes neither.
-      '--pax-option=delete=atime,delete=ctime',
-      '--warning=no-file-changed',
-      `--directory=${directory}`,
-      '--no-wildcards', '--anchored',
-      ...options.exclude.map((p) => `--exclude=./${p}`),
-      ...options.rename.map(([from, to]) => `--transform=s,^\\./${sedEscape(from)}$,./${sedEscape(to)},`),
-      '--',
-      ...selection,
-    ],
-    `read ${directory}`,
-    false,
-  );
+  return {
+    ...command(
+      'tar',
+      [
+        '--create', '--file=-', '--format=posix', ...KEEP_ALL,
+        // pax atime/ctime records would make every archive differ; the endpoint writes neither.
+        '--pax-option=delete=atime,delete=ctime',
+        '--warning=no-file-changed', '--warning=no-file-ignored',
+        `--directory=${directory}`,
+        '--no-wildcards', '--anchored',
+        ...(options.excludeFile === undefined ? [] : [`--exclude-from=${options.excludeFile}`]),
+        ...options.rename.map(([from, to]) => `--transform=s,^\\./${sedEscape(from)}$,./${sedEscape(to)},SH`),
+        '--',
+        ...selection,
+      ],
+      `read ${directory}`,
+      false,
+    ),
+    okExitCodes: [1],
+  };
 }
 
 /** `tar --extract` into a staging directory, keeping owners, modes, times, xattrs, ACLs and holes. */

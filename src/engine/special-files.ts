@@ -29,6 +29,7 @@ const TYPES: Array<[string, SpecialKind]> = [
  */
 export const SPECIAL_FILES_SCRIPT = `set -e
 cd "$1"
+printf 'id:%s\\n' "$(stat -c '%d %i' .)"
 for t in ${TYPES.map(([t]) => t).join(' ')}; do
   printf '%s:' "$t"
   find . -xdev -type "$t" -print0 | od -An -v -tx1 | tr -d ' \\n'
@@ -97,4 +98,11 @@ export function parseOwnEntries(stdout: string): string[] {
   const hex = line.slice(2);
   if (!/^(?:[0-9a-f]{2})*$/.test(hex)) throw new Error('unexpected output of the special-file scan: not hex');
   return Buffer.from(hex, 'hex').toString('latin1').split('\0').filter((n) => n !== '');
+}
+
+/** Device and inode of the volume root as the helper saw it: the proof a local path needs. */
+export function parseRootIdentity(stdout: string): { dev: bigint; ino: bigint } | undefined {
+  const line = stdout.split('\n').find((l) => l.startsWith('id:'));
+  const m = line === undefined ? null : /^id:(\d+) (\d+)$/.exec(line.trim());
+  return m === null ? undefined : { dev: BigInt(m[1] ?? '0'), ino: BigInt(m[2] ?? '0') };
 }

@@ -465,7 +465,7 @@ export async function mountpointOf(volume: string): Promise<string> {
  * of the same inode). Directory times are included: a restore must give them
  * back too. Capabilities (security.capability) come from getcap.
  */
-export async function exactTree(root: string): Promise<string[]> {
+export async function exactTree(root: string, extras: { xattrs?: boolean; blocks?: boolean } = {}): Promise<string[]> {
   const { lstatSync, readdirSync: readdir, readlinkSync, readFileSync: read } = await import('node:fs');
   const lines: string[] = [];
   const firstNameOfInode = new Map<string, string>();
@@ -481,6 +481,8 @@ export async function exactTree(root: string): Promise<string[]> {
       if (first === undefined) {
         firstNameOfInode.set(key, name);
         facts.push(`size=${st.size}`, `sha256=${createHash('sha256').update(read(path)).digest('hex')}`, `links=${st.nlink}`);
+        // Allocated 512-byte blocks, to the nearest 10%: a sparse file that came back full differs.
+        if (extras.blocks === true) facts.push(`blocks~${Math.round((Number(st.blocks) / Math.max(1, Number(st.size) / 512)) * 10)}`);
       } else facts.push(`hardlink-of=${Buffer.from(first, 'latin1').toString('hex')}`);
     }
     if (type === 'symlink') facts.push(`target=${(readlinkSync(path, { encoding: 'buffer' }) as Buffer).toString('hex')}`);
@@ -494,6 +496,11 @@ export async function exactTree(root: string): Promise<string[]> {
   visit(Buffer.from(root), Buffer.alloc(0));
   const caps = await exec('getcap', ['-r', root]);
   for (const line of caps.stdout.split('\n').filter((l) => l !== '')) lines.push(`capability ${line.slice(root.length)}`);
+  if (extras.xattrs === true) {
+    // Every extended attribute but the capabilities listed above, names and values, never following links.
+    const dump = await exec('getfattr', ['--recursive', '--physical', '--no-dereference', '--dump', '--match=^user\\.', '--absolute-names', root]);
+    for (const line of dump.stdout.split('\n').filter((l) => l !== '')) lines.push(`xattr ${line.startsWith('# file: ') ? `file ${line.slice(8 + root.length)}` : line}`);
+  }
   return lines;
 }
 
