@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, existsSync, lstatSync, rmSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { decideLocal, hostTarCreate, type LocalDecision, type Via } from '../engine/local-path.js';
 import { privateScratch } from '../session/scratch.js';
-import { dirname, join } from 'node:path';
 import { COPY_PREFIX, copyOf, removeCopies, sqliteOnlineCopies, type OnlineCopies } from './sqlite-copies.js';
 import { dumpDatabase, mongoTarget, pgTarget } from './dumps.js';
 import { artifactName } from './artifact-name.js';

@@ -1,9 +1,9 @@
 import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
 import { CheckFailed } from '../config/errors.js';
 import { privateScratch } from '../session/scratch.js';
-import { PassThrough } from 'node:stream';
 import type { Model, VolumeModel } from '../config/model.js';
 import { singleFileArchive, singleFileContent } from '../engine/archive.js';
 import { startStreaming, type Command, type Runner } from '../engine/command.js';

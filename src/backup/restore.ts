@@ -1,14 +1,16 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { gate, UnsafeArchive } from './stage.js';
+import { privateScratch } from '../session/scratch.js';
 import { decideLocal, hostTarExtract, identityProbe, parseIdentities, type LocalDecision, type Via } from '../engine/local-path.js';
 import { parseRootIdentity } from '../engine/special-files.js';
 import { writeFileAtomic } from '../util/durable-file.js';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { findVolume, isDumpMethod, type Model, type VolumeModel } from '../config/model.js';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { isSafeRelativePath } from '../config/syntax.js';
-import { NOTHING_HELD_BACK, heldBackArchive, heldBackWithin, transformArchive, type Chunks, type HeldBackEntries } from '../engine/archive.js';
-import { entryNameOf } from '../engine/tar-format.js';
+import { type FileConsumer, NOTHING_HELD_BACK, heldBackArchive, heldBackWithin, transformArchive, type Chunks, type HeldBackEntries } from '../engine/archive.js';
+import { displayName, entryNameOf } from '../engine/tar-format.js';
 import { renderCommand, startStreaming, type Command, type Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
@@ -23,7 +25,7 @@ import { uninterruptible } from '../session/signals.js';
 import { SwapIncomplete, finishPendingRestore, lastLine } from './pending-restore.js';
 import { silentProgress, type ProgressFactory } from '../cli/progress.js';
 import { CHECK_STAGED, CLEAN_STAGING, isSwapPath, markerText, PREPARE, ROLLED_BACK, SWAP_MARKER, swapCommand, type SwapMarker } from './swap.js';
-import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
+import { checkDatabases, decodeSteps, fileWriter, isEncrypted, verifySet, type VerifyResult } from './verify.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 
 export interface RestoreOptions {
@@ -57,6 +59,8 @@ export interface RestorePlanItem {
   heldBack?: HeldBackEntries;
   /** Hard link groups of the archive (from verification), for restoring some paths only. */
   linkGroups?: Map<string, string[]>;
+  /** Files a restore linked from the live volume because they had not changed. */
+  reused?: number;
 }
 
 export interface RestorePlan {
@@ -67,7 +71,7 @@ export interface RestorePlan {
 
 export interface RestoreResult {
   set: string;
-  restored: Array<{ volume: string; file: string; paths: string[]; created: boolean }>;
+  restored: Array<{ volume: string; file: string; paths: string[]; created: boolean; unchangedFilesKept?: number }>;
   stopped: string[];
   verification: VerifyResult;
   /** What this run undid of earlier, interrupted runs. */
@@ -128,7 +132,10 @@ export async function planRestore(model: Model, setDir: string, options: Restore
   if (locked.length > 0 && options.identity === undefined) {
     throw new UsageError(`${locked.map((i) => i.artifact.file).join(', ')} ${locked.length === 1 ? 'is' : 'are'} encrypted: pass --identity <age identity file> (or set STOWAGE_AGE_IDENTITY); nothing was changed`);
   }
-  const verification = await verifySet(setDir, { runner: options.runner, identity: options.identity, volumes: wanted, ...(options.progress === undefined ? {} : { progress: options.progress }) });
+  // Whole trees are verified while they are staged (one read, not two); what needs a scan first
+  // (paths picked out of a whole archive) and dumps are verified now, and so is everything in a dry run.
+  const staged = new Set(options.runner.dryRun ? [] : items.filter((i) => !isDumpMethod(i.artifact.method) && !(i.paths.length > 0 && (i.artifact.paths ?? []).length === 0)).map((i) => i.volume.key));
+  const verification = await verifySet(setDir, { runner: options.runner, identity: options.identity, volumes: wanted, staged: (record) => staged.has(record.volume), ...(options.progress === undefined ? {} : { progress: options.progress }) });
   for (const item of items) {
     const check = verification.artifacts.find((a) => a.volume === item.volume.key);
     item.root = check?.root;
@@ -261,7 +268,7 @@ async function applyPlan(session: EngineSession, setDir: string, plan: RestorePl
       const created = await ensureVolume(session.runner, item.volume);
       if (created) log(`created ${item.volume.kind === 'bind' ? 'directory' : 'volume'} ${item.volume.kind === 'bind' ? item.volume.hostPath ?? '' : item.volume.name}`);
       await session.withStopped(item.stop, () => restoreTree(session, setDir, item, options));
-      restored.push({ volume: item.volume.key, file: item.artifact.file, paths: item.paths, created });
+      restored.push({ volume: item.volume.key, file: item.artifact.file, paths: item.paths, created, ...(item.reused === undefined ? {} : { unchangedFilesKept: item.reused }) });
     }
   }
   return { set: setDir, restored, stopped: [...stopped].sort(), verification: plan.verification };
@@ -331,13 +338,16 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
       else if (helper !== undefined) await writeSmallFile(runner, helper, '/v', SWAP_MARKER, Buffer.from(markerText(marker)), 0o600, { uid: 0, gid: 0 });
       markerWritten = true;
     };
+    const wholeArtifact = !(item.paths.length > 0 && (item.artifact.paths ?? []).length === 0);
     if (decision.path !== undefined) {
-      await fillLocally(setDir, item, options.identity, join(decision.path, staging), (n) => bar.add(n));
+      if (wholeArtifact) await stageVerified(runner, setDir, item, options.identity, hostTarExtract(join(decision.path, staging)), { reuseFrom: decision.path, stagingDir: join(decision.path, staging) }, (n) => bar.add(n), undefined);
+      else await fillLocally(setDir, item, options.identity, join(decision.path, staging), (n) => bar.add(n));
       bar.finish();
       await writeMarker(undefined);
     } else {
       await session.withHelper(image, [mount], async (helper) => {
-        await fillThroughEndpoint(setDir, item, options.identity, helper, staging, (n) => bar.add(n));
+        if (wholeArtifact) await stageVerified(runner, setDir, item, options.identity, docker.archiveWrite(helper, `/v/${staging}`), undefined, (n) => bar.add(n), { helper, staging });
+        else await fillThroughEndpoint(setDir, item, options.identity, helper, staging, (n) => bar.add(n));
         bar.finish();
         await writeMarker(helper);
       });
@@ -367,6 +377,67 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
     if (cleaned.code === 0) await session.restored(item.volume);
     throw err;
   }
+}
+
+/**
+ * Stages a whole artifact and verifies it in the same read: the stored bytes
+ * are hashed, every entry is checked before it reaches the extraction, SQLite
+ * copies are checked once they are out. Anything wrong throws CheckFailed
+ * (exit 3) and the caller removes staging; the live content was never touched.
+ * On the local path unchanged files are linked from the live volume instead of
+ * written; through the endpoint, the links it refuses go in a second pass.
+ */
+async function stageVerified(
+  runner: Runner,
+  setDir: string,
+  item: RestorePlanItem,
+  identity: string | undefined,
+  consumer: Command,
+  local: { reuseFrom: string; stagingDir: string } | undefined,
+  onBytes: (n: number) => void,
+  endpoint: { helper: string; staging: string } | undefined,
+): Promise<void> {
+  const path = join(setDir, item.artifact.file);
+  const scratch = privateScratch('restore-check');
+  try {
+    const databases = new Map<string, FileConsumer>();
+    const copies: Array<{ name: string; file: string }> = [];
+    for (const [index, name] of (item.artifact.databases ?? []).entries()) {
+      const file = join(scratch, `db-${index}`);
+      copies.push({ name, file });
+      databases.set(entryNameOf(normalizedPath(name)), fileWriter(file));
+    }
+    const reader = readArtifact(path, decodeSteps(item.artifact, identity), onBytes);
+    const expected = [...(item.artifact.paths ?? []), ...(item.artifact.databases ?? [])].map((p) => entryNameOf(normalizedPath(p)));
+    const gated = gate(reader.content, { holdBack: local === undefined, reuseFrom: local?.reuseFrom, stagingDir: local?.stagingDir, databases, expected });
+    const outcome = await Promise.allSettled([reader.done, gated.result, writeThroughEndpoint(consumer, gated.output)]);
+    const [hashed, scanned, written] = outcome;
+    const problems: string[] = [];
+    if (hashed.status === 'fulfilled' && hashed.value.sha256 !== item.artifact.sha256) problems.push(`sha256 ${hashed.value.sha256} does not match the manifest (${item.artifact.sha256}): the file changed after the backup`);
+    if (scanned.status === 'rejected') problems.push(scanned.reason instanceof UnsafeArchive ? scanned.reason.message : `cannot be read to its end: ${errorText(scanned.reason)}`);
+    else if (hashed.status === 'rejected') problems.push(`cannot be decoded to its end: ${errorText(hashed.reason)}`);
+    if (problems.length === 0 && written.status === 'rejected') throw written.reason;
+    if (problems.length === 0 && scanned.status === 'fulfilled') {
+      const check = { problems: [] as string[], checked: [] as string[], warnings: [] as string[] };
+      await checkDatabases(runner, item.artifact.file, copies, check);
+      problems.push(...check.problems);
+      for (const m of scanned.value.summary.missing) problems.push(`${item.artifact.file}: the manifest lists ${displayName(m)}, which the archive does not hold`);
+    }
+    if (problems.length > 0) throw new CheckFailed(`verification of ${item.artifact.file} failed while it was restored; nothing was swapped in and the volume is as it was:\n  ${problems.join('\n  ')}`);
+    if (scanned.status === 'fulfilled') {
+      const { summary, reused } = scanned.value;
+      if (summary.root !== undefined) item.root = { uid: summary.root.uid, gid: summary.root.gid, mode: summary.root.mode, mtime: new Date(summary.root.mtime * 1000).toISOString() };
+      item.reused = reused;
+      // The links the endpoint refuses inside staging go in through the helper's root, named below the mount.
+      if (endpoint !== undefined && summary.heldBack.names.size > 0) await writeThroughEndpoint(docker.archiveWrite(endpoint.helper, '/'), heldBackArchive(`v/${endpoint.staging}`, summary.heldBack));
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
 }
 
 /** Fills staging through the engine's archive endpoint, holding back the links it refuses for a second pass. */

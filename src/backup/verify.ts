@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { privateScratch } from '../session/scratch.js';
 import { scanArchive, type ArchiveSummary, type FileConsumer, type HeldBackEntries } from '../engine/archive.js';
 import { displayName, entryNameOf } from '../engine/tar-format.js';
-import { type Command, type Runner } from '../engine/command.js';
+import type { Command, Runner } from '../engine/command.js';
 import { pg, sqlite } from '../engine/databases.js';
 import { filters, readArtifact, sha256File, type Compression } from '../engine/pipeline.js';
 import { readManifest, type ArtifactRecord, type Manifest } from './set.js';
@@ -64,12 +64,38 @@ export function decodeSteps(record: ArtifactRecord, identity: string | undefined
   return steps;
 }
 
-export async function verifySet(setDir: string, options: VerifyOptions): Promise<VerifyResult> {
+/** `PRAGMA integrity_check` of SQLite copies taken out of an archive, into the check's findings. */
+export async function checkDatabases(runner: Runner, artifactFile: string, copies: Array<{ name: string; file: string }>, check: Pick<ArtifactCheck, 'problems' | 'checked' | 'warnings'>): Promise<void> {
+  for (const { name, file } of copies) {
+    const result = await runner.run(sqlite.integrityCheck(file), { allowFailure: true }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: `cannot run: ${reason(err)}` }));
+    if (result.code !== 0 && /cannot run/.test(result.stderr)) check.warnings.push(`sqlite3 is not installed here: integrity_check of ${name} skipped`);
+    else if (result.stdout.trim() !== 'ok') check.problems.push(`${artifactFile}: PRAGMA integrity_check of ${name} failed: ${(result.stdout + result.stderr).trim().split('\n').slice(0, 3).join('; ')}`);
+    else check.checked.push(`integrity_check ${name}`);
+  }
+}
+
+/**
+ * Verifies the selected artifacts. `staged` artifacts (trees a restore is
+ * about to stream) get only the checks that cost no read: present, and the
+ * size the manifest says; the restore checks the rest while it stages them
+ * (hash, every entry, SQLite copies) and swaps nothing in unless it all holds.
+ */
+export async function verifySet(setDir: string, options: VerifyOptions & { staged?: (record: ArtifactRecord) => boolean }): Promise<VerifyResult> {
   const manifest = readManifest(setDir);
   const selected = manifest.artifacts.filter((a) => options.volumes === undefined || options.volumes.length === 0 || options.volumes.includes(a.volume));
   const artifacts: ArtifactCheck[] = [];
-  for (const record of selected) artifacts.push(await verifyArtifact(setDir, record, options));
+  for (const record of selected) artifacts.push(options.staged?.(record) === true ? presence(setDir, record) : await verifyArtifact(setDir, record, options));
   return { set: setDir, manifest, ok: artifacts.every((a) => a.ok), artifacts };
+}
+
+function presence(setDir: string, record: ArtifactRecord): ArtifactCheck {
+  const check: ArtifactCheck = { volume: record.volume, file: record.file, method: record.method, ok: false, problems: [], checked: [], warnings: [] };
+  const path = join(setDir, record.file);
+  if (!existsSync(path)) check.problems.push(`${record.file} is missing from the set`);
+  else if (statSync(path).size !== record.bytes) check.problems.push(`${record.file} has ${statSync(path).size} bytes, the manifest says ${record.bytes}`);
+  else check.checked.push('size (the content is verified while it is restored)');
+  check.ok = check.problems.length === 0;
+  return check;
 }
 
 async function verifyArtifact(setDir: string, record: ArtifactRecord, options: VerifyOptions): Promise<ArtifactCheck> {
@@ -130,15 +156,7 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
       if (summary.root !== undefined) {
         check.root = { uid: summary.root.uid, gid: summary.root.gid, mode: summary.root.mode, mtime: new Date(summary.root.mtime * 1000).toISOString() };
       }
-      for (const [index, file] of extracted.entries()) {
-        const result = await options.runner
-          .run(sqlite.integrityCheck(file), { allowFailure: true })
-          .catch((err: unknown) => ({ code: -1, stdout: '', stderr: `cannot run: ${reason(err)}` }));
-        const name = databaseNames[index] ?? file;
-        if (result.code !== 0 && /cannot run/.test(result.stderr)) check.warnings.push(`sqlite3 is not installed here: integrity_check of ${name} skipped`);
-        else if (result.stdout.trim() !== 'ok') check.problems.push(`${record.file}: PRAGMA integrity_check of ${name} failed: ${(result.stdout + result.stderr).trim().split('\n').slice(0, 3).join('; ')}`);
-        else check.checked.push(`integrity_check ${name}`);
-      }
+      await checkDatabases(options.runner, record.file, extracted.map((file, index) => ({ name: databaseNames[index] ?? file, file })), check);
     }
     if (record.method === 'pg_dump' && !encryptedWithoutKey && check.problems.length === 0) {
       const listed = await options.runner.run(pg.list(join(scratch, 'dump')), { allowFailure: true }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: reason(err) }));
@@ -165,7 +183,7 @@ function reason(err: unknown): string {
 }
 
 /** Writes a file's content to a private file (0600) as the scan delivers it. */
-function fileWriter(path: string): FileConsumer {
+export function fileWriter(path: string): FileConsumer {
   const fd = openSync(path, 'wx', 0o600);
   return {
     write(chunk) {
