@@ -318,7 +318,8 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
   const old = `.stowage-old-${id}`;
   const mount = volumeMount(item.volume, '/v', false);
   const labels = session.labels();
-  const marker = swapMarkerOf(item, staging, old);
+  // The root's owner, mode and time come from the archive, known once it was read: the marker is final only then.
+  let marker = swapMarkerOf(item, staging, old);
   let markerWritten = false;
   await session.restoring(item.volume);
   const preparing = runner.run(docker.runHelperScript(image, [mount], PREPARE, [staging], labels));
@@ -330,6 +331,7 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
     options.onVia?.(decision);
     const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(join(setDir, item.artifact.file)).size);
     const writeMarker = async (helper: string | undefined): Promise<void> => {
+      marker = swapMarkerOf(item, staging, old);
       if (marker.mode === 'paths') {
         const check = await runner.run(docker.runHelperScript(image, [mount], CHECK_STAGED, [staging, ...marker.args], labels), { allowFailure: true });
         if (check.code !== 0) throw new CheckFailed(`${lastLine(check.stderr).replace(/^stowage: /, '')} ${item.artifact.file}; nothing was changed`);

@@ -1,9 +1,8 @@
 import type { VolumeModel } from '../config/model.js';
-import type { Runner } from '../engine/command.js';
+import { startStreaming, type Runner } from '../engine/command.js';
 import { sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import type { ContainerState } from '../engine/inspect.js';
-import { startStreaming } from '../engine/command.js';
 import { uniqueSuffix, volumeMount } from '../session/session.js';
 
 /**

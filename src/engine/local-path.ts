@@ -123,8 +123,14 @@ function ancestorsOf(paths: string[]): string[] {
   return [...found].filter((a) => !paths.includes(a)).sort();
 }
 
-function sedEscape(text: string): string {
+/** A name as a literal in the pattern of a tar --transform expression. */
+function sedPattern(text: string): string {
   return text.replace(/[\\/.*^$[\]&,]/g, (c) => `\\${c}`);
+}
+
+/** A name as the literal replacement of a tar --transform expression: only \\, & and the delimiter are special. */
+function sedReplacement(text: string): string {
+  return text.replace(/[\\&,]/g, (c) => `\\${c}`);
 }
 
 /**
@@ -149,8 +155,8 @@ export function hostTarCreate(directory: string, options: CreateOptions): Comman
         `--directory=${directory}`,
         '--no-wildcards', '--anchored',
         ...(options.excludeFile === undefined ? [] : [`--exclude-from=${options.excludeFile}`]),
-        ...options.rename.map(([from, to]) => `--transform=s,^\\./${sedEscape(from)}$,./${sedEscape(to)},SH`),
-        '--',
+        ...options.rename.map(([from, to]) => `--transform=s,^\\./${sedPattern(from)}$,./${sedReplacement(to)},SH`),
+        // Every name below starts with ./ (or is an option of the selection): none can be read as an option.
         ...selection,
       ],
       `read ${directory}`,
