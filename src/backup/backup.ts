@@ -17,7 +17,7 @@ import { startStreaming, renderCommand, type Command, type Runner } from '../eng
 import { mongo, pg } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState, type VolumeState } from '../engine/inspect.js';
-import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
+import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression, type WrittenArtifact } from '../engine/pipeline.js';
 import { createSetDir, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './set.js';
 import { EngineSession, helperImage, volumeMount } from '../session/session.js';
 import { formatBytes, silentProgress, type ProgressFactory } from '../cli/progress.js';
@@ -358,19 +358,7 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
   bar.finish();
   const nothing = unmatched();
   if (nothing.length > 0) throw new Error(`volume ${volume.key}: --path ${nothing.join(', --path ')} matches nothing in the volume; nothing was backed up. Check the path with: npx zx scripts/inspect.mjs --stack ${ctx.model.app}-${ctx.model.env} ls ${volume.key}`);
-  return {
-    volume: volume.key,
-    file,
-    method: volume.backup.method,
-    bytes: artifact.bytes,
-    sha256: artifact.sha256,
-    format: ctx.compression === 'zstd' ? 'tar+zstd' : 'tar+gzip',
-    encrypted,
-    ...(artifact.sourceBytes > 0 ? { sourceBytes: artifact.sourceBytes } : {}),
-    ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
-    ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
-    ...(specials.length > 0 ? { skipped: specials.map((f) => ({ path: displayName(f.path), kind: f.kind })) } : {}),
-  };
+  return treeRecord(ctx, volume, file, artifact, copies, specials);
 }
 
 /**
@@ -403,22 +391,27 @@ async function streamLocal(ctx: ArtifactContext, volume: VolumeModel, online: On
     const read = reader.done.then(() => onRead?.());
     const [artifact] = await Promise.all([writeArtifactFromProcess(reader, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n)), read.catch(() => undefined)]);
     bar.finish();
-    return {
-      volume: volume.key,
-      file,
-      method: volume.backup.method,
-      bytes: artifact.bytes,
-      sha256: artifact.sha256,
-      format: ctx.compression === 'zstd' ? 'tar+zstd' : 'tar+gzip',
-      encrypted,
-      ...(artifact.sourceBytes > 0 ? { sourceBytes: artifact.sourceBytes } : {}),
-      ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
-      ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
-      ...(specials.length > 0 ? { skipped: specials.map((f) => ({ path: displayName(f.path), kind: f.kind })) } : {}),
-    };
+    return treeRecord(ctx, volume, file, artifact, copies, specials);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** The manifest entry of a tree artifact, whichever path read it. */
+function treeRecord(ctx: ArtifactContext, volume: VolumeModel, file: string, artifact: WrittenArtifact, copies: OnlineCopies['copies'], specials: SpecialFile[]): ArtifactRecord {
+  return {
+    volume: volume.key,
+    file,
+    method: volume.backup.method,
+    bytes: artifact.bytes,
+    sha256: artifact.sha256,
+    format: ctx.compression === 'zstd' ? 'tar+zstd' : 'tar+gzip',
+    encrypted: ctx.model.backups.recipients.length > 0,
+    ...(artifact.sourceBytes > 0 ? { sourceBytes: artifact.sourceBytes } : {}),
+    ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
+    ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
+    ...(specials.length > 0 ? { skipped: specials.map((f) => ({ path: displayName(f.path), kind: f.kind })) } : {}),
+  };
 }
 
 function existsOnHost(path: string): boolean {

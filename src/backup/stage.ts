@@ -1,7 +1,7 @@
 import { closeSync, linkSync, lstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { EntryGuard, engineRefusesSymlink, type ArchiveSummary, type HeldBackEntries, type FileConsumer } from '../engine/archive.js';
+import { addToLinkGroup, EntryGuard, engineRefusesSymlink, type ArchiveSummary, type HeldBackEntries, type FileConsumer } from '../engine/archive.js';
 import { normalizeEntryName, walkTar, type Chunks, type TarEntry } from '../engine/tar-format.js';
 
 /**
@@ -118,13 +118,7 @@ export function gate(source: Chunks, options: GateOptions): { output: Readable; 
         missing.delete(name);
         if (name === '' && entry.kind === 'directory') summary.root = entry;
         if (entry.kind === 'directory' && name !== '') directories.set(name, entry);
-        if (entry.kind === 'link') {
-          const target = normalizeEntryName(entry.linkname);
-          const group = summary.linkGroups.get(target) ?? [target];
-          group.push(name);
-          summary.linkGroups.set(target, group);
-          summary.linkGroups.set(name, group);
-        }
+        if (entry.kind === 'link') addToLinkGroup(summary.linkGroups, name, normalizeEntryName(entry.linkname));
         if (entry.kind === 'file') {
           summary.files++;
           summary.bytes += entry.size;

@@ -194,6 +194,14 @@ export interface ArchiveSummary {
   missing: string[];
 }
 
+/** Records that `name` is another name of `target` (a hard link entry): each member maps to the whole group. */
+export function addToLinkGroup(groups: Map<string, string[]>, name: string, target: string): void {
+  const group = groups.get(target) ?? [target];
+  group.push(name);
+  groups.set(target, group);
+  groups.set(name, group);
+}
+
 export interface ByteSink {
   write(chunk: Uint8Array): boolean;
   end(data?: undefined): unknown;
@@ -236,13 +244,7 @@ export async function scanArchive(source: Chunks, onFile?: (name: string, entry:
         if (missing.size > 0) missing.delete(name);
         held.see(name, entry);
         if (name === '' && entry.kind === 'directory') summary.root = entry;
-        if (entry.kind === 'link') {
-          const target = normalizeEntryName(entry.linkname);
-          const group = summary.linkGroups.get(target) ?? [target];
-          group.push(name);
-          summary.linkGroups.set(target, group);
-          summary.linkGroups.set(name, group);
-        }
+        if (entry.kind === 'link') addToLinkGroup(summary.linkGroups, name, normalizeEntryName(entry.linkname));
         if (entry.kind === 'file') {
           summary.files++;
           summary.bytes += entry.size;

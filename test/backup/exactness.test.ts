@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, createVolume, docker, exactTree, exec, hostShell, mountpointOf, parseJsonDocument, readManifestFile, runService, show, uniqueProject } from '../helpers/engine.js';
+import { Sandbox, createVolume, docker, exactTree, exec, hostShell, mountpointOf, parseJsonDocument, readManifestFile, runService, show, uniqueProject, oneVolumeStack } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('ex'));
 const volume = sb.volume('data');
@@ -54,18 +54,7 @@ let setPath: string;
 let backupStderr: string;
 
 beforeAll(async () => {
-  sb.writeStack(`app: ${sb.project}
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
-    mounts: [data:/data]
-environments:
-  dev: {}
-`);
+  sb.writeStack(oneVolumeStack(sb.project));
   await createVolume(sb.project, 'data');
   mountpoint = await mountpointOf(volume);
   await hostShell(POPULATE, mountpoint);
@@ -164,17 +153,7 @@ describe('what the engine cannot carry', () => {
 
   beforeAll(async () => {
     specials = new Sandbox(uniqueProject('sp'));
-    specials.writeStack(`app: ${specials.project}
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    mounts: [data:/data]
-environments:
-  dev: {}
-`);
+    specials.writeStack(oneVolumeStack(specials.project));
     await createVolume(specials.project, 'data');
     specialsMount = await mountpointOf(specials.volume('data'));
     await hostShell('set -e; cd "$1"; printf k > keep; mknod null-device c 1 3; python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$1/app.sock"', specialsMount);

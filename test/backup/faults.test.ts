@@ -7,20 +7,18 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  deployedWithBackup,
   Sandbox,
   containerState,
   countingZstd,
-  createVolume,
   docker,
   exactTree,
   exec,
   groupAlive,
   hostShell,
-  mountpointOf,
   parseJsonDocument,
   projectContainers,
   readManifestFile,
-  runService,
   runningHelpers,
   show,
   uniqueProject,
@@ -32,26 +30,12 @@ import {
 
 const sb = new Sandbox(uniqueProject('fl'));
 const app = sb.container('app');
-const volume = sb.volume('data');
 const lockName = `${sb.project}-stowage-lock`;
 let mountpoint: string;
 /** The content at backup time (what a restore brings back) and the set holding it. */
 let atBackup: string[];
 let setPath: string;
 
-const STACK = `app: ${sb.project}
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
-    mounts: [data:/data]
-environments:
-  dev: {}
-  prod: {}
-`;
 
 /** Many top-level entries make a swap slow enough to be caught in the middle. */
 const POPULATE = String.raw`set -e
@@ -67,15 +51,7 @@ rm -f file-1 file-2; printf changed > file-3; printf new > added.txt
 `;
 
 beforeAll(async () => {
-  sb.writeStack(STACK);
-  await createVolume(sb.project, 'data');
-  mountpoint = await mountpointOf(volume);
-  await hostShell(POPULATE, mountpoint);
-  await runService(sb.project, 'app', { mounts: [['data', '/data']] });
-  const r = await sb.cli('backup', ['--to', sb.to, '--json']);
-  expect(r.code, show(r)).toBe(0);
-  setPath = parseJsonDocument<{ path: string }>(r.stdout).path;
-  atBackup = await exactTree(mountpoint);
+  ({ mountpoint, setPath, atBackup } = await deployedWithBackup(sb, POPULATE, ['dev', 'prod']));
 }, 300_000);
 
 afterAll(async () => {

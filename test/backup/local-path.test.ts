@@ -4,7 +4,7 @@
 // local path also keeps user xattrs and holes, which the archive endpoint
 // cannot; a decoy directory of the same name is never read or written.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, createVolume, exactTree, exec, hostShell, mountpointOf, parseJsonDocument, runService, show, uniqueProject } from '../helpers/engine.js';
+import { Sandbox, createVolume, exactTree, exec, hostShell, mountpointOf, parseJsonDocument, runService, show, uniqueProject, oneVolumeStack } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('lp'));
 let mountpoint: string;
@@ -30,18 +30,7 @@ touch -d '1999-09-09 09:09:09' sub/deeper sub d000 d1777
 chown 1000:1000 .; chmod 0750 .; touch -d '2003-03-03 03:03:03' .
 `;
 
-const STACK = `app: ${sb.project}
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
-    mounts: [data:/data]
-environments:
-  dev: {}
-`;
+const STACK = oneVolumeStack(sb.project);
 
 /** What the archive endpoint cannot carry: user xattrs, and holes (they come back allocated). */
 const endpointKeeps = (tree: string[]): string[] => tree.filter((l) => !l.startsWith('xattr ')).map((l) => l.replace(/ blocks~\d+$/, ''));

@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, createVolume, entry, inVolume, parseJsonDocument, readManifestFile, runService, sha256Of, show, snapshot, uniqueProject, hostShell } from '../helpers/engine.js';
+import { Sandbox, createVolume, entry, inVolume, parseJsonDocument, readManifestFile, runService, sha256Of, show, snapshot, uniqueProject, hostShell, oneVolumeStack } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('rt'));
 const volume = sb.volume('data');
@@ -66,19 +66,7 @@ let setPath: string;
 let backupStdout: string;
 
 beforeAll(async () => {
-  sb.writeStack(`app: ${sb.project}
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data:
-    backup: { method: tar }
-services:
-  app:
-    image: stowage-test/busybox:1
-    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
-    mounts: [data:/data]
-environments:
-  dev: {}
-`);
+  sb.writeStack(oneVolumeStack(sb.project));
   await createVolume(sb.project, 'data');
   await inVolume(volume, `LONG_NAME='${LONG_NAME}' LONG_DIR='${LONG_DIR}' LONG_PATH='${LONG_PATH}' NON_ASCII='${NON_ASCII}'; ${POPULATE}`);
   await runService(sb.project, 'app', { mounts: [['data', '/data']] });

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Sandbox, containerState, createVolume, exactTree, hostShell, mountpointOf, oneVolumeStack, parseJsonDocument, readManifestFile, runService, show, uniqueProject } from '../helpers/engine.js';
+import { deployedWithBackup, Sandbox, containerState, exactTree, hostShell, parseJsonDocument, readManifestFile, show, uniqueProject } from '../helpers/engine.js';
 
 const sb = new Sandbox(uniqueProject('sv'));
 let mountpoint: string;
@@ -35,15 +35,7 @@ chmod 600 notes/3.txt; touch -d '2011-11-11 11:11:11' notes/4.txt
 `;
 
 beforeAll(async () => {
-  sb.writeStack(oneVolumeStack(sb.project));
-  await createVolume(sb.project, 'data');
-  mountpoint = await mountpointOf(sb.volume('data'));
-  await hostShell(POPULATE, mountpoint);
-  await runService(sb.project, 'app', { mounts: [['data', '/data']] });
-  const r = await sb.cli('backup', ['--to', sb.to, '--json']);
-  expect(r.code, show(r)).toBe(0);
-  setPath = parseJsonDocument<{ path: string }>(r.stdout).path;
-  atBackup = await exactTree(mountpoint);
+  ({ mountpoint, setPath, atBackup } = await deployedWithBackup(sb, POPULATE));
 }, 300_000);
 
 afterAll(async () => {

@@ -6,19 +6,7 @@ load helpers
 setup() {
   common_setup
   APP="stwcsbats$RANDOM$RANDOM"
-  mkdir -p "$BATS_TEST_TMPDIR/stacks"
-  cat >"$BATS_TEST_TMPDIR/stacks/$APP.yaml" <<YAML
-app: $APP
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    mounts: [data:/data]
-environments:
-  dev: {}
-YAML
+  write_one_volume_stack "$APP"
   STACK=(--stack "$APP-dev" --stacks-dir "$BATS_TEST_TMPDIR/stacks")
 }
 

@@ -8,18 +8,7 @@ setup() {
   # A stack whose volumes do not exist: disk-usage reports them, measures the
   # data root's filesystem and starts no container.
   APP="stwdubats$RANDOM$RANDOM"
-  mkdir -p "$BATS_TEST_TMPDIR/stacks"
-  cat >"$BATS_TEST_TMPDIR/stacks/$APP.yaml" <<YAML
-app: $APP
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    mounts: [data:/data]
-environments:
-  dev: {}
-YAML
+  write_one_volume_stack "$APP"
   STACK=(--stack "$APP-dev" --stacks-dir "$BATS_TEST_TMPDIR/stacks" --history "$BATS_TEST_TMPDIR/history.json")
 }
 

@@ -167,18 +167,7 @@ YAML
 
 @test "disk-usage.mjs --dry-run measures and reports but writes neither history nor metrics" {
   APP="stwflagsdu$RANDOM$RANDOM"
-  mkdir -p "$BATS_TEST_TMPDIR/stacks"
-  cat >"$BATS_TEST_TMPDIR/stacks/$APP.yaml" <<YAML
-app: $APP
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    mounts: [data:/data]
-environments:
-  dev: {}
-YAML
+  write_one_volume_stack "$APP"
   run --separate-stderr node scripts/disk-usage.mjs --stack "$APP-dev" --stacks-dir "$BATS_TEST_TMPDIR/stacks" \
     --history "$BATS_TEST_TMPDIR/history.json" --prom "$BATS_TEST_TMPDIR/m.prom" --dry-run --json
   [ "$status" -eq 0 ]

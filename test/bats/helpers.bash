@@ -37,3 +37,21 @@ copy_checkout() {
   cp -r stacks compose "$BATS_TEST_TMPDIR/copy/"
   echo "$BATS_TEST_TMPDIR/copy"
 }
+
+# Writes $BATS_TEST_TMPDIR/stacks/<app>.yaml: one volume `data` mounted by one
+# busybox service, environment dev. Usage: write_one_volume_stack APP
+write_one_volume_stack() {
+  mkdir -p "$BATS_TEST_TMPDIR/stacks"
+  cat >"$BATS_TEST_TMPDIR/stacks/$1.yaml" <<YAML
+app: $1
+helper: { image: stowage-test/busybox:1 }
+volumes:
+  data: {}
+services:
+  app:
+    image: stowage-test/busybox:1
+    mounts: [data:/data]
+environments:
+  dev: {}
+YAML
+}

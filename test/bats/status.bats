@@ -8,19 +8,7 @@ setup() {
   # A stack nothing of which exists on the engine: with --all it is listed as
   # not deployed; named with --stack it is checked, and has no backup.
   APP="stwstbats$RANDOM$RANDOM"
-  mkdir -p "$BATS_TEST_TMPDIR/stacks"
-  cat >"$BATS_TEST_TMPDIR/stacks/$APP.yaml" <<YAML
-app: $APP
-helper: { image: stowage-test/busybox:1 }
-volumes:
-  data: {}
-services:
-  app:
-    image: stowage-test/busybox:1
-    mounts: [data:/data]
-environments:
-  dev: {}
-YAML
+  write_one_volume_stack "$APP"
   COMMON=(--stacks-dir "$BATS_TEST_TMPDIR/stacks" --to "$BATS_TEST_TMPDIR/backups" --state-dir "$BATS_TEST_TMPDIR/state")
 }
 

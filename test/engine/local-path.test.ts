@@ -1,11 +1,10 @@
 // The host tar commands of the local path, run for real on a temporary directory.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hostTarCreate, parseIdentities, sameDirectory } from '../../src/engine/local-path.js';
-import { statSync } from 'node:fs';
 
 const dir = mkdtempSync(join(tmpdir(), 'stowage-local-path-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

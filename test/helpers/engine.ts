@@ -437,7 +437,7 @@ export function show(r: RunResult): string {
 }
 
 /** The stack most engine tests need: one volume `data` mounted by one busybox service. */
-export function oneVolumeStack(project: string): string {
+export function oneVolumeStack(project: string, environments: string[] = ['dev']): string {
   return `app: ${project}
 helper: { image: ${BUSYBOX} }
 volumes:
@@ -447,7 +447,7 @@ services:
     image: ${BUSYBOX}
     mounts: [data:/data]
 environments:
-  dev: {}
+${environments.map((e) => `  ${e}: {}`).join('\n')}
 `;
 }
 
@@ -543,4 +543,16 @@ exec ${real} "$@"
 /** Running stowage helper containers of a project (a swap in progress, a stream). */
 export async function runningHelpers(project: string): Promise<string[]> {
   return (await docker('ps', '--quiet', '--filter', `label=stowage.project=${project}`, '--filter', 'label=stowage.helper=1', '--filter', 'status=running')).split('\n').filter((s) => s !== '');
+}
+
+/** A deployed one-volume stack, its volume filled on the host by `populate` (sh, $1 = the volume's directory), and a first backup. */
+export async function deployedWithBackup(sb: Sandbox, populate: string, environments: string[] = ['dev']): Promise<{ mountpoint: string; setPath: string; atBackup: string[] }> {
+  sb.writeStack(oneVolumeStack(sb.project, environments));
+  await createVolume(sb.project, 'data');
+  const mountpoint = await mountpointOf(sb.volume('data'));
+  await hostShell(populate, mountpoint);
+  await runService(sb.project, 'app', { mounts: [['data', '/data']] });
+  const r = await sb.cli('backup', ['--to', sb.to, '--json']);
+  if (r.code !== 0) throw new Error(`the first backup failed: ${show(r)}`);
+  return { mountpoint, setPath: parseJsonDocument<{ path: string }>(r.stdout).path, atBackup: await exactTree(mountpoint) };
 }
