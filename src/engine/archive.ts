@@ -225,8 +225,8 @@ export interface FileConsumer {
 
 /**
  * Reads a tar stream to its end (a truncated or corrupt archive throws) and
- * checks every entry. `onFile` may return a consumer for a regular file's
- * content (e.g. to extract a SQLite copy for an integrity check). Names given
+ * checks every entry. `onFile` sees every entry and may return a consumer for a
+ * regular file's content (e.g. to extract a SQLite copy for an integrity check). Names given
  * to `onFile` are normalized binary strings.
  */
 export async function scanArchive(source: Chunks, onFile?: (name: string, entry: TarEntry) => FileConsumer | undefined, expected: string[] = []): Promise<ArchiveSummary> {
@@ -248,8 +248,9 @@ export async function scanArchive(source: Chunks, onFile?: (name: string, entry:
         if (entry.kind === 'file') {
           summary.files++;
           summary.bytes += entry.size;
-          consumer = onFile?.(name, entry);
         }
+        // Called for every entry; only a file has content for the consumer it may return.
+        consumer = onFile?.(name, entry);
       },
       data(chunk) {
         return consumer?.write(chunk);
