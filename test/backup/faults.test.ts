@@ -192,6 +192,13 @@ describe('one lock per project and engine, whatever the backup root', () => {
       const other = await sb.cli('backup', ['--to', join(sb.root, 'other-root')]);
       expect(other.code, show(other)).toBe(1);
       expect(other.stderr).toMatch(/another stowage run holds the lock of project .* \(restore, pid \d+/);
+      // A prune of another root, and a clean start, wait their turn the same way and change nothing.
+      const pruning = await sb.cli('backup', ['--to', join(sb.root, 'other-root'), '--prune']);
+      expect(pruning.code, show(pruning)).toBe(1);
+      const cleanStart = await exec('npx', ['zx', 'scripts/clean-start.mjs', '--stack', sb.stack, '--stacks-dir', sb.stacksDir, '--no-backup', '--yes'], { hangAfterMs: 75_000 });
+      expect(cleanStart.code, show(cleanStart)).toBe(1);
+      expect(cleanStart.stderr).toMatch(/another stowage run holds the lock/);
+      expect(await projectContainers(sb.project)).toEqual(expect.arrayContaining([app]));
     } finally {
       seam.open();
     }

@@ -19,7 +19,8 @@ async function startGatedBackup(tag: string): Promise<{ pgid: number; result: Re
   const seam = fakeZstd(join(sb.root, `seam-${tag}`), 'gate');
   seams.push(seam);
   const before = new Set(sb.sets());
-  const run = sb.spawnCli('backup', ['--to', sb.to], { env: { PATH: `${seam.binDir}:${process.env['PATH'] ?? ''}` }, direct: true });
+  // Through the archive endpoint: a run of it leaves a helper container behind when killed.
+  const run = sb.spawnCli('backup', ['--to', sb.to, '--via', 'archive'], { env: { PATH: `${seam.binDir}:${process.env['PATH'] ?? ''}` }, direct: true });
   const pgid = run.child.pid;
   if (pgid === undefined) throw new Error('no pid');
   // Mid-copy: the set directory exists, the compressor was started, the writer is stopped.
