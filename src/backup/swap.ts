@@ -244,9 +244,15 @@ for p in "$@"; do
 done
 `;
 
-/** Removes what a restore left when it never began to swap: staging directories (and a stray phase file). */
+/** Removes what a restore left when it never began to swap: staging directories (and a stray phase file); refuses when old content lies aside. */
 export const CLEAN_STAGING = `set -u
 cd /v || exit 1
+# Content moved aside with no marker left to say how: never guess, never remove the staged copy.
+for f in /v/.stowage-old-*; do
+  ${EXISTS}
+  echo "stowage: $f holds content a swap moved aside, and no swap marker says how to finish; inspect it and move it back or remove it" >&2
+  exit 17
+done
 for f in /v/.stowage-restore-*; do
   ${EXISTS}
   case "$f" in *.time) continue;; esac

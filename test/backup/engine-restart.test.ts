@@ -43,7 +43,7 @@ describe('the engine restarts during a backup', () => {
   it('the backup fails (exit 1) and leaves no set', async () => {
     const seam = fakeZstd(join(sb.root, 'seam-backup'), 'gate');
     const before = sb.sets();
-    const run = sb.spawnCli('backup', ['--to', sb.to], { env: { ...onEngine(), PATH: `${seam.binDir}:${process.env['PATH'] ?? ''}` }, direct: true });
+    const run = sb.spawnCli('backup', ['--to', sb.to, '--via', 'archive'], { env: { ...onEngine(), PATH: `${seam.binDir}:${process.env['PATH'] ?? ''}` }, direct: true });
     await waitFor('the compressor to start', () => existsSync(seam.started));
     await waitFor('the writer to be stopped', async () => !(await running(app)));
     await engine.restart();
@@ -70,8 +70,8 @@ describe('the engine restarts during a restore', () => {
     await hostShell('set -e; cd "$1"; rm -f d/f1; printf changed > d/f2', mountpoint);
     old = await exactTree(mountpoint);
     expect(old).not.toEqual(atBackup);
-    const seam = countingZstd(join(sb.root, 'seam-restore'), 1);
-    const run = sb.spawnCli('restore', ['--backup', setPath, '--yes'], { env: { ...onEngine(), PATH: `${seam.binDir}:${process.env['PATH'] ?? ''}` }, direct: true });
+    const seam = countingZstd(join(sb.root, 'seam-restore'), 0);
+    const run = sb.spawnCli('restore', ['--backup', setPath, '--yes', '--via', 'archive'], { env: { ...onEngine(), PATH: `${seam.binDir}:${process.env['PATH'] ?? ''}` }, direct: true });
     await waitFor('the restore to stream', () => existsSync(seam.gated));
     await engine.restart();
     seam.open();

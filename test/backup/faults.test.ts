@@ -3,7 +3,7 @@
 // content), the sets (`latest` never points at a bad one), the containers
 // (running again, or stopped with a clear message) and that nothing stowage
 // made is left behind.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -185,7 +185,7 @@ describe('a set made in another environment', () => {
 describe('one lock per project and engine, whatever the backup root', () => {
   it('a backup to another --to while a restore runs is refused (exit 1) and the restore finishes exactly', async () => {
     await changeLiveContent();
-    const seam = countingZstd(join(sb.root, 'seam-lock'), 1);
+    const seam = countingZstd(join(sb.root, 'seam-lock'), 0);
     const restore = sb.spawnCli('restore', ['--backup', setPath, '--yes'], { env: { PATH: `${seam.binDir}:${process.env['PATH'] ?? ''}` }, direct: true });
     try {
       await waitFor('the restore to stream', () => existsSync(seam.gated));
@@ -221,7 +221,7 @@ describe('one lock per project and engine, whatever the backup root', () => {
 
   it('a restore SIGKILLed while staging is undone by a backup to another root: staged copy removed, never archived, app started', async () => {
     const old = await changeLiveContent();
-    const seam = countingZstd(join(sb.root, 'seam-kill-staging'), 1);
+    const seam = countingZstd(join(sb.root, 'seam-kill-staging'), 0);
     const restore = sb.spawnCli('restore', ['--backup', setPath, '--yes'], { env: { PATH: `${seam.binDir}:${process.env['PATH'] ?? ''}` }, direct: true });
     const pgid = restore.child.pid ?? 0;
     await waitFor('the restore to stream', () => existsSync(seam.gated));
@@ -245,10 +245,36 @@ describe('one lock per project and engine, whatever the backup root', () => {
 });
 
 describe('an interrupted swap', () => {
+  // 20,000 more entries at the volume root make the swap last long enough to be caught mid-way
+  // (busybox runs mv as a builtin: a few thousand entries move in a fraction of a second).
+  let swapSet: string;
+  let atSwapBackup: string[];
+
+  beforeAll(async () => {
+    for (let i = 0; i < 20_000; i++) writeFileSync(join(mountpoint, `many-${i}`), `${i}\n`);
+    const r = await sb.cli('backup', ['--to', sb.to, '--json']);
+    expect(r.code, show(r)).toBe(0);
+    swapSet = parseJsonDocument<{ path: string }>(r.stdout).path;
+    atSwapBackup = await exactTree(mountpoint);
+  }, 300_000);
+
   async function restoreCaughtMidSwap(onSwap: (restore: { pgid: number }) => Promise<void>): Promise<RunResult | undefined> {
-    const restore = sb.spawnCli('restore', ['--backup', setPath, '--yes'], { direct: true });
+    const restore = sb.spawnCli('restore', ['--backup', swapSet, '--yes'], { direct: true });
     const pgid = restore.child.pid ?? 0;
-    await waitFor('the swap to move the live content aside', () => readdirSync(mountpoint).some((n) => n.startsWith('.stowage-old-')), 3000, 10);
+    // inotify, not polling: the moment the swap makes its old-content directory, it is mid-swap.
+    const caught = new Promise<void>((resolve, reject) => {
+      const watcher = watch(mountpoint, (_event, name) => {
+        if (typeof name === 'string' && name.startsWith('.stowage-old-')) {
+          watcher.close();
+          resolve();
+        }
+      });
+      void restore.result.then((r) => {
+        watcher.close();
+        reject(new Error(`the restore ended before its swap was caught: ${show(r)}`));
+      });
+    });
+    await caught;
     await onSwap({ pgid });
     return within(restore.result, 120_000);
   }
@@ -261,7 +287,7 @@ describe('an interrupted swap', () => {
       await docker('kill', ...helpers);
     });
     expect(result?.code, result === undefined ? 'hung' : show(result)).toBe(0);
-    expect(await exactTree(mountpoint)).toEqual(atBackup);
+    expect(await exactTree(mountpoint)).toEqual(atSwapBackup);
     expect((await containerState(app)).running).toBe(true);
     await expectNothingLeftBehind();
   });
@@ -279,7 +305,7 @@ describe('an interrupted swap', () => {
     const r = await sb.cli('backup', ['--to', sb.to, '--json']);
     expect(r.code, show(r)).toBe(0);
     expect(r.stderr).toMatch(/finished the restore an interrupted run .* had begun to swap into volume/);
-    expect(await exactTree(mountpoint)).toEqual(atBackup);
+    expect(await exactTree(mountpoint)).toEqual(atSwapBackup);
     const newest = parseJsonDocument<{ path: string }>(r.stdout).path;
     expect((await hostShell('zstd -dc "$1" | tar -tf - | grep -c "stowage-" || true', join(newest, 'data.tar.zst'))).trim()).toBe('0');
     const latest = await sb.cli('verify', ['--backup', 'latest', '--to', sb.to, '--json']);

@@ -513,9 +513,9 @@ export async function appendJournal(project: string, entry: string): Promise<voi
 
 /**
  * A zstd on PATH whose first `passes` decompressions run as usual and whose
- * next one waits for open() (at most 120 s): a restore verifies first (one
- * decompression) and then streams (the next), so `passes: 1` holds a restore
- * after it took the lock and staged nothing yet, or mid-stream.
+ * next one waits for open() (at most 120 s). A restore decompresses each tree
+ * artifact once (it verifies while it stages), so `passes: 0` holds a restore
+ * after it took the lock, mid-stream into staging.
  */
 export function countingZstd(dir: string, passes: number): { binDir: string; gated: string; open: () => void } {
   const binDir = join(dir, 'bin');
