@@ -412,7 +412,12 @@ async function stageVerified(
     const reader = readArtifact(path, decodeSteps(item.artifact, identity), onBytes);
     const expected = [...(item.artifact.paths ?? []), ...(item.artifact.databases ?? [])].map((p) => entryNameOf(normalizedPath(p)));
     const gated = gate(reader.content, { holdBack: local === undefined, reuseFrom: local?.reuseFrom, stagingDir: local?.stagingDir, databases, expected });
-    const outcome = await Promise.allSettled([reader.done, gated.result, writeThroughEndpoint(consumer, gated.output)]);
+    // A consumer that dies (the engine went away) must stop the decoder too, or it would wait on a full pipe for ever.
+    const writing = writeThroughEndpoint(consumer, gated.output).catch((err: unknown) => {
+      reader.content.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    });
+    const outcome = await Promise.allSettled([reader.done, gated.result, writing]);
     const [hashed, scanned, written] = outcome;
     const problems: string[] = [];
     if (hashed.status === 'fulfilled' && hashed.value.sha256 !== item.artifact.sha256) problems.push(`sha256 ${hashed.value.sha256} does not match the manifest (${item.artifact.sha256}): the file changed after the backup`);
@@ -451,7 +456,10 @@ async function fillThroughEndpoint(setDir: string, item: RestorePlanItem, identi
     // Selecting paths or holding links back rewrites the archive, which happens here.
     const reader = readArtifact(path, steps, onBytes);
     const content: Chunks = transformArchive(reader.content, { include: select ? item.paths.map(entryNameOf) : [], exclude: [], splice: [], dropWith: (name) => held.names.has(name), ...(item.linkGroups === undefined ? {} : { linkGroups: item.linkGroups }) });
-    const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
+    const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content).catch((err: unknown) => {
+      reader.content.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    })]);
     // The artifact was verified a moment ago; a different hash now means it changed under us.
     if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
     // The links the endpoint refuses inside staging go in through the helper's root, named below the mount.
