@@ -22,6 +22,15 @@ import { createSetDir, listSets, readManifest, removeIncompleteSets, writeManife
 import { EngineSession, helperImage, volumeMount } from '../session/session.js';
 import { formatBytes, silentProgress, type ProgressFactory } from '../cli/progress.js';
 
+/**
+ * A backup run: volumes in, one set out (<to>/<project>/<UTC stamp>/ with one
+ * artifact per volume, manifest.json last). Each tar volume is read on the
+ * local path or through the archive endpoint (see local-path.ts), with its
+ * writers stopped for the shortest window; SQLite volumes are copied online
+ * (sqlite-copies.ts), databases dumped in their container (dumps.ts). Every
+ * change to the engine goes through the run's EngineSession and its lock.
+ */
+
 export interface BackupOptions {
   to: string;
   volumes: string[];

@@ -28,6 +28,14 @@ import { CHECK_STAGED, CLEAN_STAGING, isSwapPath, markerText, PREPARE, ROLLED_BA
 import { checkDatabases, decodeSteps, fileWriter, isEncrypted, verifySet, type VerifyResult } from './verify.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 
+/**
+ * A restore: plan (manifest, artifacts, who to stop), confirm, take the lock,
+ * then per volume stage the artifact (verified while it streams, stage.ts),
+ * write the swap marker and swap it in (swap.ts), and start what was stopped.
+ * Nothing is swapped in before the whole artifact verified; a swap that is cut
+ * off is finished from its marker by this run or the next (pending-restore.ts).
+ */
+
 export interface RestoreOptions {
   runner: Runner;
   volumes: string[];

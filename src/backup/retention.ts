@@ -6,6 +6,12 @@ import { listSets, type SetInfo } from './set.js';
 import { verifySet } from './verify.js';
 import { EngineSession } from '../session/session.js';
 
+/**
+ * Retention: which complete sets a stack's backups.retention keeps (as
+ * restic's --keep-* do), and prune, which removes the rest under the project
+ * lock, never the newest set that verifies.
+ */
+
 export interface RetentionPolicy {
   last: number;
   daily: number;

@@ -11,6 +11,14 @@ import { filters, readArtifact, sha256File, type Compression } from '../engine/p
 import { readManifest, type ArtifactRecord, type Manifest } from './set.js';
 import { silentProgress, type ProgressFactory } from '../cli/progress.js';
 
+/**
+ * Verification of a set: every artifact hashed against its manifest, each
+ * archive read to its end with every entry checked against the restore safety
+ * rules, SQLite copies run through PRAGMA integrity_check, dumps through
+ * pg_restore --list. A restore verifies whole trees while it stages them
+ * (stage.ts); verify.mjs and drills verify everything here.
+ */
+
 export interface VerifyOptions {
   runner: Runner;
   /** age identity file for encrypted artifacts (--identity or STOWAGE_AGE_IDENTITY). */

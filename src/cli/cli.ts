@@ -4,6 +4,12 @@ import { parseArgs } from 'node:util';
 import { sweepScratch } from '../session/scratch.js';
 import { CheckFailed, StackFileError, UsageError } from '../config/errors.js';
 
+/**
+ * The command-line contract shared by every script: parsing, the common
+ * options (--help, --json, --stacks-dir, --yes, --dry-run), where output goes,
+ * and the exit codes (0 done, 1 failed, 2 bad usage, 3 a check found a problem).
+ */
+
 export const EXIT = { ok: 0, failed: 1, usage: 2, check: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

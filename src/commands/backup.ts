@@ -1,3 +1,4 @@
+// scripts/backup.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { backup, type BackupResult } from '../backup/backup.js';
 import { writeBackupMetrics } from '../backup/metrics.js';

@@ -1,3 +1,4 @@
+// scripts/clean-start.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { cleanStart, describeCleanStart, type CleanStartResult } from '../ops/clean-start.js';

@@ -1,3 +1,4 @@
+// scripts/compose.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { join, resolve } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import { stacksDirectory } from '../config/select.js';

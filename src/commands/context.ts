@@ -1,3 +1,4 @@
+// What most commands share: the selected stack, a runner honouring --dry-run, progress on a terminal, --via.
 import { resolve } from 'node:path';
 import { selectStack, stacksDirectory, type SelectedStack } from '../config/select.js';
 import { flag, requireString, stringValue, type CommandSpec, type OptionSpec, type Output, type Values } from '../cli/cli.js';

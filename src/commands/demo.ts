@@ -1,3 +1,4 @@
+// npm run demo: the main job end to end on a stack of its own (deploy, backup, clean start, restore, check).
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

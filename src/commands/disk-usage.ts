@@ -1,3 +1,4 @@
+// scripts/disk-usage.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { resolve } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import { stacksDirectory } from '../config/select.js';

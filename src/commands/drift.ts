@@ -1,3 +1,4 @@
+// scripts/drift.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { join, resolve } from 'node:path';
 import { selectStack, stacksDirectory } from '../config/select.js';
 import { UsageError } from '../config/errors.js';

@@ -1,3 +1,4 @@
+// scripts/fix-permissions.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, type CommandSpec, type Handler } from '../cli/cli.js';
 import { displayPath, fixPermissions, type PermissionsResult, type VolumePermissions } from '../ops/permissions.js';
 import { stackContext } from './context.js';

@@ -1,3 +1,4 @@
+// scripts/inspect.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { EXIT, STACK_OPTION, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { UsageError } from '../config/errors.js';
 import { findVolume, type Model, type VolumeModel } from '../config/model.js';

@@ -1,3 +1,4 @@
+// scripts/lint.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { selectStack, stacksDirectory } from '../config/select.js';
 import { EXIT, STACK_OPTION, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { lintModel, lintStacksDirectory, summarize, type StackLint } from '../policy/lint.js';

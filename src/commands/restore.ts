@@ -1,3 +1,4 @@
+// scripts/restore.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';

@@ -1,3 +1,4 @@
+// scripts/secrets.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../config/errors.js';

@@ -1,3 +1,4 @@
+// scripts/status.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { resolve } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import { loadStackFile } from '../config/load.js';

@@ -1,3 +1,4 @@
+// scripts/verify.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { EXIT, STACK_OPTION, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { resolveBackupSet } from '../backup/set.js';
 import { stateDirectory } from '../util/state-dir.js';

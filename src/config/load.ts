@@ -5,6 +5,11 @@ import { semanticIssues } from './semantic.js';
 import type { StackFile } from './types.js';
 import { parseYaml, readYamlFile, type YamlKind } from './yaml-source.js';
 
+/**
+ * Loading a stack file: YAML with positions, the schema (ajv), then semantic
+ * checks; every problem is reported as file:line:column with the key and a fix.
+ */
+
 export interface LoadedStack {
   file: string;
   stack: StackFile;

@@ -3,6 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { StackFile } from './types.js';
 
+/**
+ * The JSON Schemas in schemas/, compiled with ajv (draft 2020-12, strict).
+ */
+
 const schemaDir = fileURLToPath(new URL('../../schemas/', import.meta.url));
 
 /** Loads a JSON Schema shipped in schemas/ (they are data, validated by ajv's meta-schema). */

@@ -4,6 +4,11 @@ import { UsageError } from './errors.js';
 import { loadStackFile, type LoadedStack } from './load.js';
 import { resolveModel, type Model } from './model.js';
 
+/**
+ * Which stack file and environment a `--stack <app>-<env>` names, in the
+ * stacks directory (--stacks-dir, STOWAGE_STACKS_DIR, ./stacks).
+ */
+
 export const DEFAULT_STACKS_DIR = 'stacks';
 
 /** --stacks-dir, then STOWAGE_STACKS_DIR, then ./stacks. */

@@ -4,6 +4,13 @@ import { close, closeSync, createReadStream, createWriteStream, fsync, openSync,
 import { promisify } from 'node:util';
 import { open as openFile, rm } from 'node:fs/promises';
 
+/**
+ * Artifact pipelines of stock tools, process to process: a producer (docker
+ * cp, tar) through compressors and age into a file, hashed as it is written;
+ * and back, a file through its decoders into a consumer. Errors name the
+ * process that failed first, not the broken pipe it caused.
+ */
+
 const fsyncFd = promisify(fsync);
 const closeFd = promisify(close);
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';

@@ -6,6 +6,12 @@ import { parsePortBinding } from './ports.js';
 import type { SecretSet } from './secrets.js';
 import type { VolumeSet } from './volumes.js';
 
+/**
+ * A service's container as a ComponentResource: image, command, user, mounts,
+ * environment and secrets, labels, grace period; replaced without ever
+ * removing a volume.
+ */
+
 export interface ServiceContainerArgs {
   container: ContainerModel;
   image: docker.RemoteImage;

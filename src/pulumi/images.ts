@@ -1,6 +1,11 @@
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 
+/**
+ * The images a stack runs, looked up on the engine (RemoteImage, never pulled
+ * from here), so a container is replaced when its image changes.
+ */
+
 export interface ImageSetArgs {
   /** Image references as the stack file names them; duplicates are pulled once. */
   images: string[];

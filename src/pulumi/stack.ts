@@ -7,6 +7,11 @@ import { labelList } from './labels.js';
 import { SecretSet, type SecretSource } from './secrets.js';
 import { VolumeSet } from './volumes.js';
 
+/**
+ * One environment of a stack as a ComponentResource: its network, volumes,
+ * secrets, images and containers, in dependency order.
+ */
+
 export interface StackDeploymentArgs {
   /** One resolved environment of one stack file (`resolveModel`). */
   model: Model;

@@ -3,6 +3,11 @@ import * as pulumi from '@pulumi/pulumi';
 import type { VolumeModel } from '../config/model.js';
 import { labelList } from './labels.js';
 
+/**
+ * A stack's volumes as a ComponentResource: named, host-backed (local driver
+ * bound to a host directory) or NFS, labelled, and retained on delete.
+ */
+
 export interface VolumeSetArgs {
   volumes: VolumeModel[];
 }
