@@ -1,5 +1,6 @@
 import { chmodSync, chownSync, existsSync, lstatSync, rmSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { engineIsLocal } from '../engine/endpoint.js';
 import { decideLocal, hostTarCreate, type LocalDecision, type Via } from '../engine/local-path.js';
 import { privateScratch } from '../session/scratch.js';
 import { COPY_PREFIX, copyOf, removeCopies, sqliteOnlineCopies, type OnlineCopies } from './sqlite-copies.js';
@@ -149,7 +150,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
   const states = new Map((await inspectVolumes(runner, volumes.filter((v) => v.kind !== 'bind').map((v) => v.name))).map((v) => [v.Name, v]));
   const existing = new Set(states.keys());
   for (const v of volumes) {
-    const missing = v.kind === 'bind' ? process.env['DOCKER_HOST'] === undefined && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
+    const missing = v.kind === 'bind' ? engineIsLocal() && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
     if (missing) throw new Error(`volume ${v.key} (${v.kind === 'bind' ? v.hostPath ?? '' : v.name}) does not exist on the engine; deploy the stack first, or leave it out with --volume`);
   }
   const usingVolumes = async (): Promise<ContainerState[]> =>

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { engineIsLocal } from '../engine/endpoint.js';
 import { UsageError } from '../config/errors.js';
 import { LABEL, type Model, type VolumeModel } from '../config/model.js';
 import { CommandFailed, type Runner } from '../engine/command.js';
@@ -87,8 +88,6 @@ export interface CleanStartResult {
   skipped: Skipped[];
 }
 
-const localEngine = (): boolean => (process.env['DOCKER_HOST'] ?? '') === '';
-
 function isInside(path: string, dir: string): boolean {
   const rel = relative(dir, path);
   return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
@@ -99,7 +98,7 @@ function labelsOf(state: ContainerState): Record<string, string> {
 }
 
 function localEntries(path: string): number | null | 'missing' {
-  if (!localEngine()) return null;
+  if (!engineIsLocal()) return null;
   if (!existsSync(path)) return 'missing';
   try {
     return readdirSync(path).length;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type SchemaObject } from 'ajv';
+import { engineIsLocal } from '../engine/endpoint.js';
 import { mapLimited } from '../util/concurrency.js';
 import { renderMetrics } from '../util/prometheus.js';
 import { UsageError } from '../config/errors.js';
@@ -277,8 +278,6 @@ interface Measured {
   error?: string;
 }
 
-const dockerHostSet = (): boolean => (process.env['DOCKER_HOST'] ?? '') !== '';
-
 /** Where a volume's content lives, as a path an operator recognises. */
 function volumePath(volume: VolumeModel, dockerRootDir: string): string {
   if (volume.kind === 'host' || volume.kind === 'bind') return volume.hostPath ?? '';
@@ -290,7 +289,7 @@ async function measureVolumes(model: Model, runner: Runner, top: number, image: 
   const existing = new Set((await inspectVolumes(runner, model.volumes.filter((v) => v.kind !== 'bind').map((v) => v.name))).map((v) => v.Name));
   const labels = { [LABEL.project]: model.project, [LABEL.env]: model.env };
   return mapLimited(model.volumes, 4, async (volume): Promise<Measured> => {
-    const present = volume.kind === 'bind' ? dockerHostSet() || existsSync(volume.hostPath ?? '') : existing.has(volume.name);
+    const present = volume.kind === 'bind' ? !engineIsLocal() || existsSync(volume.hostPath ?? '') : existing.has(volume.name);
     if (!present) return { volume, status: 'missing' };
     const mount = volume.kind === 'bind' ? { type: 'bind' as const, source: volume.hostPath ?? '', readOnly: true } : { type: 'volume' as const, source: volume.name, readOnly: true };
     try {
@@ -310,7 +309,7 @@ async function measureVolumes(model: Model, runner: Runner, top: number, image: 
 async function dataRootStatfs(model: Model, runner: Runner, rootDir: string, measured: Measured[], image: () => Promise<string>): Promise<Statfs> {
   const plain = measured.find((m) => m.measurement !== undefined && m.volume.kind === 'named' && m.volume.driver === 'local' && Object.keys(m.volume.driverOpts).length === 0);
   if (plain?.measurement !== undefined) return plain.measurement;
-  if (!dockerHostSet() && existsSync(rootDir)) {
+  if (!!engineIsLocal() && existsSync(rootDir)) {
     const s = statfsSync(rootDir);
     const total = s.blocks * s.bsize;
     const free = s.bfree * s.bsize;

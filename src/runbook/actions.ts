@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { engineIsLocal } from '../engine/endpoint.js';
 import { isDumpMethod, type Model } from '../config/model.js';
 import { command, renderCommand, shellQuote, type Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
@@ -77,7 +78,7 @@ async function rollbackImages(ctx: ActionContext): Promise<ActionOutcome> {
 async function missingVolumes(ctx: ActionContext): Promise<ActionOutcome> {
   const named = ctx.model.volumes.filter((v) => v.kind !== 'bind');
   const existing = new Set((await inspectVolumes(ctx.runner, named.map((v) => v.name))).map((v) => v.Name));
-  const remote = process.env['DOCKER_HOST'] !== undefined;
+  const remote = !engineIsLocal();
   const missing: string[] = [];
   const report: string[] = [];
   for (const v of ctx.model.volumes) {
