@@ -382,6 +382,12 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
         err.volume,
       );
     }
+    // PREPARE refused (content moved aside that no marker explains): nothing of this run is in the volume.
+    const prepared = await preparing.then(() => true, () => false);
+    if (!prepared) {
+      await session.restored(item.volume);
+      throw err;
+    }
     // The swap never began, or put the previous content back: the live content is whole; drop the staged copy.
     const cleaned = await runner.run(docker.runHelperScript(image, [mount], CLEAN_STAGING, [], labels), { allowFailure: true });
     if (cleaned.code === 0) await session.restored(item.volume);

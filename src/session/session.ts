@@ -1,9 +1,10 @@
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { LABEL, type Model, type VolumeModel } from '../config/model.js';
 import { stopStreamsMentioning, type Runner } from '../engine/command.js';
 import { HELPER_LABEL, RUN_LABEL, docker, type HelperMount } from '../engine/docker.js';
 import { engineIsLocal } from '../engine/endpoint.js';
-import { imageExists, inspectContainers, type ContainerState } from '../engine/inspect.js';
+import { imageExists, inspectContainers, inspectVolumes, type ContainerState } from '../engine/inspect.js';
 import { SwapIncomplete, finishPendingRestore } from '../backup/pending-restore.js';
 import { EngineLock, volumeRefText, type Leftovers, type VolumeRef } from './lock.js';
 import { interrupts } from './signals.js';
@@ -215,6 +216,11 @@ export class EngineSession {
     return outcome;
   }
 
+  private async stillThere(ref: VolumeRef): Promise<boolean> {
+    if (ref.kind === 'volume') return (await inspectVolumes(this.runner, [ref.name])).length > 0;
+    return !engineIsLocal() || existsSync(ref.path);
+  }
+
   /**
    * Undoes what earlier runs left on the engine: removes their helpers,
    * finishes or cleans up their restores, and starts the containers they
@@ -237,6 +243,11 @@ export class EngineSession {
     const image = left.restoring.length > 0 ? await helperImage(this.runner, this.model, undefined) : '';
     for (const ref of left.restoring) {
       const where = ref.kind === 'volume' ? `volume ${ref.name}` : `directory ${ref.path}`;
+      // A volume removed since has nothing left to finish; mounting it would create it anew.
+      if (!(await this.stillThere(ref))) {
+        await this.lock?.note({ kind: 'restored', volume: ref });
+        continue;
+      }
       try {
         const outcome = await finishPendingRestore(this.runner, image, mountOfRef(ref, '/v'), this.labels());
         await this.lock?.note({ kind: 'restored', volume: ref });
