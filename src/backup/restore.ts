@@ -434,6 +434,8 @@ async function stageVerified(
     const outcome = await Promise.allSettled([reader.done, gated.result, writing]);
     const [hashed, scanned, written] = outcome;
     const problems: string[] = [];
+    // The extraction failed on its own (tar or the engine refused something): that is the cause, not the broken pipe it left.
+    if (written.status === 'rejected' && !(scanned.status === 'rejected' && scanned.reason instanceof UnsafeArchive) && (hashed.status !== 'fulfilled' || hashed.value.sha256 === item.artifact.sha256)) throw written.reason;
     if (hashed.status === 'fulfilled' && hashed.value.sha256 !== item.artifact.sha256) problems.push(`sha256 ${hashed.value.sha256} does not match the manifest (${item.artifact.sha256}): the file changed after the backup`);
     if (scanned.status === 'rejected') problems.push(scanned.reason instanceof UnsafeArchive ? scanned.reason.message : `cannot be read to its end: ${errorText(scanned.reason)}`);
     else if (hashed.status === 'rejected') problems.push(`cannot be decoded to its end: ${errorText(hashed.reason)}`);

@@ -170,7 +170,9 @@ export function hostTarCreate(directory: string, options: CreateOptions): Comman
 export function hostTarExtract(directory: string): Command {
   return command(
     'tar',
-    ['--extract', '--file=-', ...KEEP_ALL.filter((o) => o !== '--sparse'), '--same-owner', '--same-permissions', '--delay-directory-restore', `--directory=${directory}`],
+    // --ignore-zeros: read the input to its end instead of exiting at the end-of-archive marker
+    // while the writer still sends the padding after it (a broken pipe for a complete archive).
+    ['--extract', '--file=-', ...KEEP_ALL.filter((o) => o !== '--sparse'), '--same-owner', '--same-permissions', '--delay-directory-restore', '--ignore-zeros', `--directory=${directory}`],
     `write into ${directory}`,
   );
 }
