@@ -110,8 +110,11 @@ function chain(source: Readable, steps: Command[]): { output: Readable; settled:
   return { output, settled, processes };
 }
 
-/** Messages of a process that failed because a neighbour in the pipeline did (it lost its reader or its input). */
-const KNOCK_ON = /broken pipe|EPIPE|premature end|unexpected end|unexpected EOF|truncated/i;
+/**
+ * Messages of a process that failed because a neighbour in the pipeline did (it lost its reader or its input).
+ * Node's stdio pipes are socket pairs, so a writer whose reader died sees a reset connection, not EPIPE.
+ */
+export const KNOCK_ON = /broken pipe|EPIPE|connection reset by peer|ECONNRESET|premature end|unexpected end|unexpected EOF|truncated/i;
 
 /**
  * Awaits every part of a pipeline. On the first failure it kills the processes

@@ -2,7 +2,7 @@
 // on its own, not the ones that died of the broken pipe it left behind.
 import { describe, expect, it } from 'vitest';
 import { command, startStreaming } from '../../src/engine/command.js';
-import { settlePipeline } from '../../src/engine/pipeline.js';
+import { KNOCK_ON, settlePipeline } from '../../src/engine/pipeline.js';
 
 const sh = (script: string, purpose: string) => command('sh', ['-c', script], purpose, false);
 
@@ -40,5 +40,12 @@ describe('settlePipeline', () => {
     const failing = Promise.reject(new Error('cannot write /backups/x: ENOSPC'));
     await expect(settlePipeline([failing, ...parts], [producer, consumer])).rejects.toThrow(/ENOSPC/);
     expect(producer.child.signalCode).toBe('SIGKILL');
+  });
+
+  it('ranks a writer whose reader went away as a knock-on failure, as EPIPE or as a reset socket pair', () => {
+    // Node's stdio pipes are socket pairs: host tar writing into a dead compressor reads "Connection reset by peer".
+    expect(KNOCK_ON.test('tar: -: Cannot write: Connection reset by peer')).toBe(true);
+    expect(KNOCK_ON.test('write EPIPE')).toBe(true);
+    expect(KNOCK_ON.test('zstd: error 70 : Write error : cannot write block : No space left on device')).toBe(false);
   });
 });
