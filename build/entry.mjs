@@ -5,7 +5,7 @@
 // runs; dist/ only skips the TypeScript loader and its per-module transform at start-up.
 //
 // STOWAGE_FROM_SOURCE=1 always takes src/ through tsx (the benchmark compares the two);
-// STOWAGE_DEBUG=1 says on stderr which one ran and why.
+// STOWAGE_DEBUG=1 says on stderr which one ran and why, and maps stack traces to src/.
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { OUT_DIR, staleness } from './sources.mjs';
@@ -46,8 +46,9 @@ export async function runCommand(name, scriptUrl) {
   const where = await origin(root);
   if (process.env['STOWAGE_DEBUG'] === '1') process.stderr.write(`stowage: running ${where.from}/ (${where.why})\n`);
   if (where.from === 'dist') {
-    // tsx maps stack traces back to src/; the compiled modules carry source maps for the same.
-    process.setSourceMapsEnabled(true);
+    // Stack traces are printed only with STOWAGE_DEBUG=1: then the source maps point them at src/,
+    // as tsx does. Reading the maps costs ~30 ms of every start, so not otherwise.
+    if (process.env['STOWAGE_DEBUG'] === '1') process.setSourceMapsEnabled(true);
   } else {
     const { register } = await import('tsx/esm/api');
     register();

@@ -50,7 +50,10 @@ class Project {
         'export interface CommandSpec { name: string }',
         'export type Handler = (args: string[]) => Promise<number>;',
         'export async function main(spec: CommandSpec, scriptUrl: string, handler: Handler): Promise<never> {',
-        '  const code = await handler(process.argv.slice(2));',
+        '  const code = await handler(process.argv.slice(2)).catch((err: Error) => {',
+        '    process.stderr.write(`${err.stack ?? ""}\\n`);',
+        '    return 1;',
+        '  });',
         '  process.stdout.write(`${spec.name} ${scriptUrl.endsWith(".mjs") ? "ok" : "?"}\\n`);',
         '  process.exit(code);',
         '}',
@@ -64,7 +67,8 @@ class Project {
         "import type { CommandSpec, Handler } from '../cli/cli.js';",
         "import { message } from '../lib/message.js';",
         "export const spec: CommandSpec = { name: 'hello' };",
-        'export const handler: Handler = async () => {',
+        'export const handler: Handler = async (args) => {',
+        "  if (args[0] === 'throw') throw new Error('boom');",
         "  process.stdout.write(`${message} from ${import.meta.url.split('/').slice(-3).join('/')}\\n`);",
         '  return 0;',
         '};',
@@ -82,8 +86,8 @@ class Project {
     return exec(node, ['build/compile.mjs', ...args], { cwd: this.root, env: QUIET });
   }
 
-  hello(env: Record<string, string> = {}): ReturnType<typeof exec> {
-    return exec(node, ['scripts/hello.mjs'], { cwd: this.root, env: { ...QUIET, ...env } });
+  hello(env: Record<string, string> = {}, args: string[] = []): ReturnType<typeof exec> {
+    return exec(node, ['scripts/hello.mjs', ...args], { cwd: this.root, env: { ...QUIET, ...env } });
   }
 
   remove(): void {
@@ -113,6 +117,13 @@ describe('scripts run dist/ only while it matches the sources', () => {
     const r = await project.hello({ STOWAGE_FROM_SOURCE: '1', STOWAGE_DEBUG: '1' });
     expect(r.stdout).toBe('v1 from src/commands/hello.ts\nhello ok\n');
     expect(r.stderr).toBe('stowage: running src/ (STOWAGE_FROM_SOURCE=1)\n');
+  });
+
+  it('points stack traces at src/ with STOWAGE_DEBUG=1 (source maps), at dist/ otherwise', async () => {
+    const debug = await project.hello({ STOWAGE_DEBUG: '1' }, ['throw']);
+    expect(debug.stderr).toMatch(/^stowage: running dist\/ .*\nError: boom\n +at .*\/src\/commands\/hello\.ts:5:/);
+    const plain = await project.hello({}, ['throw']);
+    expect(plain.stderr).toMatch(/^Error: boom\n +at .*\/dist\/commands\/hello\.js:/);
   });
 
   it('compiles nothing when dist/ is current', async () => {
