@@ -228,10 +228,11 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
   }
   if (!only.has('backup') && !only.has('restore') && !only.has('rollback')) return;
 
-  // Preflight: the engine, the image, and nothing of ours left over from an interrupted run.
+  // Preflight: the engine, the image, no other benchmark on the engine, and nothing of ours left over from an interrupted run.
   if (report.machine.docker === 'not installed') throw new Error('docker does not answer: is the engine running? (docker version)');
   // The image is built once on a machine that never ran the tests (build.sh says what to do when it cannot).
   await ensureTestImages(['busybox'], { log });
+  await resources.lock(log);
   if (report.machine.zstd === 'not installed') throw new Error('zstd is not installed; stowage needs it');
   for (const [kind, name] of [['container', APP_CONTAINER], ['volume', SOURCE_VOLUME]] as const) {
     const labels = await exists(kind, name);

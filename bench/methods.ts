@@ -235,6 +235,9 @@ export async function freshHostVolume(ctx: BenchContext, name: string, dir: stri
 
 /** A volume named `name` whose data lives in the existing directory `dir`. */
 export async function hostVolume(ctx: BenchContext, name: string, dir: string, env: string): Promise<void> {
+  // docker volume create hands back an existing volume of that name unchanged: that would restore into the wrong directory.
+  const existing = await run('docker', ['volume', 'inspect', '--format', '{{json .Labels}} {{json .Options}}', name]);
+  if (existing.code === 0) throw new Error(`volume ${name} exists already (labels and options ${existing.stdout.trim()}), where a new one bound to ${dir} was to be created`);
   await must('docker', [
     'volume', 'create',
     '--driver', 'local', '--opt', 'type=none', '--opt', 'o=bind', '--opt', `device=${dir}`,

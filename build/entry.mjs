@@ -16,8 +16,8 @@ import { OUT_DIR, staleness } from './sources.mjs';
  * @property {string} why
  */
 
-/** @param {string} root @returns {Promise<Origin>} */
-async function origin(root) {
+/** @param {string} root @returns {Origin} */
+function origin(root) {
   if (process.env['STOWAGE_FROM_SOURCE'] === '1') return { from: 'src', why: 'STOWAGE_FROM_SOURCE=1' };
   const stale = staleness(root);
   if (stale !== undefined) return { from: 'src', why: stale };
@@ -43,7 +43,7 @@ function importModule(root, where, module) {
  */
 export async function runCommand(name, scriptUrl) {
   const root = fileURLToPath(new URL('..', scriptUrl));
-  const where = await origin(root);
+  const where = origin(root);
   if (process.env['STOWAGE_DEBUG'] === '1') process.stderr.write(`stowage: running ${where.from}/ (${where.why})\n`);
   if (where.from === 'dist') {
     // Stack traces are printed only with STOWAGE_DEBUG=1: then the source maps point them at src/,

@@ -88,7 +88,13 @@ export function staleness(root, compiler) {
   if (parsed.format !== FORMAT) return `${OUT_DIR}/ has format ${parsed.format}, this version needs ${FORMAT}: run npm run build`;
   if (compiler !== undefined && parsed.compiler !== compiler) return `${OUT_DIR}/ was compiled by ${parsed.compiler}, the compiler now is ${compiler}: run npm run build`;
   const recorded = parsed.inputs;
-  const now = [...sourceFiles(root), ...SETTINGS_FILES];
+  let sources;
+  try {
+    sources = sourceFiles(root);
+  } catch (err) {
+    return `src/ cannot be listed (${err instanceof Error ? err.message : String(err)})`;
+  }
+  const now = [...sources, ...SETTINGS_FILES];
   const present = new Set(now);
   const added = now.filter((p) => !Object.hasOwn(recorded, p));
   if (added.length > 0) return `${added[0]} is newer than ${OUT_DIR}/ (not compiled${added.length > 1 ? `, with ${added.length - 1} more` : ''}): run npm run build`;
