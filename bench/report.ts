@@ -186,10 +186,11 @@ export function evaluate(report: BenchReport): void {
     targets.push({ id: 'rollback-exact', description: 'rollback restore: the volume equals the backup (content, owners, modes, times)', measured: `${exact} of ${rb.checks.length}`, goal: 'all', pass: exact === rb.checks.length, value: exact / rb.checks.length });
   }
   for (const c of report.startup?.comparisons ?? []) {
+    if (!c.target) continue;
     const share = c.cpuRatio === null ? null : 1 / c.cpuRatio;
     targets.push({
       id: `startup-${c.script}`,
-      description: `start-up of ${c.script}.mjs above npx zx (CPU): compiled vs from source`,
+      description: `start-up of ${c.label} above npx zx (CPU): compiled vs from source`,
       measured: share === null ? 'n/a' : `${secs(c.ownCpu.compiled)} vs ${secs(c.ownCpu.source)} (${(share * 100).toFixed(0)}%)`,
       goal: `<= ${GOALS.startupOwnShare * 100}%`,
       pass: share === null ? null : share <= GOALS.startupOwnShare && report.startup?.compiledCurrent === true,
@@ -313,7 +314,7 @@ export function renderStartup(s: StartupReport): string {
   const lines = [table(rows, ['l', 'r', 'r', 'l'])];
   for (const c of s.comparisons) {
     lines.push(
-      `  ${c.script}.mjs above npx zx: CPU ${secs(c.ownCpu.compiled)} compiled vs ${secs(c.ownCpu.source)} from source${c.cpuRatio === null ? '' : ` (${c.cpuRatio.toFixed(1)}x less)`}; ` +
+      `  ${c.label} above npx zx: CPU ${secs(c.ownCpu.compiled)} compiled vs ${secs(c.ownCpu.source)} from source${c.cpuRatio === null ? '' : ` (${c.cpuRatio.toFixed(1)}x less)`}; ` +
         `wall ${secs(c.ownWall.compiled)} vs ${secs(c.ownWall.source)}${c.wallRatio === null ? '' : ` (${c.wallRatio.toFixed(1)}x)`}`,
     );
   }

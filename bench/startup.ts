@@ -24,7 +24,11 @@ export interface StartupRow {
 }
 
 export interface StartupComparison {
+  /** e.g. "verify" (--help) or "compose-check". */
   script: string;
+  label: string;
+  /** Only the scripts' fixed cost (--help) has a target; a real command's figure also holds its work. */
+  target: boolean;
   /** Median above `npx zx` of an empty script: stowage's own start-up, compiled and from source. */
   ownCpu: { compiled: number; source: number };
   ownWall: { compiled: number; source: number };
@@ -40,6 +44,16 @@ export interface StartupReport {
   /** Whether the "compiled" rows really ran dist/ (they run src/ when dist/ is stale: npm run build). */
   compiledCurrent: boolean;
 }
+
+/**
+ * What is started: two scripts' --help (their fixed cost: load, parse, print), and a real command
+ * that reads and validates both reference stack files and touches no engine (its figure also holds that work).
+ */
+const COMMANDS = [
+  { id: 'verify', label: 'scripts/verify.mjs --help', args: ['scripts/verify.mjs', '--help'], target: true },
+  { id: 'backup', label: 'scripts/backup.mjs --help', args: ['scripts/backup.mjs', '--help'], target: true },
+  { id: 'compose-check', label: 'scripts/compose.mjs --check', args: ['scripts/compose.mjs', '--check'], target: false },
+] as const;
 
 interface Probe {
   id: string;
@@ -80,12 +94,12 @@ export async function measureStartup(repo: string, work: string, reps: number, l
     { id: 'node', name: 'node of an empty script (node alone)', argv: [process.execPath, empty], fromSource: false },
     { id: 'zx', name: 'npx zx of an empty script (npx + zx: the contract, no stowage code)', argv: ['npx', 'zx', empty], fromSource: false },
   ];
-  for (const script of ['verify', 'backup']) {
+  for (const c of COMMANDS) {
     for (const fromSource of [false, true]) {
       probes.push({
-        id: `${script}${fromSource ? '-source' : ''}`,
-        name: `npx zx scripts/${script}.mjs --help, ${fromSource ? 'src/ through tsx (before)' : 'compiled dist/'}`,
-        argv: ['npx', 'zx', `scripts/${script}.mjs`, '--help'],
+        id: `${c.id}${fromSource ? '-source' : ''}`,
+        name: `npx zx ${c.label}, ${fromSource ? 'src/ through tsx (before)' : 'compiled dist/'}`,
+        argv: ['npx', 'zx', ...c.args],
         fromSource,
       });
     }
@@ -116,14 +130,14 @@ export function compareStartup(rows: StartupRow[]): StartupComparison[] {
   const base = byId.get('zx');
   if (base === undefined) return [];
   const out: StartupComparison[] = [];
-  for (const script of ['verify', 'backup']) {
-    const compiled = byId.get(script);
-    const source = byId.get(`${script}-source`);
+  for (const c of COMMANDS) {
+    const compiled = byId.get(c.id);
+    const source = byId.get(`${c.id}-source`);
     if (compiled === undefined || source === undefined) continue;
     const ownCpu = { compiled: compiled.medianCpu - base.medianCpu, source: source.medianCpu - base.medianCpu };
     const ownWall = { compiled: compiled.medianWall - base.medianWall, source: source.medianWall - base.medianWall };
     const ratio = (a: number, b: number): number | null => (b > 0 && a > 0 ? a / b : null);
-    out.push({ script, ownCpu, ownWall, cpuRatio: ratio(ownCpu.source, ownCpu.compiled), wallRatio: ratio(ownWall.source, ownWall.compiled) });
+    out.push({ script: c.id, label: c.label, target: c.target, ownCpu, ownWall, cpuRatio: ratio(ownCpu.source, ownCpu.compiled), wallRatio: ratio(ownWall.source, ownWall.compiled) });
   }
   return out;
 }

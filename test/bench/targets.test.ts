@@ -68,7 +68,10 @@ describe('rollback targets', () => {
 });
 
 describe('start-up targets', () => {
-  const rows = [row('node', 0.05), row('zx', 0.4), row('verify', 0.5), row('verify-source', 0.75), row('backup', 0.52), row('backup-source', 0.7)];
+  const rows = [
+    row('node', 0.05), row('zx', 0.4), row('verify', 0.5), row('verify-source', 0.75), row('backup', 0.52), row('backup-source', 0.7),
+    row('compose-check', 0.7), row('compose-check-source', 0.9),
+  ];
 
   it("takes stowage's own share above npx zx of an empty script, compiled against from source", () => {
     const [verify, backup] = compareStartup(rows);
@@ -76,6 +79,15 @@ describe('start-up targets', () => {
     expect(verify?.ownCpu.source).toBeCloseTo(0.35);
     expect(verify?.cpuRatio).toBeCloseTo(3.5);
     expect(backup?.cpuRatio).toBeCloseTo(2.5);
+  });
+
+  it("reports a real command's figure without a target: it holds the command's work too", () => {
+    const { target, report } = measured((r) => {
+      r.startup = { reps: 1, rows, comparisons: compareStartup(rows), compiledCurrent: true };
+    });
+    expect(report.startup?.comparisons.find((c) => c.script === 'compose-check')?.cpuRatio).toBeCloseTo(0.5 / 0.3);
+    expect(target('startup-compose-check')).toBeUndefined();
+    expect(render(report)).toContain('scripts/compose.mjs --check above npx zx: CPU 0.30 s compiled vs 0.50 s from source');
   });
 
   it('passes when the compiled share is at most half, and never when dist/ was stale', () => {
