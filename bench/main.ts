@@ -353,6 +353,11 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     }
   }
 
+  if (!only.has('restore') && !only.has('rollback')) {
+    if (opts.breakdown) report.breakdown = breakdown;
+    return;
+  }
+
   // Restores: each into a fresh volume. stowage restores into the stack's volume name, so the source goes first (one large delete, then a pause);
   // every restore target is then a new host directory behind a volume of that name, and nothing is deleted until the end.
   await must('docker', ['rm', '--force', APP_CONTAINER]);

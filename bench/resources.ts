@@ -105,7 +105,8 @@ export class Resources {
       }
     }
     const labelled = (kind: 'ps' | 'volume'): string[] => {
-      const args = kind === 'ps' ? ['ps', '--all', '--quiet', '--filter', `label=stowage.project=${PROJECT}`] : ['volume', 'ls', '--quiet', '--filter', `label=stowage.project=${PROJECT}`];
+      // Names, not IDs: the same container named twice in one docker rm fails ("removal already in progress").
+      const args = kind === 'ps' ? ['ps', '--all', '--format', '{{.Names}}', '--filter', `label=stowage.project=${PROJECT}`] : ['volume', 'ls', '--quiet', '--filter', `label=stowage.project=${PROJECT}`];
       const r = spawnSync('docker', args, { encoding: 'utf8', timeout: 30_000 });
       return r.status === 0 ? r.stdout.split('\n').filter((l) => l.trim() !== '') : [];
     };
