@@ -123,9 +123,11 @@ export const RESTORE_FROM_DEV = ['--from-env', 'dev'];
 
 export async function stowageRestore(ctx: BenchContext, round: number, env: string, set: string, via: Path): Promise<OpResult> {
   const { stdout, memory, timing } = await stowageScript(ctx, 'restore.mjs', ['--stack', `${PROJECT}-${env}`, '--stacks-dir', ctx.stacksDir, '--backup', set, ...RESTORE_FROM_DEV, '--via', via, '--yes', '--json']);
-  const doc = JSON.parse(stdout) as { via?: Array<{ volume: string; via: string; reason: string }> };
+  const doc = JSON.parse(stdout) as { via?: Array<{ volume: string; via: string; reason: string }>; restored?: Array<{ unchangedFilesKept?: number }> };
   checkVia('restore.mjs', via, doc);
-  return { method: via, round, timing, memory, detail: { via: doc.via } };
+  // Restores that keep unchanged files (a rollback on the local path) say how many.
+  const kept = (doc.restored ?? []).map((r) => r.unchangedFilesKept).filter((n): n is number => typeof n === 'number');
+  return { method: via, round, timing, memory, detail: { via: doc.via, ...(kept.length > 0 ? { unchangedFilesKept: kept.reduce((a, b) => a + b, 0) } : {}) } };
 }
 
 /**

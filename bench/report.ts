@@ -273,8 +273,8 @@ export function render(report: BenchReport): string {
   add('restore', 'floor: zstd -dc | tar -x on the host (no checks)', r.floor, speed(r.docs.median, r.floor.median, 'docs'));
   add('restore', 'docs: rm + tar xzf in a helper', r.docs, '');
   const changed = rb.changes === null ? '' : ` (${rb.changes.changed} changed, ${rb.changes.deleted} deleted, ${rb.changes.added} added of ${rb.changes.files})`;
-  add('rollback', `stowage restore.mjs --via local${changed}`, rb.local, speed(r.local.median, rb.local.median, 'a fresh restore'));
-  add('rollback', `stowage restore.mjs --via archive${changed}`, rb.archive, speed(r.archive.median, rb.archive.median, 'a fresh restore'));
+  add('rollback', `stowage restore.mjs --via local${changed}`, rb.local, [speed(r.local.median, rb.local.median, 'a fresh restore'), kept(rb.local)].filter((x) => x !== '').join('; '));
+  add('rollback', `stowage restore.mjs --via archive${changed}`, rb.archive, [speed(r.archive.median, rb.archive.median, 'a fresh restore'), kept(rb.archive)].filter((x) => x !== '').join('; '));
   const size = (name: string, bytes: number | null, compared = ''): void => {
     if (bytes !== null) rows.push(['size', name, mb(bytes), '', compared]);
   };
@@ -301,6 +301,12 @@ export function render(report: BenchReport): string {
   if (report.notes.length > 0) out.push('', 'notes:', ...report.notes.map((n) => `  - ${n}`));
   if (report.errors.length > 0) out.push('', 'FAILED to run:', ...report.errors.map((e) => `  - ${e.split('\n').join('\n    ')}`));
   return out.join('\n');
+}
+
+/** How many unchanged files the restores of a series kept, when restore.mjs reports it (--json restored[].unchangedFilesKept). */
+function kept(s: Series): string {
+  const counts = s.runs.map((r) => r.detail?.['unchangedFilesKept']).filter((n): n is number => typeof n === 'number');
+  return counts.length === 0 ? '' : `kept ${counts.join(', ')} unchanged files`;
 }
 
 function overFloor(ours: number | null, floor: number | null): string {

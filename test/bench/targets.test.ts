@@ -65,6 +65,14 @@ describe('rollback targets', () => {
     expect(target('rollback-archive-vs-full')).toMatchObject({ value: 1.1, pass: false });
     expect(target('rollback-exact')).toMatchObject({ measured: '1 of 2', pass: false });
   });
+
+  it('shows how many unchanged files a rollback kept, when restore.mjs reports it', () => {
+    const { report } = measured((r) => {
+      r.restore = { ...r.restore, local: series([op('local', 12)]) };
+      r.rollback = { ...r.rollback, local: series([op('local', 2, { detail: { unchangedFilesKept: 4950 } }), op('local', 3, { detail: { unchangedFilesKept: 4951 } })]) };
+    });
+    expect(render(report)).toMatch(/rollback +stowage restore\.mjs --via local .*4\.80x faster than a fresh restore; kept 4950, 4951 unchanged files/);
+  });
 });
 
 describe('start-up targets', () => {
