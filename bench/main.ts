@@ -5,15 +5,18 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { backupComponents, restoreComponents, stowageTimeline } from './breakdown.js';
+import { planDataset } from './dataset.js';
 import { generateDataset } from './generate.js';
 import { descendantsOf, must, run, runningChildren, syncDisks, timed } from './measure.js';
 import {
-  APP_COMMAND, APP_CONTAINER, SOURCE_VOLUME, digestVolume, docsBackup, docsRestore, freshHostVolume, resticBackup, stowageBackup, stowageRestore,
-  type BenchContext, type OpResult, type TreeDigest,
+  APP_COMMAND, APP_CONTAINER, SOURCE_VOLUME, digestVolume, docsBackup, docsRestore, floorBackup, floorRestore, freshHostVolume, hostVolume, resticBackup, stowageBackup, stowageRestore, RESTORE_FROM_DEV,
+  type BenchContext, type OpResult, type Path, type TreeDigest,
 } from './methods.js';
 import { ensureTestImages } from '../test/images/ensure.js';
-import { evaluate, render, series, type BenchReport } from './report.js';
+import { PHASES, evaluate, render, series, type BenchReport, type Phase, type RestoreCheck } from './report.js';
 import { IMAGE, PROJECT, Resources } from './resources.js';
+import { applyChanges, planChanges, ROLLBACK_SHARE } from './rollback.js';
+import { measureStartup } from './startup.js';
 
 /**
  * npm run bench [-- --size-mib N] [--rounds N] [--json] [--breakdown]
@@ -25,15 +28,18 @@ import { IMAGE, PROJECT, Resources } from './resources.js';
  * run, 2 bad usage, 130 interrupted.
  */
 
-const HELP = `stowage benchmark: backup and restore of a seeded volume, against the reference docs' method and restic
+const HELP = `stowage benchmark: backup and restore of a seeded volume on both of stowage's paths, against the floor
+(the same work by stock tools on the host), the reference docs' method and restic; rollback restores; start-up
 
 Usage: npm run bench -- [options]        (or: npx zx bench/backup.mjs [options])
 
 Options:
   --size-mib N     size of the data set in MiB (default 1024; e.g. 128 for a quick run)
-  --rounds N       rounds per method, alternating the order (default 2, at least 2)
+  --rounds N       rounds per method, rotating the order (default 2, at least 2)
   --seed N         data set seed (default 1)
-  --breakdown      also time the data path piece by piece and record timelines of stowage runs
+  --only LIST      measure only these, comma-separated: startup, backup, restore, rollback (default: all);
+                   e.g. --only rollback (a set and fresh restores are made for it, the rest is skipped)
+  --breakdown      also time the archive path piece by piece and record timelines of stowage runs
   --work-dir DIR   where temporary files go (default: the system temp directory)
   --json           print one JSON document on stdout; the table goes to stderr
   -h, --help       this help
@@ -45,6 +51,7 @@ interface Options {
   sizeMiB: number;
   rounds: number;
   seed: number;
+  only: Phase[];
   breakdown: boolean;
   json: boolean;
   workDir: string;
@@ -52,6 +59,14 @@ interface Options {
 }
 
 class UsageError extends Error {}
+
+function phases(value: string | undefined): Phase[] {
+  if (value === undefined) return [...PHASES];
+  const words = value.split(',').map((w) => w.trim()).filter((w) => w !== '');
+  const unknown = words.filter((w) => !(PHASES as readonly string[]).includes(w));
+  if (words.length === 0 || unknown.length > 0) throw new UsageError(`--only takes a comma-separated list of ${PHASES.join(', ')}, not "${value}"`);
+  return PHASES.filter((p) => words.includes(p));
+}
 
 function integer(value: string | undefined, name: string, fallback: number, min: number): number {
   if (value === undefined) return fallback;
@@ -70,6 +85,7 @@ export function parseOptions(argv: string[]): Options {
         'size-mib': { type: 'string' },
         rounds: { type: 'string' },
         seed: { type: 'string' },
+        only: { type: 'string' },
         breakdown: { type: 'boolean' },
         json: { type: 'boolean' },
         'work-dir': { type: 'string' },
@@ -84,6 +100,7 @@ export function parseOptions(argv: string[]): Options {
     sizeMiB: integer(v['size-mib'], 'size-mib', 1024, 16),
     rounds: integer(v.rounds, 'rounds', 2, 2),
     seed: integer(v.seed, 'seed', 1, 0),
+    only: phases(v.only),
     breakdown: v.breakdown === true,
     json: v.json === true,
     workDir: resolve(v['work-dir'] ?? tmpdir()),
@@ -139,10 +156,10 @@ const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(do
 export function newReport(opts: Options): BenchReport {
   const report: BenchReport = {
     benchmark: 'stowage',
-    format: 1,
+    format: 2,
     startedAt: new Date().toISOString(),
     finishedAt: '',
-    options: { sizeMiB: opts.sizeMiB, rounds: opts.rounds, seed: opts.seed, breakdown: opts.breakdown },
+    options: { sizeMiB: opts.sizeMiB, rounds: opts.rounds, seed: opts.seed, breakdown: opts.breakdown, only: opts.only },
     machine: {
       cpus: cpus().length,
       memoryBytes: totalmem(),
@@ -155,9 +172,11 @@ export function newReport(opts: Options): BenchReport {
       loadAverageEnd: [],
     },
     dataset: null,
-    backup: { stowage: series([]), docs: series([]), restic: series([]) },
-    restore: { stowage: series([]), docs: series([]), sourceRemovalSeconds: null, checks: [] },
-    sizes: { stowageArchiveBytes: null, docsArchiveBytes: null, resticRepositoryBytes: null, stowageVsDocs: null },
+    backup: { local: series([]), archive: series([]), floor: series([]), docs: series([]), restic: series([]) },
+    restore: { local: series([]), archive: series([]), floor: series([]), docs: series([]), sourceRemovalSeconds: null, checks: [] },
+    rollback: { local: series([]), archive: series([]), changes: null, checks: [] },
+    startup: null,
+    sizes: { stowageArchiveBytes: null, archivePathArchiveBytes: null, floorArchiveBytes: null, docsArchiveBytes: null, resticRepositoryBytes: null, stowageVsDocs: null },
     memory: { backupStowageNodePeakBytes: null, restoreStowageNodePeakBytes: null, backupTreePeakBytes: null, backupGnuTimeMaxRssBytes: null },
     targets: [],
     floors: [],
@@ -168,17 +187,52 @@ export function newReport(opts: Options): BenchReport {
   return report;
 }
 
+const PATHS: readonly Path[] = ['local', 'archive'];
+/** Start-up runs per command: each is short, and the machine is shared. */
+const STARTUP_REPS = 5;
+
+function logRun(log: (line: string) => void, r: OpResult): void {
+  log(`  ${r.timing.seconds.toFixed(2)} s${r.bytes === undefined ? '' : `, ${r.bytes} bytes`}${r.memory?.stowageNodePeakBytes === undefined ? '' : `, node peak RSS ${(r.memory.stowageNodePeakBytes / 1e6).toFixed(1)} MB`}`);
+}
+
+function compare(method: string, round: number, got: TreeDigest, source: TreeDigest): RestoreCheck {
+  return { method, round, content: got.content === source.content && got.files === source.files, metadata: got.metadata === source.metadata, fileMetadata: got.fileMetadata === source.fileMetadata };
+}
+
+/** A fresh stowage restore kept for the rollback phase: its directory holds exactly the backup. */
+interface Restored {
+  path: Path;
+  round: number;
+  env: string;
+  dir: string;
+}
+
 /** Runs every phase, filling `report` as it goes (so a failure keeps what was measured). */
 export async function runBenchmark(opts: Options, resources: Resources, log: (line: string) => void, report: BenchReport): Promise<void> {
   const repo = fileURLToPath(new URL('..', import.meta.url));
+  const only = new Set<Phase>(opts.only);
   if (report.machine.loadAverageStart[0] !== undefined && report.machine.loadAverageStart[0] > report.machine.cpus / 2) {
     report.notes.push(`the machine was busy when the run started (load average ${report.machine.loadAverageStart[0].toFixed(2)} on ${report.machine.cpus} CPUs): timings are noisy`);
   }
+  const work = resources.dir(mkdtempSync(join(opts.workDir, `${PROJECT}-`)));
 
-  // Preflight: the engine, the image, and nothing of ours left over from an interrupted run.
+  // Start-up first: it needs no data, and nothing of the benchmark's own runs in the background.
+  if (only.has('startup')) {
+    log(`start-up: npx zx of an empty script and of scripts' --help, compiled and from source (${STARTUP_REPS} runs each)`);
+    try {
+      report.startup = await measureStartup(repo, work, STARTUP_REPS, log);
+      if (!report.startup.compiledCurrent) report.errors.push('start-up: dist/ is stale, so every script ran src/ through tsx; run npm run build and measure again');
+    } catch (err) {
+      report.errors.push(`start-up: ${message(err)}`);
+    }
+  }
+  if (!only.has('backup') && !only.has('restore') && !only.has('rollback')) return;
+
+  // Preflight: the engine, the image, no other benchmark on the engine, and nothing of ours left over from an interrupted run.
   if (report.machine.docker === 'not installed') throw new Error('docker does not answer: is the engine running? (docker version)');
   // The image is built once on a machine that never ran the tests (build.sh says what to do when it cannot).
   await ensureTestImages(['busybox'], { log });
+  await resources.lock(log);
   if (report.machine.zstd === 'not installed') throw new Error('zstd is not installed; stowage needs it');
   for (const [kind, name] of [['container', APP_CONTAINER], ['volume', SOURCE_VOLUME]] as const) {
     const labels = await exists(kind, name);
@@ -188,12 +242,13 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     await must('docker', kind === 'container' ? ['rm', '--force', name] : ['volume', 'rm', '--force', name]);
   }
 
-  const work = resources.dir(mkdtempSync(join(opts.workDir, `${PROJECT}-`)));
   const stacksDir = join(work, 'stacks');
   const restoreDir = join(work, 'restore');
   mkdirSync(stacksDir);
   mkdirSync(restoreDir);
-  const stowageEnvs: Array<[string, string]> = Array.from({ length: opts.rounds }, (_, i) => [`rs${i + 1}`, join(restoreDir, `stowage-${i + 1}`)]);
+  // One environment per fresh stowage restore, each bound to its own new directory.
+  const restoreEnv = (path: Path, round: number): [string, string] => [`r${path === 'local' ? 'l' : 'a'}${round}`, join(restoreDir, `${path}-${round}`)];
+  const stowageEnvs = PATHS.flatMap((path) => Array.from({ length: opts.rounds }, (_, i) => restoreEnv(path, i + 1)));
   const timelineEnv: [string, string] = ['timeline', join(restoreDir, 'timeline')];
   writeFileSync(join(stacksDir, `${PROJECT}.yaml`), stackFile([...stowageEnvs, timelineEnv]));
 
@@ -222,6 +277,7 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     syncDisks();
     await sleep(3000);
     report.notes.push('the volume was filled through a helper container (its Mountpoint is not writable here), and the generated copy deleted before measuring');
+    report.notes.push("the volume's directory is not reachable here: the local path and the floors were not measured");
   }
   log(`  ${summary.files} files, ${summary.bytes} bytes in ${genTiming.seconds.toFixed(1)} s (incl. sync)`);
   const digest: TreeDigest = await digestVolume(SOURCE_VOLUME); // also reads everything once: every method starts with a warm page cache
@@ -238,29 +294,35 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
 
   const ctx: BenchContext = { repo, work, stacksDir, resources, log, mountpoint: direct ? mountpoint : undefined, gnuTime: report.machine.gnuTime };
   const failed = new Set<string>();
+  if (!direct) failed.add('local').add('floor');
   if (report.machine.restic === 'not installed') {
-    report.errors.push('restic is not installed: its first backup was not measured');
+    if (only.has('backup')) report.errors.push('restic is not installed: its first backup was not measured');
     failed.add('restic');
   }
 
   // Backups: every method every round, the order rotating so no method always runs first.
-  const backupRuns: Record<string, OpResult[]> = { stowage: [], docs: [], restic: [] };
+  // Without the backup phase, one stowage backup (and the docs' archive, for the docs' restores) is made untimed.
+  const backupRuns: Record<string, OpResult[]> = { local: [], archive: [], floor: [], docs: [], restic: [] };
   const backupOps: Record<string, (round: number) => Promise<OpResult>> = {
-    stowage: (round) => stowageBackup(ctx, round),
+    local: (round) => stowageBackup(ctx, round, 'local'),
+    archive: (round) => stowageBackup(ctx, round, 'archive'),
+    floor: (round) => floorBackup(ctx, round),
     docs: (round) => docsBackup(ctx, round),
     restic: (round) => resticBackup(ctx, round),
   };
-  for (let round = 1; round <= opts.rounds; round++) {
-    for (const method of rotate(['stowage', 'docs', 'restic'], round - 1)) {
+  const backupMethods = only.has('backup') ? ['local', 'archive', 'floor', 'docs', 'restic'] : [direct ? 'local' : 'archive', ...(only.has('restore') ? ['docs'] : [])];
+  const backupRounds = only.has('backup') ? opts.rounds : 1;
+  for (let round = 1; round <= backupRounds; round++) {
+    for (const method of rotate(backupMethods, round - 1)) {
       if (failed.has(method)) continue;
-      log(`backup round ${round}/${opts.rounds}: ${method}`);
+      log(`backup round ${round}/${backupRounds}: ${method}${only.has('backup') ? '' : ' (to restore from; not part of the report)'}`);
       try {
         const r = await (backupOps[method] as (round: number) => Promise<OpResult>)(round);
         backupRuns[method]?.push(r);
-        log(`  ${r.timing.seconds.toFixed(2)} s${r.bytes === undefined ? '' : `, ${r.bytes} bytes`}${r.memory?.stowageNodePeakBytes === undefined ? '' : `, node peak RSS ${(r.memory.stowageNodePeakBytes / 1e6).toFixed(1)} MB`}`);
-        if (method === 'stowage') {
+        logRun(log, r);
+        if (method === 'local' || method === 'archive') {
           const state = (await run('docker', ['container', 'inspect', '--format', '{{.State.Running}}', APP_CONTAINER])).stdout.trim();
-          if (state !== 'true') report.errors.push(`after stowage's backup (round ${round}) the writer ${APP_CONTAINER} is not running: it was not started again`);
+          if (state !== 'true') report.errors.push(`after stowage's backup --via ${method} (round ${round}) the writer ${APP_CONTAINER} is not running: it was not started again`);
         }
       } catch (err) {
         report.errors.push(`backup with ${method}, round ${round}: ${message(err)}`);
@@ -268,8 +330,16 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
       }
     }
   }
-  report.backup = { stowage: series(backupRuns['stowage'] ?? []), docs: series(backupRuns['docs'] ?? []), restic: series(backupRuns['restic'] ?? []) };
-  const stowageSet = backupRuns['stowage']?.[0];
+  if (only.has('backup')) {
+    report.backup = {
+      local: series(backupRuns['local'] ?? []),
+      archive: series(backupRuns['archive'] ?? []),
+      floor: series(backupRuns['floor'] ?? []),
+      docs: series(backupRuns['docs'] ?? []),
+      restic: series(backupRuns['restic'] ?? []),
+    };
+  }
+  const stowageSet = backupRuns['local']?.[0] ?? backupRuns['archive']?.[0];
   const docsArchive = backupRuns['docs']?.[0]?.path;
 
   const breakdown: NonNullable<BenchReport['breakdown']> = { backup: [], restore: [], timelines: [] };
@@ -283,6 +353,11 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     }
   }
 
+  if (!only.has('restore') && !only.has('rollback')) {
+    if (opts.breakdown) report.breakdown = breakdown;
+    return;
+  }
+
   // Restores: each into a fresh volume. stowage restores into the stack's volume name, so the source goes first (one large delete, then a pause);
   // every restore target is then a new host directory behind a volume of that name, and nothing is deleted until the end.
   await must('docker', ['rm', '--force', APP_CONTAINER]);
@@ -294,23 +369,42 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
       `the source volume was deleted once before them (${removal.timing.seconds.toFixed(1)} s incl. sync, then 3 s pause)`,
   );
   const setDir = typeof stowageSet?.detail?.['set'] === 'string' ? stowageSet.detail['set'] : undefined;
-  const restoreRuns: Record<string, OpResult[]> = { stowage: [], docs: [] };
-  if (setDir === undefined) failed.add('stowage-restore');
-  if (docsArchive === undefined) failed.add('docs-restore');
-  if (setDir === undefined || docsArchive === undefined) report.errors.push('restore: a backup to restore from is missing (see the backup errors)');
+  const artifact = stowageSet?.path;
+  const restoreRuns: Record<string, OpResult[]> = { local: [], archive: [], floor: [], docs: [] };
+  const restored: Restored[] = [];
+  if (setDir === undefined || artifact === undefined) {
+    report.errors.push('restore: no stowage set to restore from (see the backup errors)');
+    return;
+  }
+  if (only.has('restore') && docsArchive === undefined) {
+    report.errors.push("restore: the docs' archive to restore from is missing (see the backup errors)");
+    failed.add('docs-restore');
+  }
+  // The rollback phase alone still needs fresh stowage restores: they are its baseline and leave the volumes it starts from.
+  const restoreMethods = only.has('restore') ? ['local', 'archive', 'floor', 'docs'] : [...PATHS];
   for (let round = 1; round <= opts.rounds; round++) {
-    for (const method of round % 2 === 1 ? ['stowage', 'docs'] : ['docs', 'stowage']) {
-      if (failed.has(`${method}-restore`)) continue;
+    for (const method of rotate(restoreMethods, round - 1)) {
+      if (failed.has(method) || failed.has(`${method}-restore`)) continue;
       log(`restore round ${round}/${opts.rounds}: ${method}`);
-      const env = method === 'stowage' ? stowageEnvs[round - 1]?.[0] ?? 'dev' : 'docs';
-      const dir = method === 'stowage' ? stowageEnvs[round - 1]?.[1] ?? '' : join(restoreDir, `docs-${round}`);
       try {
-        await freshHostVolume(ctx, SOURCE_VOLUME, dir, env);
-        const r = method === 'stowage' ? await stowageRestore(ctx, round, env, setDir as string) : await docsRestore(ctx, round, SOURCE_VOLUME, docsArchive as string);
+        let r: OpResult;
+        if (method === 'local' || method === 'archive') {
+          const [env, dir] = restoreEnv(method, round);
+          await freshHostVolume(ctx, SOURCE_VOLUME, dir, env);
+          r = await stowageRestore(ctx, round, env, setDir, method);
+          restored.push({ path: method, round, env, dir });
+        } else if (method === 'floor') {
+          const dir = join(restoreDir, `floor-${round}`);
+          r = await floorRestore(round, artifact, dir);
+          await hostVolume(ctx, SOURCE_VOLUME, dir, 'floor');
+        } else {
+          await freshHostVolume(ctx, SOURCE_VOLUME, join(restoreDir, `docs-${round}`), 'docs');
+          r = await docsRestore(ctx, round, SOURCE_VOLUME, docsArchive as string);
+        }
         restoreRuns[method]?.push(r);
-        log(`  ${r.timing.seconds.toFixed(2)} s${r.memory?.stowageNodePeakBytes === undefined ? '' : `, node peak RSS ${(r.memory.stowageNodePeakBytes / 1e6).toFixed(1)} MB`}`);
+        logRun(log, r);
         const got = await digestVolume(SOURCE_VOLUME);
-        const check = { method, round, content: got.content === digest.content && got.files === digest.files, metadata: got.metadata === digest.metadata, fileMetadata: got.fileMetadata === digest.fileMetadata };
+        const check = compare(method, round, got, digest);
         report.restore.checks.push(check);
         if (!check.content) report.errors.push(`restore with ${method}, round ${round}: the restored tree differs from the source (${got.files} files, ${got.bytes} bytes; source ${digest.files} files, ${digest.bytes} bytes)`);
         await must('docker', ['volume', 'rm', SOURCE_VOLUME]);
@@ -321,8 +415,14 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
       }
     }
   }
-  report.restore = { ...report.restore, stowage: series(restoreRuns['stowage'] ?? []), docs: series(restoreRuns['docs'] ?? []) };
-  for (const method of ['stowage', 'docs']) {
+  report.restore = {
+    ...report.restore,
+    local: series(restoreRuns['local'] ?? []),
+    archive: series(restoreRuns['archive'] ?? []),
+    floor: series(restoreRuns['floor'] ?? []),
+    docs: series(restoreRuns['docs'] ?? []),
+  };
+  for (const method of restoreMethods) {
     const checks = report.restore.checks.filter((c) => c.method === method);
     if (checks.length === 0) continue;
     if (checks.every((c) => c.metadata)) report.notes.push(`${method} restores: content, owners, modes and times of every file and directory match the source`);
@@ -330,12 +430,12 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     else report.notes.push(`${method} restores: content matches the source, but file owners, modes or times differ`);
   }
 
-  if (opts.breakdown && setDir !== undefined && docsArchive !== undefined) {
+  if (opts.breakdown && docsArchive !== undefined) {
     log('breakdown of the restore data path');
     try {
       breakdown.restore = await restoreComponents(ctx, setDir, 'data.tar.zst', docsArchive, 2);
       await freshHostVolume(ctx, SOURCE_VOLUME, timelineEnv[1], timelineEnv[0]);
-      const args = ['--stack', `${PROJECT}-${timelineEnv[0]}`, '--stacks-dir', stacksDir, '--backup', setDir, '--yes', '--json'];
+      const args = ['--stack', `${PROJECT}-${timelineEnv[0]}`, '--stacks-dir', stacksDir, '--backup', setDir, ...RESTORE_FROM_DEV, '--yes', '--json'];
       breakdown.timelines.push(await stowageTimeline(ctx, 'stowage restore timeline, fresh volume', 'restore.mjs', args));
       breakdown.timelines.push(await stowageTimeline(ctx, 'stowage restore timeline, over the same content (old tree moved aside and deleted)', 'restore.mjs', args));
       await must('docker', ['volume', 'rm', SOURCE_VOLUME]);
@@ -344,6 +444,55 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     }
   }
   if (opts.breakdown) report.breakdown = breakdown;
+
+  if (only.has('rollback')) await rollbacks(ctx, opts, report, restored, setDir, digest);
+}
+
+/**
+ * Rollback restores: each volume a fresh stowage restore left (exactly the
+ * backup) gets 1% of its files changed, deleted or added, then the same set
+ * is restored into it on the same path. Last, since these restores delete
+ * old content, which slows this disk down for a while.
+ */
+async function rollbacks(ctx: BenchContext, opts: Options, report: BenchReport, restored: Restored[], setDir: string, digest: TreeDigest): Promise<void> {
+  const plan = planDataset({ bytes: opts.sizeMiB * 1024 * 1024, seed: opts.seed });
+  const changes = planChanges(plan);
+  const runs: Record<Path, OpResult[]> = { local: [], archive: [] };
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const path of rotate([...PATHS], round - 1)) {
+      const target = restored.find((t) => t.path === path && t.round === round);
+      if (target === undefined) continue;
+      const fresh = report.restore.checks.find((c) => c.method === path && c.round === round);
+      if (fresh?.content !== true) {
+        report.errors.push(`rollback --via ${path}, round ${round}: skipped, the fresh restore it would start from did not hold the source's content`);
+        continue;
+      }
+      ctx.log(`rollback round ${round}/${opts.rounds}: ${path} (${changes.changed.length} changed, ${changes.deleted.length} deleted, ${changes.added.length} added)`);
+      try {
+        report.rollback.changes = applyChanges(target.dir, plan, changes, opts.seed);
+        await hostVolume(ctx, SOURCE_VOLUME, target.dir, target.env);
+        const r = await stowageRestore(ctx, round, target.env, setDir, path);
+        runs[path].push(r);
+        logRun(ctx.log, r);
+        const got = await digestVolume(SOURCE_VOLUME);
+        const check = compare(path, round, got, digest);
+        report.rollback.checks.push(check);
+        if (!check.content || !check.metadata) {
+          report.errors.push(`rollback --via ${path}, round ${round}: the volume differs from the backup afterwards (${check.content ? 'content matches, metadata differs' : `${got.files} files, ${got.bytes} bytes; backup ${digest.files} files, ${digest.bytes} bytes`})`);
+        }
+        await must('docker', ['volume', 'rm', SOURCE_VOLUME]);
+      } catch (err) {
+        report.errors.push(`rollback --via ${path}, round ${round}: ${message(err)}`);
+        await run('docker', ['volume', 'rm', '--force', SOURCE_VOLUME]);
+      }
+    }
+  }
+  report.rollback.local = series(runs.local);
+  report.rollback.archive = series(runs.archive);
+  report.notes.push(
+    `rollbacks: ${Math.round(ROLLBACK_SHARE * 100)}% of the files of a volume a fresh restore had filled were changed, deleted or added next to (evenly spread, small and large files), ` +
+      'then the same set was restored into it on the same path; compared with that path\'s fresh restores of the same run',
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {

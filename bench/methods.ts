@@ -1,10 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_ZSTD_LEVEL } from '../src/config/model.js';
 import { must, run, stowageProcess, TreeSampler, timed, type ProcessPeak, type Timing, type TreePeaks } from './measure.js';
 import { IMAGE, PROJECT, type Resources } from './resources.js';
 
 /**
- * The methods the benchmark compares: stowage's own scripts, the reference
+ * The methods the benchmark compares: stowage's own scripts on each path, the
+ * floor (the same work by stock tools on the host, no node), the reference
  * docs' helper-container tar, and restic's first backup. Each function runs
  * one timed operation (ending with sync) and returns what it measured.
  */
@@ -66,7 +68,9 @@ async function stowageScript(ctx: BenchContext, script: string, args: string[]):
   );
   const peaks: TreePeaks = sampler?.stop() ?? { processes: [], peakTreeRssBytes: 0, samples: 0 };
   if (r.code !== 0) {
-    throw new Error(`npx zx scripts/${script} ${args.join(' ')} failed (exit ${r.code}):\n  ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-8).join('\n  ')}`);
+    // GNU time's report comes last on stderr: the script's own message is what precedes it.
+    const own = ctx.gnuTime ? r.stderr.replace(/\n?(Command exited with non-zero status \d+\n)?\tCommand being timed:[\s\S]*$/, '') : r.stderr;
+    throw new Error(`npx zx scripts/${script} ${args.join(' ')} failed (exit ${r.code}):\n  ${(own.trim() || r.stdout.trim()).split('\n').slice(-8).join('\n  ')}`);
   }
   const gnu = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   const node = stowageProcess(peaks, `scripts/${script}`);
@@ -87,26 +91,63 @@ export function stowageBackupRoot(ctx: BenchContext): string {
   return join(ctx.work, 'stowage-backups');
 }
 
-export async function stowageBackup(ctx: BenchContext, round: number): Promise<OpResult> {
+/** How stowage moves volume content: `--via local` (the volume's directory on this machine) or `--via archive` (the engine's archive endpoint). */
+export type Path = 'local' | 'archive';
+
+/** The path each volume took, from a script's --json `via`; a run that did not take the path it was asked for is an error, not a measurement. */
+function checkVia(script: string, via: Path, doc: { via?: Array<{ volume: string; via: string; reason: string }> }): void {
+  const wrong = (doc.via ?? []).filter((v) => v.via !== via);
+  if (wrong.length > 0) throw new Error(`${script} --via ${via} took the ${wrong[0]?.via ?? '?'} path for volume ${wrong[0]?.volume ?? '?'}: ${wrong[0]?.reason ?? ''}`);
+}
+
+export async function stowageBackup(ctx: BenchContext, round: number, via: Path): Promise<OpResult> {
   const to = stowageBackupRoot(ctx);
-  const { stdout, memory, timing } = await stowageScript(ctx, 'backup.mjs', ['--stack', `${PROJECT}-dev`, '--stacks-dir', ctx.stacksDir, '--to', to, '--json']);
-  const doc = JSON.parse(stdout) as { path: string; artifacts: Array<{ file: string; bytes: number }>; stopped?: string[]; durationSeconds?: number };
+  const { stdout, memory, timing } = await stowageScript(ctx, 'backup.mjs', ['--stack', `${PROJECT}-dev`, '--stacks-dir', ctx.stacksDir, '--to', to, '--via', via, '--json']);
+  const doc = JSON.parse(stdout) as { path: string; artifacts: Array<{ file: string; bytes: number }>; stopped?: string[]; durationSeconds?: number; via?: Array<{ volume: string; via: string; reason: string }> };
+  checkVia('backup.mjs', via, doc);
   const artifact = doc.artifacts[0];
   if (artifact === undefined) throw new Error(`stowage backup wrote no artifact: ${stdout}`);
   return {
-    method: 'stowage',
+    method: via,
     round,
     timing,
     memory,
     bytes: artifact.bytes,
     path: join(doc.path, artifact.file),
-    detail: { set: doc.path, stopped: doc.stopped ?? [], reportedSeconds: doc.durationSeconds },
+    detail: { set: doc.path, stopped: doc.stopped ?? [], reportedSeconds: doc.durationSeconds, via: doc.via },
   };
 }
 
-export async function stowageRestore(ctx: BenchContext, round: number, env: string, set: string): Promise<OpResult> {
-  const { memory, timing } = await stowageScript(ctx, 'restore.mjs', ['--stack', `${PROJECT}-${env}`, '--stacks-dir', ctx.stacksDir, '--backup', set, '--yes', '--json']);
-  return { method: 'stowage', round, timing, memory };
+/** The sets come from environment dev; each restore goes into an environment of its own (its own fresh directory). */
+export const RESTORE_FROM_DEV = ['--from-env', 'dev'];
+
+export async function stowageRestore(ctx: BenchContext, round: number, env: string, set: string, via: Path): Promise<OpResult> {
+  const { stdout, memory, timing } = await stowageScript(ctx, 'restore.mjs', ['--stack', `${PROJECT}-${env}`, '--stacks-dir', ctx.stacksDir, '--backup', set, ...RESTORE_FROM_DEV, '--via', via, '--yes', '--json']);
+  const doc = JSON.parse(stdout) as { via?: Array<{ volume: string; via: string; reason: string }>; restored?: Array<{ unchangedFilesKept?: number }> };
+  checkVia('restore.mjs', via, doc);
+  // Restores that keep unchanged files (a rollback on the local path) say how many.
+  const kept = (doc.restored ?? []).map((r) => r.unchangedFilesKept).filter((n): n is number => typeof n === 'number');
+  return { method: via, round, timing, memory, detail: { via: doc.via, ...(kept.length > 0 ? { unchangedFilesKept: kept.reduce((a, b) => a + b, 0) } : {}) } };
+}
+
+/**
+ * The floor of a backup on this machine: the volume's directory read by tar
+ * on the host into zstd, to a file, then sync; no node, no engine, no checks.
+ */
+export async function floorBackup(ctx: BenchContext, round: number): Promise<OpResult> {
+  if (ctx.mountpoint === undefined) throw new Error("the floor reads the volume on the host: its Mountpoint must be readable here (local engine, run as root)");
+  const dir = join(ctx.work, `floor-${round}`);
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'x.tar.zst');
+  const { timing } = await timed(() => must('bash', ['-c', `set -o pipefail; tar -cf - . | zstd -${DEFAULT_ZSTD_LEVEL} -T0 -q > "$0"`, path], { cwd: ctx.mountpoint }));
+  return { method: 'floor', round, timing, bytes: statSync(path).size, path };
+}
+
+/** The floor of a restore into a fresh directory: zstd -dc | tar -x on the host, then sync. */
+export async function floorRestore(round: number, artifact: string, dir: string): Promise<OpResult> {
+  mkdirSync(dir, { recursive: false, mode: 0o750 });
+  const { timing } = await timed(() => must('bash', ['-c', 'set -o pipefail; zstd -dc -q "$0" | tar -xf - -C "$1"', artifact, dir]));
+  return { method: 'floor', round, timing };
 }
 
 /** The reference docs' backup: tar czf in a helper container, into a bind-mounted directory. */
@@ -191,6 +232,14 @@ export async function digestVolume(volume: string): Promise<TreeDigest> {
 /** A fresh, empty volume named `name` whose data lives in `dir` (which must not exist yet): no large delete is needed to get the next fresh one. */
 export async function freshHostVolume(ctx: BenchContext, name: string, dir: string, env: string): Promise<void> {
   mkdirSync(dir, { recursive: false, mode: 0o750 });
+  await hostVolume(ctx, name, dir, env);
+}
+
+/** A volume named `name` whose data lives in the existing directory `dir`. */
+export async function hostVolume(ctx: BenchContext, name: string, dir: string, env: string): Promise<void> {
+  // docker volume create hands back an existing volume of that name unchanged: that would restore into the wrong directory.
+  const existing = await run('docker', ['volume', 'inspect', '--format', '{{json .Labels}} {{json .Options}}', name]);
+  if (existing.code === 0) throw new Error(`volume ${name} exists already (labels and options ${existing.stdout.trim()}), where a new one bound to ${dir} was to be created`);
   await must('docker', [
     'volume', 'create',
     '--driver', 'local', '--opt', 'type=none', '--opt', 'o=bind', '--opt', `device=${dir}`,

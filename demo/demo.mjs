@@ -1,8 +1,5 @@
 #!/usr/bin/env -S npx zx
-// Entry point of `npm run demo`: the demo lives in src/commands/demo.ts.
-import { register } from 'tsx/esm/api';
+// Entry point of `npm run demo`: the demo lives in src/commands/demo.ts (build/entry.mjs: compiled in dist/ when current).
+import { runCommand } from '../build/entry.mjs';
 
-register();
-const { main } = await import('../src/cli/cli.ts');
-const { spec, handler } = await import('../src/commands/demo.ts');
-await main(spec, import.meta.url, handler);
+await runCommand('demo', import.meta.url);

@@ -1,4 +1,4 @@
-import { Ajv, type JSONSchemaType } from 'ajv';
+import { Ajv, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { command, type Command, type Runner } from './command.js';
 import { docker } from './docker.js';
 
@@ -59,10 +59,23 @@ const containerImageSchema: JSONSchemaType<ContainerImage[]> = {
   },
 };
 
-// Not strict: docker's output has many more fields than these.
-const ajv = new Ajv({ strict: false, allowUnionTypes: true });
-const validateImages = ajv.compile(imageSchema);
-const validateContainerImages = ajv.compile(containerImageSchema);
+interface Validators {
+  ajv: Ajv;
+  images: ValidateFunction<ImageConfig[]>;
+  containerImages: ValidateFunction<ContainerImage[]>;
+}
+
+let compiled: Validators | undefined;
+
+/** Compiled on first use, not on import: most runs of the scripts that import this never inspect an image. */
+function validators(): Validators {
+  if (compiled === undefined) {
+    // Not strict: docker's output has many more fields than these.
+    const ajv = new Ajv({ strict: false, allowUnionTypes: true });
+    compiled = { ajv, images: ajv.compile(imageSchema), containerImages: ajv.compile(containerImageSchema) };
+  }
+  return compiled;
+}
 
 function parseJson(text: string, what: string): unknown {
   try {
@@ -77,7 +90,8 @@ export async function inspectImages(runner: Runner, references: string[]): Promi
   if (references.length === 0) return [];
   const result = await runner.run(imageCommands.inspectImages(references), { allowFailure: true });
   const data = parseJson(result.stdout.trim(), 'images');
-  if (!validateImages(data)) throw new Error(`unexpected docker image inspect output: ${ajv.errorsText(validateImages.errors)}`);
+  const { ajv, images } = validators();
+  if (!images(data)) throw new Error(`unexpected docker image inspect output: ${ajv.errorsText(images.errors)}`);
   return data;
 }
 
@@ -87,8 +101,9 @@ export async function containerImageIds(runner: Runner, names: string[]): Promis
   // The same `docker container inspect` as inspect.ts, read for the top-level `Image` field (the image ID).
   const result = await runner.run(docker.inspectContainers(names), { allowFailure: true });
   const data = parseJson(result.stdout.trim(), 'containers');
-  if (!validateContainerImages(data)) {
-    throw new Error(`unexpected docker container inspect output: ${ajv.errorsText(validateContainerImages.errors)}`);
+  const { ajv, containerImages } = validators();
+  if (!containerImages(data)) {
+    throw new Error(`unexpected docker container inspect output: ${ajv.errorsText(containerImages.errors)}`);
   }
   return new Map(data.map((c) => [c.Name.replace(/^\//, ''), c.Image]));
 }

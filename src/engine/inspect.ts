@@ -1,4 +1,4 @@
-import { Ajv, type SchemaObject } from 'ajv';
+import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
 import { CommandFailed, engineUnreachable, type Runner } from './command.js';
 import { HELPER_LABEL, docker } from './docker.js';
 
@@ -83,10 +83,23 @@ const volumeSchema: SchemaObject = {
   },
 };
 
-// Not strict: docker's output has many more fields than these, which is fine.
-const ajv = new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
-const validateContainers = ajv.compile<ContainerState[]>(containerSchema);
-const validateVolumes = ajv.compile<VolumeState[]>(volumeSchema);
+interface Validators {
+  ajv: Ajv;
+  containers: ValidateFunction<ContainerState[]>;
+  volumes: ValidateFunction<VolumeState[]>;
+}
+
+let compiled: Validators | undefined;
+
+/** Compiled on first use, not on import: every script imports this module, and --help never inspects anything. */
+function validators(): Validators {
+  if (compiled === undefined) {
+    // Not strict: docker's output has many more fields than these, which is fine.
+    const ajv = new Ajv({ allErrors: false, strict: false, allowUnionTypes: true });
+    compiled = { ajv, containers: ajv.compile<ContainerState[]>(containerSchema), volumes: ajv.compile<VolumeState[]>(volumeSchema) };
+  }
+  return compiled;
+}
 
 function parseJson(text: string, what: string): unknown {
   try {
@@ -104,8 +117,9 @@ export async function inspectContainers(runner: Runner, names: string[]): Promis
   // Names that do not exist are a normal answer; no answer at all is not.
   if (engineUnreachable(result)) throw new CommandFailed(cmd, result);
   const data = parseJson(result.stdout.trim(), 'containers');
-  if (!validateContainers(data)) {
-    throw new Error(`unexpected docker container inspect output: ${ajv.errorsText(validateContainers.errors)}`);
+  const { ajv, containers } = validators();
+  if (!containers(data)) {
+    throw new Error(`unexpected docker container inspect output: ${ajv.errorsText(containers.errors)}`);
   }
   return data.map((c) => ({ ...c, Name: c.Name.replace(/^\//, '') }));
 }
@@ -116,7 +130,8 @@ export async function inspectVolumes(runner: Runner, names: string[]): Promise<V
   const result = await runner.run(cmd, { allowFailure: true });
   if (engineUnreachable(result)) throw new CommandFailed(cmd, result);
   const data = parseJson(result.stdout.trim(), 'volumes');
-  if (!validateVolumes(data)) throw new Error(`unexpected docker volume inspect output: ${ajv.errorsText(validateVolumes.errors)}`);
+  const { ajv, volumes } = validators();
+  if (!volumes(data)) throw new Error(`unexpected docker volume inspect output: ${ajv.errorsText(volumes.errors)}`);
   return data;
 }
 

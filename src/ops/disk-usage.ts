@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv, type SchemaObject } from 'ajv';
+import { Ajv, type SchemaObject, type ValidateFunction } from 'ajv';
 import { engineIsLocal } from '../engine/endpoint.js';
 import { mapLimited } from '../util/concurrency.js';
 import { renderMetrics } from '../util/prometheus.js';
@@ -174,10 +174,23 @@ const historySchema: SchemaObject = {
   },
 };
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-// ajv without ajv-formats knows no formats; a parseable date is checked below instead.
-ajv.addFormat('date-time', (text: string) => !Number.isNaN(Date.parse(text)));
-const validateHistory = ajv.compile<History>(historySchema);
+interface HistoryValidator {
+  ajv: Ajv;
+  history: ValidateFunction<History>;
+}
+
+let compiled: HistoryValidator | undefined;
+
+/** Compiled on first use, not on import (status.mjs imports this module too). */
+function historyValidator(): HistoryValidator {
+  if (compiled === undefined) {
+    const ajv = new Ajv({ allErrors: true, strict: true });
+    // ajv without ajv-formats knows no formats; a parseable date is checked below instead.
+    ajv.addFormat('date-time', (text: string) => !Number.isNaN(Date.parse(text)));
+    compiled = { ajv, history: ajv.compile<History>(historySchema) };
+  }
+  return compiled;
+}
 
 export function defaultHistoryFile(project: string, stateDir: string = stateDirectory()): string {
   return join(stateDir, `disk-usage-${project}.json`);
@@ -193,8 +206,9 @@ export function readHistory(file: string, project: string): History {
   } catch (err) {
     throw new UsageError(`history file ${file} is not JSON (${err instanceof Error ? err.message : String(err)}); ${fix}`);
   }
-  if (!validateHistory(data)) {
-    throw new UsageError(`history file ${file} is not a stowage disk-usage history (${ajv.errorsText(validateHistory.errors)}); ${fix}`);
+  const { ajv, history } = historyValidator();
+  if (!history(data)) {
+    throw new UsageError(`history file ${file} is not a stowage disk-usage history (${ajv.errorsText(history.errors)}); ${fix}`);
   }
   if (data.project !== project) {
     throw new UsageError(`history file ${file} belongs to project ${data.project}, not ${project}; pass --history with a file of its own for each project`);

@@ -13,25 +13,29 @@ const breakdown: Breakdown = {
 };
 
 describe('floorsOf', () => {
-  it('adds up the backup pieces and compares the best possible ratio with the 6x goal', () => {
+  it("adds up the backup pieces and compares the best possible ratio with the archive path's 4.4x goal", () => {
     const [backup] = floorsOf(breakdown, { backup: 24, restore: 8 });
-    expect(backup?.target).toBe('backup-vs-docs');
+    expect(backup?.target).toBe('backup-archive-vs-docs');
     expect(backup?.seconds).toBeCloseTo(4.2);
     expect(backup?.bestRatio).toBeCloseTo(24 / 4.2);
-    expect(backup?.reachable).toBe(false);
+    expect(backup?.goal).toBe(4.4);
+    expect(backup?.reachable).toBe(true);
     expect(backup?.parts.map((p) => p.part)).toEqual(['engine-backup', 'startup', 'writer-pause']);
+    expect(floorsOf(breakdown, { backup: 16, restore: 8 })[0]?.reachable).toBe(false);
   });
 
   it('counts start-up once per script: the restore floor reuses the backup breakdown\'s start-up piece', () => {
-    const restore = floorsOf(breakdown, { backup: 24, restore: 8 }).find((f) => f.target === 'restore-vs-docs');
+    const restore = floorsOf(breakdown, { backup: 24, restore: 8 }).find((f) => f.target === 'restore-archive-vs-docs');
     expect(restore?.seconds).toBeCloseTo(5.3);
     expect(restore?.bestRatio).toBeCloseTo(8 / 5.3);
+    expect(restore?.goal).toBe(1);
     expect(restore?.reachable).toBe(true);
+    expect(floorsOf(breakdown, { backup: 24, restore: 5 }).find((f) => f.target === 'restore-archive-vs-docs')?.reachable).toBe(false);
   });
 
   it('gives no floor for a target whose docs run or one of whose pieces is missing', () => {
-    expect(floorsOf(breakdown, { backup: null, restore: 8 }).map((f) => f.target)).toEqual(['restore-vs-docs']);
-    expect(floorsOf({ ...breakdown, restore: [] }, { backup: 24, restore: 8 }).map((f) => f.target)).toEqual(['backup-vs-docs']);
+    expect(floorsOf(breakdown, { backup: null, restore: 8 }).map((f) => f.target)).toEqual(['restore-archive-vs-docs']);
+    expect(floorsOf({ ...breakdown, restore: [] }, { backup: 24, restore: 8 }).map((f) => f.target)).toEqual(['backup-archive-vs-docs']);
     expect(floorsOf(null, { backup: 24, restore: 8 })).toEqual([]);
   });
 });
