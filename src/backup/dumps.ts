@@ -10,10 +10,10 @@ import { startStreaming, type Command, type Runner } from '../engine/command.js'
 import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, type ContainerState } from '../engine/inspect.js';
-import { readArtifact, writeArtifact, type Compression } from '../engine/pipeline.js';
+import { readArtifact } from '../engine/pipeline.js';
 import type { ProgressFactory } from '../cli/progress.js';
 import { uniqueSuffix } from '../session/session.js';
-import { artifactName } from './artifact-name.js';
+import type { SetWriter } from './set-writer.js';
 import type { ArtifactRecord } from './set.js';
 
 /**
@@ -26,9 +26,7 @@ import type { ArtifactRecord } from './set.js';
 export interface DumpContext {
   model: Model;
   runner: Runner;
-  setPath: string;
-  compression: Compression;
-  stepsAfterDump: Command[];
+  writer: SetWriter;
   progress: ProgressFactory;
 }
 
@@ -42,8 +40,6 @@ export async function dumpDatabase(ctx: DumpContext, volume: VolumeModel): Promi
   if (state === undefined || !state.State.Running) {
     throw new Error(`volume ${volume.key}: ${volume.backup.method} runs inside ${container.name}, which is not running; start it (docker start ${container.name}) and try again`);
   }
-  const encrypted = model.backups.recipients.length > 0;
-  const file = artifactName(volume, ctx.compression, encrypted);
   const inside = `/tmp/stowage-${uniqueSuffix()}.dump`;
   const dumpCommand = volume.backup.method === 'pg_dump' ? await pgDumpCommand(ctx, volume, state, inside) : mongo.dump(mongoTarget(volume, state), inside);
   await runner.run(dumpCommand);
@@ -53,18 +49,9 @@ export async function dumpDatabase(ctx: DumpContext, volume: VolumeModel): Promi
     const content = new PassThrough();
     const extracting = singleFileContent(reader.child.stdout, content);
     const bar = ctx.progress(volume.key, undefined);
-    const [artifact] = await Promise.all([writeArtifact(content, ctx.stepsAfterDump, join(ctx.setPath, file), (n) => bar.add(n)), extracting, reader.done]);
+    const [artifact] = await Promise.all([ctx.writer.dumpStream(volume, content, (n) => bar.add(n)), extracting, reader.done]);
     bar.finish();
-    return {
-      volume: volume.key,
-      file,
-      method: volume.backup.method,
-      bytes: artifact.bytes,
-      sha256: artifact.sha256,
-      format: volume.backup.method === 'pg_dump' ? 'pg_dump-custom' : 'mongodump-archive-gzip',
-      encrypted,
-      sourceBytes: artifact.sourceBytes,
-    };
+    return { volume: volume.key, method: volume.backup.method, ...artifact };
   } finally {
     await runner.run(removeFile(state.Name, inside), { allowFailure: true });
   }
