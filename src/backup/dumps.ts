@@ -1,7 +1,6 @@
 import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { CheckFailed } from '../config/errors.js';
 import { privateScratch } from '../session/scratch.js';
 import { PassThrough } from 'node:stream';
 import type { Model, VolumeModel } from '../config/model.js';
@@ -10,10 +9,10 @@ import { startStreaming, type Command, type Runner } from '../engine/command.js'
 import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, type ContainerState } from '../engine/inspect.js';
-import { readArtifact } from '../engine/pipeline.js';
 import type { ProgressFactory } from '../cli/progress.js';
 import { uniqueSuffix } from '../session/session.js';
 import type { SetWriter } from './set-writer.js';
+import type { ArtifactStream } from './set-reader.js';
 import type { ArtifactRecord } from './set.js';
 
 /**
@@ -90,7 +89,7 @@ export function mongoTarget(volume: VolumeModel, state: ContainerState): Paramet
  * --if-exists --create, mongorestore --drop. The artifact was verified; its
  * hash is checked again on the way in.
  */
-export async function restoreDump(runner: Runner, model: Model, path: string, artifact: ArtifactRecord, volume: VolumeModel, decode: Command[]): Promise<void> {
+export async function restoreDump(runner: Runner, model: Model, open: () => ArtifactStream, artifact: ArtifactRecord, volume: VolumeModel): Promise<void> {
   const container = model.containers.find((c) => c.service === volume.backup.service);
   const [state] = container === undefined ? [] : await inspectContainers(runner, [container.name]);
   if (container === undefined || state === undefined || !state.State.Running) {
@@ -101,9 +100,9 @@ export async function restoreDump(runner: Runner, model: Model, path: string, ar
   try {
     // The dump goes in through the archive endpoint, which needs its size up front: decode to a private temp file first.
     const plain = join(scratch, 'dump');
-    const reader = readArtifact(path, decode.filter((s) => s.program === 'age'));
-    const [, hashed] = await Promise.all([pipeline(reader.content, createWriteStream(plain, { mode: 0o600 })), reader.done]);
-    if (hashed.sha256 !== artifact.sha256) throw new CheckFailed(`${artifact.file} changed since it was verified; nothing was restored`);
+    // The reader fails when the bytes are not the ones verified.
+    const reader = open();
+    await Promise.all([pipeline(reader.content, createWriteStream(plain, { mode: 0o600 })), reader.done]);
     const size = statSync(plain).size;
     const writer = startStreaming(docker.archiveWrite(state.Name, '/tmp'), { stdin: 'pipe', stdout: 'ignore' });
     const stdin = writer.child.stdin;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { decideLocal, hostTarExtract, identityProbe, parseIdentities, type LocalDecision, type Via } from '../engine/local-path.js';
 import { parseRootIdentity } from '../engine/special-files.js';
 import { writeFileAtomic } from '../util/durable-file.js';
@@ -14,8 +14,8 @@ import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { engineIsLocal } from '../engine/endpoint.js';
 import { writeSmallFile } from '../engine/small-file.js';
-import { decodeIntoProcess, fileFingerprint, readArtifact, renderStream } from '../engine/pipeline.js';
-import { readManifest, type ArtifactRecord } from './set.js';
+import type { ArtifactRecord } from './set.js';
+import { DirectorySetReader, type SetReader } from './set-reader.js';
 import { restoreDump } from './dumps.js';
 import { normalizedPath } from './backup.js';
 import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
@@ -23,7 +23,7 @@ import { uninterruptible } from '../session/signals.js';
 import { SwapIncomplete, finishPendingRestore, lastLine } from './pending-restore.js';
 import { silentProgress, type ProgressFactory } from '../cli/progress.js';
 import { CHECK_STAGED, CLEAN_STAGING, isSwapPath, markerText, PREPARE, ROLLED_BACK, SWAP_MARKER, swapCommand, type SwapMarker } from './swap.js';
-import { decodeSteps, isEncrypted, verifySet, type VerifyResult } from './verify.js';
+import { decodeSteps, isEncrypted, type VerifyResult } from './verify.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 
 export interface RestoreOptions {
@@ -93,8 +93,9 @@ function dependentsOf(model: Model, service: string): string[] {
   return model.containers.filter((c) => found.has(c.service)).map((c) => c.name);
 }
 
-export async function planRestore(model: Model, setDir: string, options: RestoreOptions): Promise<RestorePlan> {
-  const manifest = readManifest(setDir);
+export async function planRestore(model: Model, set: SetReader, options: RestoreOptions): Promise<RestorePlan> {
+  const setDir = set.location;
+  const manifest = set.manifest;
   if (manifest.project !== model.project) {
     throw new UsageError(`${setDir} is a backup of project ${manifest.project}, not ${model.project}; pick the right --stack or --backup`);
   }
@@ -120,7 +121,7 @@ export async function planRestore(model: Model, setDir: string, options: Restore
     }
     // An artifact made with --path holds only those paths: restoring it must not wipe the rest of the volume.
     const paths = requestedPaths.length > 0 ? requestedPaths : collapsePaths(artifact.paths ?? []);
-    items.push({ volume, artifact, paths, stop: [], root: undefined, fingerprint: fingerprintOf(join(setDir, artifact.file)) });
+    items.push({ volume, artifact, paths, stop: [], root: undefined, fingerprint: set.fingerprint(artifact) });
   }
   const stops = await containersToStop(model, items, options.runner);
   items.forEach((item, k) => (item.stop = stops[k] ?? []));
@@ -128,7 +129,8 @@ export async function planRestore(model: Model, setDir: string, options: Restore
   if (locked.length > 0 && options.identity === undefined) {
     throw new UsageError(`${locked.map((i) => i.artifact.file).join(', ')} ${locked.length === 1 ? 'is' : 'are'} encrypted: pass --identity <age identity file> (or set STOWAGE_AGE_IDENTITY); nothing was changed`);
   }
-  const verification = await verifySet(setDir, { runner: options.runner, identity: options.identity, volumes: wanted, ...(options.progress === undefined ? {} : { progress: options.progress }) });
+  // A repository's restic check belongs to verify.mjs: a restore reads back (and restic authenticates) what it restores.
+  const verification = await set.verify({ runner: options.runner, identity: options.identity, volumes: wanted, readDataSubset: 'skip', ...(options.progress === undefined ? {} : { progress: options.progress }) });
   for (const item of items) {
     const check = verification.artifacts.find((a) => a.volume === item.volume.key);
     item.root = check?.root;
@@ -136,14 +138,6 @@ export async function planRestore(model: Model, setDir: string, options: Restore
     if (check?.linkGroups !== undefined) item.linkGroups = check.linkGroups;
   }
   return { set: setDir, items, verification };
-}
-
-function fingerprintOf(path: string): string {
-  try {
-    return fileFingerprint(statSync(path, { bigint: true }));
-  } catch {
-    return 'missing'; // verification reports the missing file
-  }
 }
 
 /**
@@ -211,12 +205,14 @@ export function describePlan(plan: RestorePlan): string {
   ].join('\n');
 }
 
-export async function restore(model: Model, setDir: string, options: RestoreOptions): Promise<RestoreResult> {
+export async function restore(model: Model, from: string | SetReader, options: RestoreOptions): Promise<RestoreResult> {
   // Before anything else: these volumes must not be another environment's (dev and prod on one engine).
   await refuseOtherEnvironment(model, options.runner);
-  let plan = verified(await planRestore(model, setDir, options), setDir);
+  const set = typeof from === 'string' ? new DirectorySetReader(from) : from;
+  const setDir = set.location;
+  let plan = verified(await planRestore(model, set, options), setDir);
   if (options.runner.dryRun) {
-    await printPlan(model, plan, options);
+    await printPlan(model, set, plan, options);
     return { set: setDir, restored: [], stopped: [], verification: plan.verification, recovered: [] };
   }
   await options.confirm(plan);
@@ -231,7 +227,7 @@ export async function restore(model: Model, setDir: string, options: RestoreOpti
       log('the containers using the volumes changed since the plan was shown; here is the plan again');
       await options.confirm(plan);
     }
-    return { ...(await applyPlan(session, setDir, plan, options)), recovered: session.recovered };
+    return { ...(await applyPlan(session, set, plan, options)), recovered: session.recovered };
   });
 }
 
@@ -243,24 +239,25 @@ function verified(plan: RestorePlan, setDir: string): RestorePlan {
   return plan;
 }
 
-async function applyPlan(session: EngineSession, setDir: string, plan: RestorePlan, options: RestoreOptions): Promise<Omit<RestoreResult, 'recovered'>> {
+async function applyPlan(session: EngineSession, set: SetReader, plan: RestorePlan, options: RestoreOptions): Promise<Omit<RestoreResult, 'recovered'>> {
+  const setDir = set.location;
   const log = options.log ?? (() => undefined);
   const restored: RestoreResult['restored'] = [];
   const stopped = new Set<string>();
   // Verification may lie minutes back (a confirmation prompt): check before anything is stopped or staged.
-  const changed = plan.items.filter((i) => fingerprintOf(join(setDir, i.artifact.file)) !== i.fingerprint);
+  const changed = plan.items.filter((i) => set.fingerprint(i.artifact) !== i.fingerprint);
   if (changed.length > 0) {
     throw new CheckFailed(`${changed.map((i) => i.artifact.file).join(', ')} changed since ${changed.length === 1 ? 'it was' : 'they were'} verified; nothing was changed. Verify the set again (verify.mjs) and restore again`);
   }
   for (const item of plan.items) {
     for (const name of item.stop) stopped.add(name);
     if (isDumpMethod(item.artifact.method)) {
-      await session.withStopped(item.stop, () => restoreDump(session.runner, session.model, join(setDir, item.artifact.file), item.artifact, item.volume, decodeSteps(item.artifact, options.identity)));
+      await session.withStopped(item.stop, () => restoreDump(session.runner, session.model, () => set.read(item.artifact, 'stored', options.identity), item.artifact, item.volume));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: [], created: false });
     } else {
       const created = await ensureVolume(session.runner, item.volume);
       if (created) log(`created ${item.volume.kind === 'bind' ? 'directory' : 'volume'} ${item.volume.kind === 'bind' ? item.volume.hostPath ?? '' : item.volume.name}`);
-      await session.withStopped(item.stop, () => restoreTree(session, setDir, item, options));
+      await session.withStopped(item.stop, () => restoreTree(session, set, item, options));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: item.paths, created });
     }
   }
@@ -303,7 +300,7 @@ export function stagingStream(setDir: string, item: Pick<RestorePlanItem, 'artif
  * or by the next run that takes the lock), and while it cannot be, the
  * containers that mount the volume stay stopped.
  */
-async function restoreTree(session: EngineSession, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
+async function restoreTree(session: EngineSession, set: SetReader, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
   const { runner, model } = session;
   const image = await helperImage(runner, model, item.volume.key);
   const id = uniqueSuffix();
@@ -321,7 +318,7 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
     const decision = decideLocal(options.via ?? 'auto', item.volume, state, parseRootIdentity((await preparing).stdout));
     if (options.via === 'local' && decision.path === undefined) throw new Error(`--via local: volume ${item.volume.key} cannot take the local path: ${decision.reason.replace(/^the archive endpoint: /, '')}; leave out --via local to restore through the engine`);
     options.onVia?.(decision);
-    const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(join(setDir, item.artifact.file)).size);
+    const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, set.size(item.artifact));
     const writeMarker = async (helper: string | undefined): Promise<void> => {
       if (marker.mode === 'paths') {
         const check = await runner.run(docker.runHelperScript(image, [mount], CHECK_STAGED, [staging, ...marker.args], labels), { allowFailure: true });
@@ -332,12 +329,12 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
       markerWritten = true;
     };
     if (decision.path !== undefined) {
-      await fillLocally(setDir, item, options.identity, join(decision.path, staging), (n) => bar.add(n));
+      await fillLocally(set, item, options.identity, join(decision.path, staging), (n) => bar.add(n));
       bar.finish();
       await writeMarker(undefined);
     } else {
       await session.withHelper(image, [mount], async (helper) => {
-        await fillThroughEndpoint(setDir, item, options.identity, helper, staging, (n) => bar.add(n));
+        await fillThroughEndpoint(set, item, options.identity, helper, staging, (n) => bar.add(n));
         bar.finish();
         await writeMarker(helper);
       });
@@ -370,22 +367,21 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
 }
 
 /** Fills staging through the engine's archive endpoint, holding back the links it refuses for a second pass. */
-async function fillThroughEndpoint(setDir: string, item: RestorePlanItem, identity: string | undefined, helper: string, staging: string, onBytes: (n: number) => void): Promise<void> {
-  const { path, steps, target } = stagingStream(setDir, item, identity, helper, staging);
+async function fillThroughEndpoint(set: SetReader, item: RestorePlanItem, identity: string | undefined, helper: string, staging: string, onBytes: (n: number) => void): Promise<void> {
+  const target = docker.archiveWrite(helper, `/v/${staging}`);
   const select = item.paths.length > 0 && (item.artifact.paths ?? []).length === 0;
   const held = heldBackWithin(item.heldBack ?? NOTHING_HELD_BACK, item.paths.map(entryNameOf));
   if (select || held.names.size > 0) {
     // Selecting paths or holding links back rewrites the archive, which happens here.
-    const reader = readArtifact(path, steps, onBytes);
+    const reader = set.read(item.artifact, 'content', identity, onBytes);
     const content: Chunks = transformArchive(reader.content, { include: select ? item.paths.map(entryNameOf) : [], exclude: [], splice: [], dropWith: (name) => held.names.has(name), ...(item.linkGroups === undefined ? {} : { linkGroups: item.linkGroups }) });
-    const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
-    // The artifact was verified a moment ago; a different hash now means it changed under us.
-    if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
+    // The artifact was verified a moment ago; the reader fails if its bytes are not the verified ones.
+    await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
     // The links the endpoint refuses inside staging go in through the helper's root, named below the mount.
     if (held.names.size > 0) await writeThroughEndpoint(docker.archiveWrite(helper, '/'), heldBackArchive(`v/${staging}`, held));
   } else {
     // Whole archive: file -> zstd -> docker cp, process to process.
-    await decodeIntoProcess(path, steps, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
+    await set.into(item.artifact, identity, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
   }
 }
 
@@ -394,17 +390,14 @@ async function fillThroughEndpoint(setDir: string, item: RestorePlanItem, identi
  * directory on this machine (proven to be the one the engine mounts), with
  * owners, xattrs, ACLs and holes; any symlink is created as it is.
  */
-async function fillLocally(setDir: string, item: RestorePlanItem, identity: string | undefined, stagingDir: string, onBytes: (n: number) => void): Promise<void> {
-  const path = join(setDir, item.artifact.file);
-  const steps = decodeSteps(item.artifact, identity);
+async function fillLocally(set: SetReader, item: RestorePlanItem, identity: string | undefined, stagingDir: string, onBytes: (n: number) => void): Promise<void> {
   const target = hostTarExtract(stagingDir);
   if (item.paths.length > 0 && (item.artifact.paths ?? []).length === 0) {
-    const reader = readArtifact(path, steps, onBytes);
+    const reader = set.read(item.artifact, 'content', identity, onBytes);
     const content: Chunks = transformArchive(reader.content, { include: item.paths.map(entryNameOf), exclude: [], splice: [], dropWith: () => false, ...(item.linkGroups === undefined ? {} : { linkGroups: item.linkGroups }) });
-    const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
-    if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
+    await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
   } else {
-    await decodeIntoProcess(path, steps, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
+    await set.into(item.artifact, identity, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
   }
 }
 
@@ -417,7 +410,7 @@ async function writeThroughEndpoint(target: Command, content: Chunks): Promise<v
   await Promise.all([pipeline(content, stdin), writer.done]);
 }
 
-async function printPlan(model: Model, plan: RestorePlan, options: RestoreOptions): Promise<void> {
+async function printPlan(model: Model, set: SetReader, plan: RestorePlan, options: RestoreOptions): Promise<void> {
   const { runner, identity } = options;
   const say = (line: string): void => runner.plan(line);
   say(`# ${describePlan(plan).split('\n').join('\n# ')}`);
@@ -435,10 +428,9 @@ async function printPlan(model: Model, plan: RestorePlan, options: RestoreOption
       say(`# ${item.volume.key}: written through ${decision.reason}`);
       say(`${renderCommand(docker.runHelperScript('<helper image>', [mount], '<prepare staging>', ['.stowage-restore-XXXX'], {}))}`);
       if (decision.path !== undefined) {
-        say(renderStream(join(plan.set, item.artifact.file), decodeSteps(item.artifact, identity), hostTarExtract(join(decision.path, '.stowage-restore-XXXX'))));
+        say(set.render(item.artifact, identity, hostTarExtract(join(decision.path, '.stowage-restore-XXXX'))));
       } else {
-        const stream = stagingStream(plan.set, item, identity, '<helper>', '.stowage-restore-XXXX');
-        say(renderStream(stream.path, stream.steps, stream.target));
+        say(set.render(item.artifact, identity, docker.archiveWrite('<helper>', '/v/.stowage-restore-XXXX')));
       }
       say(`# then write .stowage-swap.json and swap ${item.paths.length > 0 ? item.paths.join(', ') : 'the whole content'} into place in one helper run (finished from the marker if it is cut off)`);
     }

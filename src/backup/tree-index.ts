@@ -86,13 +86,27 @@ export function exactTime(rfc3339: string): { seconds: number; pax: string } | u
   return { seconds, pax: fraction === '' || seconds < 0 ? String(seconds) : `${seconds}.${fraction}` };
 }
 
-/** Node lines of `restic ls --json` (the snapshot line and anything unreadable skipped). */
-export async function* nodeLines(stdout: Readable): AsyncGenerator<NodeLine> {
-  const lines = createInterface({ input: stdout, crlfDelay: Infinity });
-  for await (const line of lines) {
-    const m = parseMessage(line);
-    if (m !== undefined && 'struct_type' in m && m.struct_type === 'node') yield m;
-  }
+/**
+ * Node lines of `restic ls --json` (the snapshot line and anything unreadable
+ * skipped). The reader attaches at once: a process's output left unread until
+ * the first line is wanted can be gone by then.
+ */
+export function nodeLines(stdout: Readable): AsyncIterator<NodeLine> {
+  const lines = createInterface({ input: stdout, crlfDelay: Infinity })[Symbol.asyncIterator]();
+  return {
+    async next(): Promise<IteratorResult<NodeLine>> {
+      for (;;) {
+        const line = await lines.next();
+        if (line.done === true) return { done: true, value: undefined };
+        const m = parseMessage(line.value);
+        if (m !== undefined && 'struct_type' in m && m.struct_type === 'node') return { done: false, value: m };
+      }
+    },
+    async return(): Promise<IteratorResult<NodeLine>> {
+      await lines.return?.();
+      return { done: true, value: undefined };
+    },
+  };
 }
 
 /**
@@ -169,9 +183,14 @@ export function repairTreeDump(dump: Chunks, nodes: AsyncIterator<NodeLine>, ind
         return part === 'content' && passing ? push(chunk) : undefined;
       },
     });
+    // What restic ls lists after the last entry (a socket dump leaves out) is read to its end, so that ls can exit.
+    for (let next = await nodes.next(); next.done !== true; next = await nodes.next()) void next;
     output.push(END_OF_ARCHIVE);
     output.push(null);
   };
-  run().catch((err: unknown) => output.destroy(err instanceof Error ? err : new Error(String(err))));
+  run().catch((err: unknown) => {
+    void nodes.return?.();
+    output.destroy(err instanceof Error ? err : new Error(String(err)));
+  });
   return output;
 }

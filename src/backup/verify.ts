@@ -10,6 +10,7 @@ import { pg, sqlite } from '../engine/databases.js';
 import { filters, readArtifact, sha256File, type Compression } from '../engine/pipeline.js';
 import { readManifest, type ArtifactRecord, type Manifest } from './set.js';
 import { silentProgress, type ProgressFactory } from '../cli/progress.js';
+import type { RepositoryCheck } from './repository-verify.js';
 
 export interface VerifyOptions {
   runner: Runner;
@@ -18,6 +19,8 @@ export interface VerifyOptions {
   progress?: ProgressFactory;
   /** Only these volumes (restore verifies what it will use). */
   volumes?: string[];
+  /** Repositories: how much data restic check reads back (all, none, n/t, x%, a size), or skip: no restic check. */
+  readDataSubset?: string;
 }
 
 export interface ArtifactCheck {
@@ -42,6 +45,8 @@ export interface VerifyResult {
   manifest: Manifest;
   ok: boolean;
   artifacts: ArtifactCheck[];
+  /** A set in a restic repository: what restic check said of the repository. */
+  repository?: RepositoryCheck;
 }
 
 export function compressionOf(record: ArtifactRecord): Compression {
