@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { Model, VolumeModel } from '../config/model.js';
 import { CommandFailed, startStreaming, type Command, type StreamingProcess } from '../engine/command.js';
 import { feedProcess, writeArtifact, writeArtifactFromProcess, type ByteCounter, type Compression } from '../engine/pipeline.js';
-import { backupErrors, backupSummary, MANIFEST_FILE, restic, TAG, type BackupSummary } from '../engine/restic.js';
+import { backupErrors, backupSummary, MANIFEST_FILE, restic, TAG, type BackupSummary, type BackupTags } from '../engine/restic.js';
 import type { Chunks } from '../engine/tar-format.js';
 import { fsyncPath } from '../util/durable-file.js';
 import { utcStamp } from '../util/timestamps.js';
@@ -164,11 +164,18 @@ export class RepositorySetWriter implements SetWriter {
 
   private constructor(
     private readonly repo: Repository,
-    private readonly model: Model,
+    private readonly owner: SetOwner,
     readonly id: string,
     readonly created: Date,
     readonly removedIncomplete: string[],
+    /** Snapshots carry this time instead of now (a copy keeps the set's own time). */
+    private readonly time: Date | undefined = undefined,
   ) {}
+
+  /** A writer for a set whose id and time are given: a copy of a set made elsewhere. */
+  static forSet(repo: Repository, owner: SetOwner, id: string, created: Date): RepositorySetWriter {
+    return new RepositorySetWriter(repo, owner, id, created, [], created);
+  }
 
   get location(): string {
     return `${this.repo.display} set ${this.id}`;
@@ -179,7 +186,7 @@ export class RepositorySetWriter implements SetWriter {
    * next prune frees their data) and picks this run's id: the UTC second,
    * waiting for the next one when a set of that second exists.
    */
-  static async create(repo: Repository, model: Model, sets: RepositorySet[], log: (line: string) => void): Promise<RepositorySetWriter> {
+  static async create(repo: Repository, model: SetOwner, sets: RepositorySet[], log: (line: string) => void): Promise<RepositorySetWriter> {
     const incomplete = sets.filter((s) => s.manifest === undefined);
     const removed: string[] = [];
     if (incomplete.length > 0) {
@@ -198,12 +205,13 @@ export class RepositorySetWriter implements SetWriter {
     }
   }
 
-  private tags(volume: VolumeModel | undefined): { tags: string[]; host: string } {
-    const base = [TAG.stowage, TAG.project(this.model.project), TAG.env(this.model.env), TAG.set(this.id)];
-    return { tags: volume === undefined ? [...base, TAG.manifest] : [...base, TAG.volume(volume.key)], host: this.model.project };
+  private tags(volume: string | undefined): BackupTags {
+    const base = [TAG.stowage, TAG.project(this.owner.project), TAG.env(this.owner.env), TAG.set(this.id)];
+    return { tags: volume === undefined ? [...base, TAG.manifest] : [...base, TAG.volume(volume)], host: this.owner.project, ...(this.time === undefined ? {} : { time: this.time }) };
   }
 
-  private async stdin(volume: VolumeModel, file: string, source: Readable | StreamingProcess, onBytes: ByteCounter | undefined): Promise<{ bytes: number; sha256: string; summary: BackupSummary }> {
+  /** Stores a stream as the file `file` of a new snapshot of `volume`; says what it stored. */
+  async storeFile(volume: string, file: string, source: Readable | StreamingProcess, onBytes?: ByteCounter): Promise<{ bytes: number; sha256: string; summary: BackupSummary }> {
     const cmd = restic.backupStdin(this.repo.destination, file, this.tags(volume));
     let fed;
     try {
@@ -219,19 +227,19 @@ export class RepositorySetWriter implements SetWriter {
 
   async tarStream(volume: VolumeModel, source: Chunks, onBytes?: ByteCounter): Promise<StoredArtifact> {
     const file = `${volume.key}.tar`;
-    const stored = await this.stdin(volume, file, source instanceof Readable ? source : Readable.from(source, { objectMode: false }), onBytes);
+    const stored = await this.storeFile(volume.key, file, source instanceof Readable ? source : Readable.from(source, { objectMode: false }), onBytes);
     return { file, bytes: stored.bytes, sha256: stored.sha256, format: 'tar', encrypted: false, snapshot: stored.summary.snapshot_id, added: stored.summary.data_added };
   }
 
   async tarProcess(volume: VolumeModel, producer: StreamingProcess, onBytes?: ByteCounter): Promise<StoredArtifact> {
     const file = `${volume.key}.tar`;
-    const stored = await this.stdin(volume, file, producer, onBytes);
+    const stored = await this.storeFile(volume.key, file, producer, onBytes);
     return { file, bytes: stored.bytes, sha256: stored.sha256, format: 'tar', encrypted: false, snapshot: stored.summary.snapshot_id, added: stored.summary.data_added };
   }
 
   async dumpStream(volume: VolumeModel, content: Chunks, onBytes?: ByteCounter): Promise<StoredArtifact> {
     const file = artifactName(volume, 'zstd', false);
-    const stored = await this.stdin(volume, file, content instanceof Readable ? content : Readable.from(content, { objectMode: false }), onBytes);
+    const stored = await this.storeFile(volume.key, file, content instanceof Readable ? content : Readable.from(content, { objectMode: false }), onBytes);
     const format: StoredArtifact['format'] = volume.backup.method === 'pg_dump' ? 'pg_dump-custom' : 'mongodump-archive-gzip';
     return { file, bytes: stored.bytes, sha256: stored.sha256, format, encrypted: false, sourceBytes: stored.bytes, snapshot: stored.summary.snapshot_id, added: stored.summary.data_added };
   }
@@ -244,7 +252,7 @@ export class RepositorySetWriter implements SetWriter {
    * is; any other unreadable file fails the backup.
    */
   async directory(volume: VolumeModel, directory: string, options: DirectorySnapshot): Promise<StoredArtifact> {
-    const cmd = withShadows(restic.backupDirectory(this.repo.destination, directory, { ...this.tags(volume), excludes: options.excludes }), options.shadows);
+    const cmd = withShadows(restic.backupDirectory(this.repo.destination, directory, { ...this.tags(volume.key), excludes: options.excludes }), options.shadows);
     const [index, result] = await Promise.all([scanTree(directory), this.repo.runner.run(cmd, { allowFailure: true })]);
     if (result.code === 3) {
       const errors = backupErrors(result.stderr);
@@ -267,7 +275,8 @@ export class RepositorySetWriter implements SetWriter {
     const set = groupSets(await this.listSet()).find((s) => s.id === this.id);
     const artifacts = manifest.artifacts.map((a) => {
       const snapshot = set?.volumes.get(a.volume);
-      if (snapshot === undefined || a.snapshot === undefined || !snapshot.id.startsWith(a.snapshot)) {
+      // A copied snapshot names the one it was copied from as its original.
+      if (snapshot === undefined || a.snapshot === undefined || !(snapshot.id.startsWith(a.snapshot) || snapshot.original === a.snapshot)) {
         throw new Error(`the snapshot of volume ${a.volume} (${a.snapshot ?? '?'}) is not in ${this.repo.display} after the backup; the set is not complete. Run the backup again`);
       }
       return { ...a, snapshot: snapshot.id, ...(a.format === 'tree' ? { sha256: snapshot.tree } : {}) };
@@ -283,7 +292,7 @@ export class RepositorySetWriter implements SetWriter {
   }
 
   private async listSet(): Promise<Awaited<ReturnType<Repository['snapshots']>>> {
-    return this.repo.snapshots(this.model.project, [TAG.set(this.id)]);
+    return this.repo.snapshots(this.owner.project, [TAG.set(this.id)]);
   }
 
   /** The set's snapshots stay without a manifest: incomplete, never used, forgotten by the next backup. */
@@ -303,5 +312,8 @@ async function scanTree(directory: string): Promise<TreeIndex> {
   await find.done;
   return parseTreeIndex(Buffer.concat(chunks).toString('latin1'), root);
 }
+
+/** Whose set a writer writes: the project and environment its snapshots are tagged with. */
+export type SetOwner = Pick<Model, 'project' | 'env'>;
 
 export type { RepositoryDestination };

@@ -40,6 +40,14 @@ export interface BackupTags {
   tags: string[];
   /** restic's host field: the project, so that runs in a container (a new hostname each time) still find their parent. */
   host: string;
+  /** The snapshot's time when it is not now (a copy keeps its set's time). */
+  time?: Date;
+}
+
+/** `--time` takes local time: the command runs with TZ=UTC and gets UTC. */
+function timeArgs(options: BackupTags): { args: string[]; env: Record<string, string> } {
+  if (options.time === undefined) return { args: [], env: {} };
+  return { args: ['--time', options.time.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')], env: { TZ: 'UTC' } };
 }
 
 export const restic = {
@@ -71,7 +79,9 @@ export const restic = {
 
   /** `restic backup --stdin`: the stream (a tar, a dump) is stored as one file, chunked and deduplicated. */
   backupStdin(repo: RepositoryDestination, filename: string, options: BackupTags): Command {
-    return resticCommand(repo, ['backup', '--json', '--host', options.host, '--tag', options.tags.join(','), '--stdin', '--stdin-filename', filename], `store ${filename} in ${repo.display}`, true);
+    const time = timeArgs(options);
+    const cmd = resticCommand(repo, ['backup', '--json', '--host', options.host, '--tag', options.tags.join(','), ...time.args, '--stdin', '--stdin-filename', filename], `store ${filename} in ${repo.display}`, true);
+    return { ...cmd, env: { ...cmd.env, ...time.env } };
   },
 
   /** A file of a snapshot (its content), or a directory as a tar stream, on stdout. */
