@@ -123,6 +123,11 @@ function ancestorsOf(paths: string[]): string[] {
   return [...found].filter((a) => !paths.includes(a)).sort();
 }
 
+/** A replacement of sed's s command: only the backslash, & and the delimiter mean anything there (`\.` would stay a backslash). */
+function sedReplacement(text: string): string {
+  return text.replace(/[\\&,]/g, (c) => `\\${c}`);
+}
+
 function sedEscape(text: string): string {
   return text.replace(/[\\/.*^$[\]&,]/g, (c) => `\\${c}`);
 }
@@ -149,7 +154,7 @@ export function hostTarCreate(directory: string, options: CreateOptions): Comman
         `--directory=${directory}`,
         '--no-wildcards', '--anchored',
         ...(options.excludeFile === undefined ? [] : [`--exclude-from=${options.excludeFile}`]),
-        ...options.rename.map(([from, to]) => `--transform=s,^\\./${sedEscape(from)}$,./${sedEscape(to)},SH`),
+        ...options.rename.map(([from, to]) => `--transform=s,^\\./${sedEscape(from)}$,./${sedReplacement(to)},SH`),
         '--',
         ...selection,
       ],
