@@ -21,7 +21,7 @@ import { parseTreeIndex, rootFacts, treeIndexScan, type TreeIndex } from './tree
  * same way for both and hands each artifact's stream to the writer.
  */
 
-export type StoredArtifact = Pick<ArtifactRecord, 'file' | 'bytes' | 'sha256' | 'format' | 'encrypted' | 'sourceBytes' | 'snapshot' | 'added' | 'tree'>;
+export type StoredArtifact = Pick<ArtifactRecord, 'file' | 'bytes' | 'sha256' | 'format' | 'encrypted' | 'sourceBytes' | 'snapshot' | 'added' | 'unchanged' | 'tree'>;
 
 export interface DirectorySnapshot {
   /** Absolute paths restic leaves out, matched exactly. */
@@ -264,7 +264,7 @@ export class RepositorySetWriter implements SetWriter {
     const summary = backupSummary(result.stdout);
     if (summary === undefined) throw new Error(`${cmd.purpose}: restic printed no summary; is restic 0.14 or later installed?`);
     this.made.push(summary.snapshot_id);
-    return { file: volume.key, bytes: summary.total_bytes_processed, sha256: '', format: 'tree', encrypted: false, snapshot: summary.snapshot_id, added: summary.data_added, tree: index };
+    return { file: volume.key, bytes: summary.total_bytes_processed, sha256: '', format: 'tree', encrypted: false, snapshot: summary.snapshot_id, added: summary.data_added, unchanged: summary.files_unmodified, tree: index };
   }
 
   /**

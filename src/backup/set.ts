@@ -31,6 +31,8 @@ export interface ArtifactRecord {
   snapshot?: string;
   /** In a restic repository: how many bytes this artifact added to it (what deduplication left). */
   added?: number;
+  /** A directory snapshot: files restic found unchanged since the parent snapshot and did not read. */
+  unchanged?: number;
   /** A directory snapshot's facts restic does not keep (tree-index.ts). */
   tree?: TreeIndex;
   /** Sockets and device files the archive could not hold, named when the backup ran. */

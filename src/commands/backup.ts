@@ -59,7 +59,14 @@ export const handler: Handler = async ({ values, out }) => {
     {
       id: result.id,
       path: result.path,
-      artifacts: result.artifacts.map((a) => ({ volume: a.volume, file: a.file, bytes: a.bytes, sha256: a.sha256 })),
+      artifacts: result.artifacts.map((a) => ({
+        volume: a.volume,
+        file: a.file,
+        bytes: a.bytes,
+        sha256: a.sha256,
+        ...(a.snapshot === undefined ? {} : { snapshot: a.snapshot, added: a.added ?? 0 }),
+        ...(a.unchanged === undefined ? {} : { unchanged: a.unchanged }),
+      })),
       stopped: result.stopped,
       durationSeconds: result.durationSeconds,
       via: viaReport(result.via),
