@@ -7,7 +7,7 @@ import { verifySet } from './verify.js';
 import { EngineSession } from '../session/session.js';
 import { renderCommand } from '../engine/command.js';
 import { restic } from '../engine/restic.js';
-import type { Repository } from './repository.js';
+import type { Repository, RepositorySet } from './repository.js';
 import { RepositorySetReader } from './set-reader.js';
 
 export interface RetentionPolicy {
@@ -104,16 +104,26 @@ export async function pruneRepository(model: Model, repo: Repository, runner: Ru
   return EngineSession.with(runner, model, 'prune', log, () => pruneRepositoryLocked(model, repo, runner, log));
 }
 
-async function pruneRepositoryLocked(model: Model, repo: Repository, runner: Runner, log: (line: string) => void): Promise<PruneResult> {
-  const sets = await repo.sets(model.project);
-  const complete = sets.filter((s) => s.manifest !== undefined);
+/**
+ * The sets a policy keeps in a repository: per environment and volume, the
+ * sets holding that volume are bucketed as keptSets does; a set stays while
+ * any of its volumes keeps it.
+ */
+export function keptRepositorySets(complete: Array<Pick<RepositorySet, 'id' | 'env' | 'volumes'>>, policy: RetentionPolicy): Set<string> {
   const kept = new Set<string>();
   const groups = new Set(complete.flatMap((s) => [...s.volumes.keys()].map((v) => `${s.env ?? ''}\0${v}`)));
   for (const group of groups) {
     const [env, volume] = group.split('\0');
     const holding = complete.filter((s) => (s.env ?? '') === env && s.volumes.has(volume ?? ''));
-    for (const id of keptSets(holding.map((s) => s.id), model.backups.retention)) kept.add(id);
+    for (const id of keptSets(holding.map((s) => s.id), policy)) kept.add(id);
   }
+  return kept;
+}
+
+async function pruneRepositoryLocked(model: Model, repo: Repository, runner: Runner, log: (line: string) => void): Promise<PruneResult> {
+  const sets = await repo.sets(model.project);
+  const complete = sets.filter((s) => s.manifest !== undefined);
+  const kept = keptRepositorySets(complete, model.backups.retention);
   let protectedSet: string | undefined;
   for (const set of [...complete].reverse()) {
     // The repository's own check is verify.mjs's; here each volume of the set is read back and checked.
