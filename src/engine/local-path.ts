@@ -155,7 +155,8 @@ export function hostTarCreate(directory: string, options: CreateOptions): Comman
         '--no-wildcards', '--anchored',
         ...(options.excludeFile === undefined ? [] : [`--exclude-from=${options.excludeFile}`]),
         ...options.rename.map(([from, to]) => `--transform=s,^\\./${sedEscape(from)}$,./${sedReplacement(to)},SH`),
-        '--',
+        // No `--`: the selection interleaves --no-recursion/--recursion with names, and every name
+        // starts with `.`, so none can be taken for an option.
         ...selection,
       ],
       `read ${directory}`,
