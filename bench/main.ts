@@ -14,6 +14,8 @@ import {
 import { ensureTestImages } from '../test/images/ensure.js';
 import { evaluate, render, series, type BenchReport } from './report.js';
 import { IMAGE, PROJECT, Resources } from './resources.js';
+import { RESTIC_PASSWORD, repositoryBackups, repositoryRestore, type RepositoryBench } from './repository.js';
+import { repositoryReport } from './report.js';
 
 /**
  * npm run bench [-- --size-mib N] [--rounds N] [--json] [--breakdown]
@@ -157,6 +159,7 @@ export function newReport(opts: Options): BenchReport {
     dataset: null,
     backup: { stowage: series([]), docs: series([]), restic: series([]) },
     restore: { stowage: series([]), docs: series([]), sourceRemovalSeconds: null, checks: [] },
+    repository: null,
     sizes: { stowageArchiveBytes: null, docsArchiveBytes: null, resticRepositoryBytes: null, stowageVsDocs: null },
     memory: { backupStowageNodePeakBytes: null, restoreStowageNodePeakBytes: null, backupTreePeakBytes: null, backupGnuTimeMaxRssBytes: null },
     targets: [],
@@ -194,8 +197,9 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
   mkdirSync(stacksDir);
   mkdirSync(restoreDir);
   const stowageEnvs: Array<[string, string]> = Array.from({ length: opts.rounds }, (_, i) => [`rs${i + 1}`, join(restoreDir, `stowage-${i + 1}`)]);
+  const repositoryEnvs: Array<[string, string]> = Array.from({ length: opts.rounds }, (_, i) => [`rr${i + 1}`, join(restoreDir, `repository-${i + 1}`)]);
   const timelineEnv: [string, string] = ['timeline', join(restoreDir, 'timeline')];
-  writeFileSync(join(stacksDir, `${PROJECT}.yaml`), stackFile([...stowageEnvs, timelineEnv]));
+  writeFileSync(join(stacksDir, `${PROJECT}.yaml`), stackFile([...stowageEnvs, ...repositoryEnvs, timelineEnv]));
 
   // The data set, written once into the named volume.
   await must('docker', ['volume', 'create', '--label', `stowage.project=${PROJECT}`, '--label', 'stowage.env=dev', '--label', 'stowage.volume=data', resources.volume(SOURCE_VOLUME)]);
@@ -269,6 +273,21 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     }
   }
   report.backup = { stowage: series(backupRuns['stowage'] ?? []), docs: series(backupRuns['docs'] ?? []), restic: series(backupRuns['restic'] ?? []) };
+
+  // Into a restic repository, against restic's own runs (bench/repository.ts); it changes 1% of the files seven times, so it comes after the other backups.
+  let repository: RepositoryBench | undefined;
+  let repositoryDigest: TreeDigest | undefined;
+  if (!failed.has('restic')) {
+    try {
+      const passwordFile = join(work, 'restic-password');
+      writeFileSync(passwordFile, `${RESTIC_PASSWORD}\n`, { mode: 0o600 });
+      repository = await repositoryBackups(ctx, opts.seed, log, passwordFile);
+      report.repository = repositoryReport(repository);
+      repositoryDigest = await digestVolume(SOURCE_VOLUME);
+    } catch (err) {
+      report.errors.push(`backup into a restic repository: ${message(err)}`);
+    }
+  }
   const stowageSet = backupRuns['stowage']?.[0];
   const docsArchive = backupRuns['docs']?.[0]?.path;
 
@@ -294,23 +313,32 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
       `the source volume was deleted once before them (${removal.timing.seconds.toFixed(1)} s incl. sync, then 3 s pause)`,
   );
   const setDir = typeof stowageSet?.detail?.['set'] === 'string' ? stowageSet.detail['set'] : undefined;
-  const restoreRuns: Record<string, OpResult[]> = { stowage: [], docs: [] };
+  const restoreRuns: Record<string, OpResult[]> = { stowage: [], docs: [], repository: [] };
+  if (repository === undefined) failed.add('repository-restore');
   if (setDir === undefined) failed.add('stowage-restore');
   if (docsArchive === undefined) failed.add('docs-restore');
   if (setDir === undefined || docsArchive === undefined) report.errors.push('restore: a backup to restore from is missing (see the backup errors)');
   for (let round = 1; round <= opts.rounds; round++) {
-    for (const method of round % 2 === 1 ? ['stowage', 'docs'] : ['docs', 'stowage']) {
+    for (const method of rotate(['stowage', 'docs', 'repository'], round - 1)) {
       if (failed.has(`${method}-restore`)) continue;
       log(`restore round ${round}/${opts.rounds}: ${method}`);
-      const env = method === 'stowage' ? stowageEnvs[round - 1]?.[0] ?? 'dev' : 'docs';
-      const dir = method === 'stowage' ? stowageEnvs[round - 1]?.[1] ?? '' : join(restoreDir, `docs-${round}`);
+      const envs = method === 'stowage' ? stowageEnvs : repositoryEnvs;
+      const env = method === 'docs' ? 'docs' : envs[round - 1]?.[0] ?? 'dev';
+      const dir = method === 'docs' ? join(restoreDir, `docs-${round}`) : envs[round - 1]?.[1] ?? '';
       try {
         await freshHostVolume(ctx, SOURCE_VOLUME, dir, env);
-        const r = method === 'stowage' ? await stowageRestore(ctx, round, env, setDir as string) : await docsRestore(ctx, round, SOURCE_VOLUME, docsArchive as string);
+        const r =
+          method === 'stowage'
+            ? await stowageRestore(ctx, round, env, setDir as string)
+            : method === 'repository' && repository !== undefined
+              ? await repositoryRestore(ctx, repository, round, env)
+              : await docsRestore(ctx, round, SOURCE_VOLUME, docsArchive as string);
         restoreRuns[method]?.push(r);
         log(`  ${r.timing.seconds.toFixed(2)} s${r.memory?.stowageNodePeakBytes === undefined ? '' : `, node peak RSS ${(r.memory.stowageNodePeakBytes / 1e6).toFixed(1)} MB`}`);
         const got = await digestVolume(SOURCE_VOLUME);
-        const check = { method, round, content: got.content === digest.content && got.files === digest.files, metadata: got.metadata === digest.metadata, fileMetadata: got.fileMetadata === digest.fileMetadata };
+        // The repository's newest set holds the volume after its seven backups' changes.
+        const want = method === 'repository' ? (repositoryDigest ?? digest) : digest;
+        const check = { method, round, content: got.content === want.content && got.files === want.files, metadata: got.metadata === want.metadata, fileMetadata: got.fileMetadata === want.fileMetadata };
         report.restore.checks.push(check);
         if (!check.content) report.errors.push(`restore with ${method}, round ${round}: the restored tree differs from the source (${got.files} files, ${got.bytes} bytes; source ${digest.files} files, ${digest.bytes} bytes)`);
         await must('docker', ['volume', 'rm', SOURCE_VOLUME]);
@@ -321,8 +349,8 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
       }
     }
   }
-  report.restore = { ...report.restore, stowage: series(restoreRuns['stowage'] ?? []), docs: series(restoreRuns['docs'] ?? []) };
-  for (const method of ['stowage', 'docs']) {
+  report.restore = { ...report.restore, stowage: series(restoreRuns['stowage'] ?? []), docs: series(restoreRuns['docs'] ?? []), repository: series(restoreRuns['repository'] ?? []) };
+  for (const method of ['stowage', 'docs', 'repository']) {
     const checks = report.restore.checks.filter((c) => c.method === method);
     if (checks.length === 0) continue;
     if (checks.every((c) => c.metadata)) report.notes.push(`${method} restores: content, owners, modes and times of every file and directory match the source`);

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { UTC_STAMP } from '../util/timestamps.js';
@@ -205,8 +205,7 @@ export class RepositorySetReader implements SetReader {
     const writer = startStreaming(consumer, { stdin: 'pipe', stdout: 'ignore' });
     const stdin = writer.child.stdin;
     if (stdin === null) throw new Error(`${consumer.purpose}: no stdin`);
-    stdin.on('error', () => undefined);
-    await settlePipeline([stream.done, pipeline(stream.content, stdin), writer.done], [writer]);
+    await settlePipeline([stream.done, feedAll(stream.content, stdin), writer.done], [writer]);
   }
 
   render(artifact: ArtifactRecord, _identity: string | undefined, consumer: Command): string {
@@ -218,6 +217,36 @@ export class RepositorySetReader implements SetReader {
   }
 }
 
+
+/**
+ * Writes a stream into a consumer's stdin and reads it to its end whatever the
+ * consumer does: tar stops reading at the archive's end marker, before the
+ * padding after it, and the rest must still be read (restic dump finishes,
+ * the hash is checked). The consumer's own exit says whether it succeeded.
+ */
+async function feedAll(content: Readable, stdin: Writable): Promise<void> {
+  let open = true;
+  const closed = (): void => {
+    open = false;
+  };
+  stdin.on('error', closed);
+  stdin.on('close', closed);
+  for await (const chunk of content) {
+    if (!open) continue;
+    if (!stdin.write(chunk)) {
+      await new Promise<void>((resume) => {
+        const go = (): void => {
+          stdin.off('drain', go);
+          stdin.off('close', go);
+          resume();
+        };
+        stdin.once('drain', go);
+        stdin.once('close', go);
+      });
+    }
+  }
+  if (open) stdin.end();
+}
 
 // ---------------------------------------------------------------- which set
 
