@@ -8,13 +8,13 @@ import { backupComponents, restoreComponents, stowageTimeline } from './breakdow
 import { generateDataset } from './generate.js';
 import { descendantsOf, must, run, runningChildren, syncDisks, timed } from './measure.js';
 import {
-  APP_COMMAND, APP_CONTAINER, SOURCE_VOLUME, digestVolume, docsBackup, docsRestore, freshHostVolume, resticBackup, stowageBackup, stowageRestore,
+  APP_COMMAND, APP_CONTAINER, RESTIC_PASSWORD, SOURCE_VOLUME, digestVolume, docsBackup, docsRestore, freshHostVolume, resticBackup, stowageBackup, stowageRestore,
   type BenchContext, type OpResult, type TreeDigest,
 } from './methods.js';
 import { ensureTestImages } from '../test/images/ensure.js';
 import { evaluate, render, series, type BenchReport } from './report.js';
 import { IMAGE, PROJECT, Resources } from './resources.js';
-import { RESTIC_PASSWORD, repositoryBackups, repositoryRestore, type RepositoryBench } from './repository.js';
+import { repositoryBackups, repositoryRestore, type RepositoryBench } from './repository.js';
 import { repositoryReport } from './report.js';
 
 /**

@@ -67,7 +67,9 @@ export async function stowageScript(ctx: BenchContext, script: string, args: str
   );
   const peaks: TreePeaks = sampler?.stop() ?? { processes: [], peakTreeRssBytes: 0, samples: 0 };
   if (r.code !== 0) {
-    throw new Error(`npx zx scripts/${script} ${args.join(' ')} failed (exit ${r.code}):\n  ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-8).join('\n  ')}`);
+    // GNU time's report comes last: the script's own message is before it.
+    const own = r.stderr.split(/\n\s*Command being timed:/)[0] ?? r.stderr;
+    throw new Error(`npx zx scripts/${script} ${args.join(' ')} failed (exit ${r.code}):\n  ${(own.trim() || r.stdout.trim()).split('\n').slice(-8).join('\n  ')}`);
   }
   const gnu = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
   const node = stowageProcess(peaks, `scripts/${script}`);
@@ -106,7 +108,8 @@ export async function stowageBackup(ctx: BenchContext, round: number): Promise<O
 }
 
 export async function stowageRestore(ctx: BenchContext, round: number, env: string, set: string): Promise<OpResult> {
-  const { memory, timing } = await stowageScript(ctx, 'restore.mjs', ['--stack', `${PROJECT}-${env}`, '--stacks-dir', ctx.stacksDir, '--backup', set, '--yes', '--json']);
+  // The set was made in dev; each restore target is an environment of its own (its own fresh volume).
+  const { memory, timing } = await stowageScript(ctx, 'restore.mjs', ['--stack', `${PROJECT}-${env}`, '--stacks-dir', ctx.stacksDir, '--backup', set, '--from-env', 'dev', '--yes', '--json']);
   return { method: 'stowage', round, timing, memory };
 }
 

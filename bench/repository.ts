@@ -3,7 +3,7 @@ import { closeSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from './dataset.js';
 import { must, timed, type Timing } from './measure.js';
-import { directoryBytes, stowageScript, type BenchContext, type OpResult } from './methods.js';
+import { directoryBytes, RESTIC_PASSWORD, stowageScript, type BenchContext, type OpResult } from './methods.js';
 import { PROJECT } from './resources.js';
 
 /**
@@ -18,7 +18,6 @@ import { PROJECT } from './resources.js';
  *   main.ts (method `repository`), against the docs' tar xzf.
  */
 
-export const RESTIC_PASSWORD = 'stowagebench-not-a-secret';
 
 export interface RepositoryBench {
   first: { stowage: OpResult | null; resticSeconds: number | null };
@@ -127,6 +126,6 @@ export async function repositoryBackups(ctx: BenchContext, seed: number, log: (l
 
 /** A restore from the repository's newest set into the fresh volume of environment `env`. */
 export async function repositoryRestore(ctx: BenchContext, bench: RepositoryBench, round: number, env: string): Promise<OpResult> {
-  const { memory, timing } = await stowageScript(ctx, 'restore.mjs', ['--stack', `${PROJECT}-${env}`, '--stacks-dir', ctx.stacksDir, '--to', bench.repository, '--backup', 'latest', '--yes', '--json'], repositoryEnv(bench, ctx));
+  const { memory, timing } = await stowageScript(ctx, 'restore.mjs', ['--stack', `${PROJECT}-${env}`, '--stacks-dir', ctx.stacksDir, '--to', bench.repository, '--backup', 'latest', '--from-env', 'dev', '--yes', '--json'], repositoryEnv(bench, ctx));
   return { method: 'repository', round, timing, memory };
 }

@@ -138,7 +138,6 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
 
   const inspected = inspectVolumes(runner, volumes.filter((v) => v.kind !== 'bind').map((v) => v.name));
   inspected.catch(() => undefined);
-  const repoSets = await opening;
   const states = new Map((await inspected).map((v) => [v.Name, v]));
   const existing = new Set(states.keys());
   for (const v of volumes) {
@@ -155,12 +154,23 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     );
 
   if (runner.dryRun) {
+    await opening;
     const decisions = await decideVia(runner, model, volumes.filter((v) => !isDumpMethod(v.backup.method)), options.via ?? 'auto', states);
     planBackup(model, volumes, await usingVolumes(), options, stepsAfterTar, runner, decisions, repo);
     return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0, recovered: [], via: [...decisions.values()] };
   }
 
-  const session = await EngineSession.open(runner, model, 'backup', log);
+  // The lock is taken while the repository opens; nothing stops before both are done, and a repository
+  // that does not open (a wrong password: exit 2) lets the lock go again.
+  const sessionOpening = EngineSession.open(runner, model, 'backup', log);
+  let repoSets: Awaited<typeof opening>;
+  try {
+    repoSets = await opening;
+  } catch (err) {
+    await (await sessionOpening.catch(() => undefined))?.close();
+    throw err;
+  }
+  const session = await sessionOpening;
   let writer: SetWriter | undefined;
   let committed = false;
   try {
