@@ -3,7 +3,7 @@
 // no set that `latest` picks, the writers running again, nothing lost; after a
 // dropped connection the next run removes our dead run's stale lock (and
 // never a live one: restic-servers.test.ts) and succeeds.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,5 +160,43 @@ describe('the repository\'s disk is full', () => {
     const verified = await cli('verify', ['--to', repo, '--backup', 'latest', '--json']);
     expect(verified.code, show(verified)).toBe(0);
     expect(parseJsonDocument<{ set: string }>(verified.stdout).set).toMatch(new RegExp(`set ${earlier}$`));
+  });
+});
+
+describe('a damaged repository', () => {
+  function packs(repoDir: string): Set<string> {
+    const data = join(repoDir, 'data');
+    return new Set(readdirSync(data).flatMap((sub) => readdirSync(join(data, sub)).map((name) => join(data, sub, name))));
+  }
+
+  it('verify exits 3 naming the volume whose data is damaged, and not the volume that reads back whole', async () => {
+    const repoDir = join(work, 'damaged');
+    const repo = `restic:${repoDir}`;
+    const first = await cli('backup', ['--to', repo, '--init', '--volume', 'db']);
+    expect(first.code, show(first)).toBe(0);
+    const before = packs(repoDir);
+    await hostShell('head -c 3000000 /dev/urandom > "$1/unique.bin"', bigMount);
+    const big = await cli('backup', ['--to', repo, '--volume', 'big']);
+    expect(big.code, show(big)).toBe(0);
+    const bigPacks = [...packs(repoDir)].filter((p) => !before.has(p));
+    expect(bigPacks.length).toBeGreaterThan(0);
+    const both = await cli('backup', ['--to', repo, '--json']);
+    expect(both.code, show(both)).toBe(0);
+    const id = parseJsonDocument<{ id: string }>(both.stdout).id;
+    // Bytes in the middle of every pack only the big volume's data went into are overwritten, as a failing disk would.
+    for (const pack of bigPacks) {
+      const fd = openSync(pack, 'r+');
+      try {
+        writeSync(fd, Buffer.alloc(256, 0x5a), 0, 256, Math.floor(statSync(pack).size / 2));
+      } finally {
+        closeSync(fd);
+      }
+    }
+    const r = await cli('verify', ['--to', repo, '--backup', id, '--json']);
+    expect(r.code, show(r)).toBe(3);
+    const doc = parseJsonDocument<{ repository: { ok: boolean }; artifacts: Array<{ volume: string; ok: boolean }> }>(r.stdout);
+    expect(doc.repository.ok).toBe(false);
+    expect(doc.artifacts.map((a) => [a.volume, a.ok])).toEqual([['big', false], ['db', true]]);
+    expect(r.stderr).toMatch(/verification failed: volume big\b/);
   });
 });

@@ -25,7 +25,8 @@ helper: { image: stowage-test/busybox:1 }
 backups:
   retention: { last: 1, daily: 0, weekly: 0, monthly: 0 }
 volumes:
-  files: {}
+  files:
+    backup: { exclude: [cache] }
   db:
     backup: { method: sqlite, databases: [app.db] }
 services:
@@ -130,6 +131,12 @@ describe('an sftp: repository on a real sshd', () => {
     const base = ['stowage', `project=${sb.project}`, 'env=dev', `set=${first.id}`];
     expect(tags.sort()).toEqual([[...base, 'volume=files'], [...base, 'volume=db'], [...base, 'manifest']].map((t) => t.sort().join(',')).sort());
     expect(first.artifacts.map((a) => a.snapshot)).toEqual(first.artifacts.map((a) => snapshots.find((s) => s.tags?.includes(`volume=${a.volume}`))?.id));
+    // The volume's own files, at the snapshot's root.
+    const listed = await stockRestic(sftpRepo, ['ls', first.artifacts.find((a) => a.volume === 'files')?.snapshot ?? '?']);
+    expect(listed.stdout).toMatch(/^\/f0$/m);
+    // The database is the online copy, under its own name, and nothing else of SQLite's.
+    const db = await stockRestic(sftpRepo, ['ls', first.artifacts.find((a) => a.volume === 'db')?.snapshot ?? '?']);
+    expect(db.stdout.split('\n').filter((l) => l.startsWith('/'))).toEqual(['/app.db']);
   });
 
   it('a second backup of unchanged volumes reads none of their files again and stores almost nothing', async () => {
@@ -140,6 +147,15 @@ describe('an sftp: repository on a real sshd', () => {
     // 200 small files, two hard-linked names, the blob, eight large ones (the FIFO is not a file restic reads).
     expect(files?.unchanged).toBe(211);
     for (const a of second.artifacts) expect(a.added ?? Infinity, a.volume).toBeLessThan(64 * 1024);
+  });
+
+  it('through the archive endpoint (a remote engine), a second backup of unchanged volumes stores almost nothing', async () => {
+    const once = await cli('backup', ['--to', `restic:${sftpRepo}`, '--via', 'archive', '--json']);
+    expect(once.code, show(once)).toBe(0);
+    expect(parseJsonDocument<BackupDoc>(once.stdout).artifacts.find((a) => a.volume === 'files')?.file).toBe('files.tar');
+    const twice = await cli('backup', ['--to', `restic:${sftpRepo}`, '--via', 'archive', '--json']);
+    expect(twice.code, show(twice)).toBe(0);
+    for (const a of parseJsonDocument<BackupDoc>(twice.stdout).artifacts) expect(a.added ?? Infinity, a.volume).toBeLessThan(64 * 1024);
   });
 
   it('verify latest runs restic check reading all data back and checks each volume as a set does', async () => {
@@ -171,6 +187,16 @@ describe('an sftp: repository on a real sshd', () => {
     const r = await cli('restore', ['--to', `restic:${sftpRepo}`, '--backup', 'latest', '--volume', 'files', '--path', 'f9', '--yes']);
     expect(r.code, show(r)).toBe(0);
     expect((await docker('exec', sb.container('app'), 'cat', '/data/f9')).trim()).toBe('file 9');
+  });
+
+  it('leaves out what backup.exclude names, as from a set directory', async () => {
+    await hostShell('set -e; mkdir "$1/cache"; printf "rebuilt at start\\n" > "$1/cache/index"', filesMount);
+    const r = await cli('backup', ['--to', `restic:${sftpRepo}`, '--volume', 'files', '--json']);
+    expect(r.code, show(r)).toBe(0);
+    const listed = await stockRestic(sftpRepo, ['ls', parseJsonDocument<BackupDoc>(r.stdout).artifacts[0]?.snapshot ?? '?']);
+    expect(listed.stdout).toMatch(/^\/f1$/m);
+    expect(listed.stdout).not.toMatch(/cache/);
+    await hostShell('rm -rf "$1/cache"', filesMount);
   });
 
   it('a wrong password: exit 2 before any container stops', async () => {
