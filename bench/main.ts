@@ -250,7 +250,7 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
   const restoreEnv = (path: Path, round: number): [string, string] => [`r${path === 'local' ? 'l' : 'a'}${round}`, join(restoreDir, `${path}-${round}`)];
   const stowageEnvs = PATHS.flatMap((path) => Array.from({ length: opts.rounds }, (_, i) => restoreEnv(path, i + 1)));
   const timelineEnv: [string, string] = ['timeline', join(restoreDir, 'timeline')];
-  writeFileSync(join(stacksDir, `${PROJECT}.yaml`), stackFile([...stowageEnvs, timelineEnv]));
+  writeFileSync(join(stacksDir, `${PROJECT}.yaml`), stackFile([...stowageEnvs, ...repositoryEnvs, timelineEnv]));
 
   // The data set, written once into the named volume.
   await must('docker', ['volume', 'create', '--label', `stowage.project=${PROJECT}`, '--label', 'stowage.env=dev', '--label', 'stowage.volume=data', resources.volume(SOURCE_VOLUME)]);

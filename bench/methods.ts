@@ -51,8 +51,8 @@ export interface OpResult {
   detail?: Record<string, unknown>;
 }
 
-/** Runs one stowage script under the /proc sampler (and GNU time when installed). */
-async function stowageScript(ctx: BenchContext, script: string, args: string[]): Promise<{ stdout: string; memory: MemoryReport; timing: Timing }> {
+/** Runs one stowage script under the /proc sampler (and GNU time when installed), with more environment variables when given. */
+export async function stowageScript(ctx: BenchContext, script: string, args: string[], env?: Record<string, string>): Promise<{ stdout: string; memory: MemoryReport; timing: Timing }> {
   let sampler: TreeSampler | undefined;
   const argv = ['npx', 'zx', `scripts/${script}`, ...args];
   const program = ctx.gnuTime ? '/usr/bin/time' : (argv[0] as string);
@@ -60,6 +60,7 @@ async function stowageScript(ctx: BenchContext, script: string, args: string[]):
   const { value: r, timing } = await timed(() =>
     run(program, programArgs, {
       cwd: ctx.repo,
+      ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
       onSpawn: (pid) => {
         sampler = new TreeSampler(pid);
         sampler.start(50);

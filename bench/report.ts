@@ -61,6 +61,29 @@ export interface BenchReport {
   errors: string[];
 }
 
+export interface RepositoryReport {
+  firstSeconds: { stowage: number | null; restic: number | null };
+  secondSeconds: { stowage: number | null; restic: number | null };
+  /** What the second backup stored, and how many files restic found unchanged (not read). */
+  secondAddedBytes: number | null;
+  secondUnchangedFiles: number | null;
+  growth: { afterFirstBytes: number; afterSeventhBytes: number; ratio: number; filesChangedPerRound: number; bytesChangedPerRound: number[] } | null;
+  backupStowageNodePeakBytes: number | null;
+}
+
+export function repositoryReport(bench: RepositoryBench): RepositoryReport {
+  const added = bench.second.stowage?.detail?.['added'];
+  const unchanged = bench.second.stowage?.detail?.['unchanged'];
+  return {
+    firstSeconds: { stowage: bench.first.stowage?.timing.seconds ?? null, restic: bench.first.resticSeconds },
+    secondSeconds: { stowage: bench.second.stowage?.timing.seconds ?? null, restic: bench.second.resticSeconds },
+    secondAddedBytes: typeof added === 'number' ? added : null,
+    secondUnchangedFiles: typeof unchanged === 'number' ? unchanged : null,
+    growth: bench.growth,
+    backupStowageNodePeakBytes: maxOf([bench.first.stowage?.memory?.stowageNodePeakBytes, bench.second.stowage?.memory?.stowageNodePeakBytes]),
+  };
+}
+
 export interface Floor {
   target: string;
   /** Sum of the measured pieces, each a median. */
@@ -203,6 +226,7 @@ export function evaluate(report: BenchReport): void {
   ] as const) {
     targets.push({ id, description: label, measured: value === null ? 'n/a' : mb(value), goal: '< 200 MB', pass: value === null ? null : value < RSS_LIMIT, value });
   }
+  targets.push(...repositoryTargets(report));
   const d = report.sizes.stowageVsDocs;
   targets.push({
     id: 'archive-size',
@@ -214,6 +238,44 @@ export function evaluate(report: BenchReport): void {
   });
   report.targets = targets;
   report.floors = floorsOf(report.breakdown, { backup: b.docs.median, restore: r.docs.median });
+}
+
+/** The targets of backups into a restic repository (docs/restic.md), against restic's own runs in the same benchmark. */
+function repositoryTargets(report: BenchReport): Target[] {
+  const repo = report.repository;
+  if (repo === null) return [];
+  const ratioOf = (ours: number | null, theirs: number | null): number | null => (ours !== null && theirs !== null && theirs > 0 ? ours / theirs : null);
+  const first = ratioOf(repo.firstSeconds.stowage, repo.firstSeconds.restic);
+  const second = ratioOf(repo.secondSeconds.stowage, repo.secondSeconds.restic);
+  const growth = repo.growth?.ratio ?? null;
+  const restore = report.restore.repository?.median ?? null;
+  const docs = report.restore.docs.median;
+  const restoreRss = maxOf((report.restore.repository?.runs ?? []).map((x) => x.memory?.stowageNodePeakBytes));
+  const bounded = (id: string, description: string, value: number | null, limit: number, shown: string): Target => ({
+    id,
+    description,
+    measured: value === null ? 'n/a' : shown,
+    goal: `<= ${limit}x`,
+    pass: value === null ? null : value <= limit,
+    value,
+  });
+  return [
+    bounded('repo-first-backup', "first backup into a local repository vs restic's own", first, 1.3, `${secs(repo.firstSeconds.stowage)} vs ${secs(repo.firstSeconds.restic)} (${(first ?? 0).toFixed(2)}x)`),
+    bounded('repo-second-backup', "second backup, nothing changed, vs restic's own", second, 2, `${secs(repo.secondSeconds.stowage)} vs ${secs(repo.secondSeconds.restic)} (${(second ?? 0).toFixed(2)}x)`),
+    bounded('repo-growth', 'repository after 7 backups (1% of files changed between each) vs after the first', growth, 1.15, `${mb(repo.growth?.afterSeventhBytes)} vs ${mb(repo.growth?.afterFirstBytes)} (${(growth ?? 0).toFixed(3)}x)`),
+    {
+      id: 'repo-restore-vs-docs',
+      description: "restore from the repository into a fresh volume vs the docs' tar xzf",
+      measured: restore === null || docs === null ? 'n/a' : `${secs(restore)} vs ${secs(docs)}`,
+      goal: 'as fast or faster',
+      pass: restore === null || docs === null ? null : restore <= docs,
+      value: restore === null || docs === null || restore <= 0 ? null : docs / restore,
+    },
+    ...([
+      ['rss-repo-backup', 'peak RSS of the stowage node process, backup into a repository', repo.backupStowageNodePeakBytes],
+      ['rss-repo-restore', 'peak RSS of the stowage node process, restore from a repository', restoreRss],
+    ] as const).map(([id, description, value]): Target => ({ id, description, measured: value === null ? 'n/a' : mb(value), goal: '< 200 MB', pass: value === null ? null : value < RSS_LIMIT, value })),
+  ];
 }
 
 export function secs(s: number | null | undefined): string {

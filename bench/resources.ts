@@ -11,7 +11,14 @@ import { run, runningChildren } from './measure.js';
  * from a signal handler just before the process exits.
  */
 
-export const PROJECT = 'stowagebench';
+/** The project every name derives from; STOWAGE_BENCH_PROJECT keeps two benchmarks on one engine apart. */
+export const PROJECT = benchProject(process.env['STOWAGE_BENCH_PROJECT']);
+
+function benchProject(name: string | undefined): string {
+  if (name === undefined || name === '') return 'stowagebench';
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`STOWAGE_BENCH_PROJECT=${name}: write a project name ([a-z][a-z0-9-]*)`);
+  return name;
+}
 export const IMAGE = testImageTag('busybox');
 
 /**

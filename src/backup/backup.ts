@@ -2,12 +2,12 @@ import { chmodSync, chownSync, existsSync, lstatSync, rmSync, statfsSync, utimes
 import { dirname, join } from 'node:path';
 import { engineIsLocal } from '../engine/endpoint.js';
 import { decideLocal, hostTarCreate, type LocalDecision, type Via } from '../engine/local-path.js';
+import { treeIndexScan } from './tree-index.js';
 import { privateScratch } from '../session/scratch.js';
 import { COPY_PREFIX, copyOf, removeCopies, sqliteOnlineCopies, type OnlineCopies } from './sqlite-copies.js';
 import { dumpDatabase, mongoTarget, pgTarget } from './dumps.js';
 import { artifactName } from './artifact-name.js';
 import { findVolume, isDumpMethod, LABEL, type Model, type VolumeModel } from '../config/model.js';
-import { fsyncPath } from '../util/durable-file.js';
 import { mapLimited } from '../util/concurrency.js';
 import { UsageError } from '../config/errors.js';
 import { isSafeRelativePath } from '../config/syntax.js';
@@ -18,8 +18,11 @@ import { startStreaming, renderCommand, type Command, type Runner } from '../eng
 import { mongo, pg } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState, type VolumeState } from '../engine/inspect.js';
-import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression, type WrittenArtifact } from '../engine/pipeline.js';
-import { createSetDir, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './set.js';
+import { filters, programAvailable, type Compression } from '../engine/pipeline.js';
+import { type ArtifactRecord, type Manifest } from './set.js';
+import { DirectorySetWriter, RepositorySetWriter, withShadows, type SetWriter } from './set-writer.js';
+import type { Repository } from './repository.js';
+import { restic, TAG } from '../engine/restic.js';
 import { EngineSession, helperImage, volumeMount } from '../session/session.js';
 import { formatBytes, silentProgress, type ProgressFactory } from '../cli/progress.js';
 
@@ -33,7 +36,10 @@ import { formatBytes, silentProgress, type ProgressFactory } from '../cli/progre
  */
 
 export interface BackupOptions {
-  to: string;
+  /** A backup root of set directories, or a restic repository (see destination.ts). */
+  to: string | Repository;
+  /** Create the repository when it does not exist yet (--init). */
+  init?: boolean;
   volumes: string[];
   paths: string[];
   runner: Runner;
@@ -119,18 +125,6 @@ function compressionFor(model: Model, override: Compression | undefined): Compre
   return wanted === 'zstd' && !programAvailable('zstd') ? 'gzip' : wanted;
 }
 
-/** Size of each volume's artifact in the newest complete set: the total an ETA can be based on. */
-function previousSizes(to: string, project: string): Map<string, number> {
-  const sizes = new Map<string, number>();
-  const newest = listSets(to, project).filter((s) => s.complete).pop();
-  if (newest === undefined) return sizes;
-  try {
-    for (const a of readManifest(newest.path).artifacts) if (a.paths === undefined) sizes.set(a.volume, a.bytes);
-  } catch {
-    // A damaged older manifest only costs the ETA.
-  }
-  return sizes;
-}
 
 
 
@@ -146,8 +140,15 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
   const recipients = model.backups.recipients;
   const stepsAfterTar: Command[] = [filters.compress(compression, model.backups.zstdLevel), ...(recipients.length > 0 ? [filters.encrypt(recipients)] : [])];
   const stepsAfterDump: Command[] = recipients.length > 0 ? [filters.encrypt(recipients)] : [];
+  const repo = typeof options.to === 'string' ? undefined : options.to;
+  // Before anything stops, and while the engine is asked about the volumes: the repository must open with this password.
+  const opening = repo?.open(model.project, { init: options.init === true, clearStaleLocks: !runner.dryRun });
+  opening?.catch(() => undefined);
+  if (repo !== undefined && recipients.length > 0) log(`note: ${repo.display} encrypts everything with its own key; backups.encryption (age) applies to set directories only`);
 
-  const states = new Map((await inspectVolumes(runner, volumes.filter((v) => v.kind !== 'bind').map((v) => v.name))).map((v) => [v.Name, v]));
+  const inspected = inspectVolumes(runner, volumes.filter((v) => v.kind !== 'bind').map((v) => v.name));
+  inspected.catch(() => undefined);
+  const states = new Map((await inspected).map((v) => [v.Name, v]));
   const existing = new Set(states.keys());
   for (const v of volumes) {
     const missing = v.kind === 'bind' ? engineIsLocal() && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
@@ -163,22 +164,35 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     );
 
   if (runner.dryRun) {
+    await opening;
     const decisions = await decideVia(runner, model, volumes.filter((v) => !isDumpMethod(v.backup.method)), options.via ?? 'auto', states);
-    planBackup(model, volumes, await usingVolumes(), options, stepsAfterTar, runner, decisions);
+    planBackup(model, volumes, await usingVolumes(), options, stepsAfterTar, runner, decisions, repo);
     return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0, recovered: [], via: [...decisions.values()] };
   }
 
-  const session = await EngineSession.open(runner, model, 'backup', log);
-  let setPath: string | undefined;
+  // The lock is taken while the repository opens; nothing stops before both are done, and a repository
+  // that does not open (a wrong password: exit 2) lets the lock go again.
+  const sessionOpening = EngineSession.open(runner, model, 'backup', log);
+  let repoSets: Awaited<typeof opening>;
+  try {
+    repoSets = await opening;
+  } catch (err) {
+    await (await sessionOpening.catch(() => undefined))?.close();
+    throw err;
+  }
+  const session = await sessionOpening;
+  let writer: SetWriter | undefined;
+  let committed = false;
   try {
     const running = await usingVolumes();
-    const removedIncomplete = removeIncompleteSets(options.to, model.project, undefined);
-    for (const path of removedIncomplete) log(`removed incomplete backup set ${path} (no manifest: an interrupted run)`);
-    const set = await createSetDir(options.to, model.project);
-    setPath = set.path;
+    writer =
+      typeof options.to === 'string'
+        ? await DirectorySetWriter.create(options.to, model.project, { steps: { tar: stepsAfterTar, dump: stepsAfterDump }, compression, encrypted: recipients.length > 0 })
+        : await RepositorySetWriter.create(options.to, model, repoSets ?? [], log);
+    if (writer.kind === 'directory') for (const path of writer.removedIncomplete) log(`removed incomplete backup set ${path} (no manifest: an interrupted run)`);
     const records = new Map<string, ArtifactRecord>();
     const stopped: string[] = [];
-    const context: ArtifactContext = { model, runner, session, setPath: set.path, compression, stepsAfterTar, stepsAfterDump, paths, progress, log, running, expected: previousSizes(options.to, model.project), specials: new Map(), linkGroups: new Map(), staleCopies: new Map(), local: new Map(), via: options.via ?? 'auto', states };
+    const context: ArtifactContext = { model, runner, session, writer, paths, progress, log, running, expected: writer.expected, specials: new Map(), linkGroups: new Map(), staleCopies: new Map(), local: new Map(), via: options.via ?? 'auto', states };
 
     const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
     await findSpecialFiles(context, tarLike);
@@ -240,21 +254,21 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
       project: model.project,
       env: model.env,
       app: model.app,
-      created: set.created.toISOString(),
-      id: set.path.split('/').pop() ?? '',
+      created: writer.created.toISOString(),
+      id: writer.id,
       tool: 'stowage',
       durationSeconds,
       artifacts,
     };
-    fsyncPath(set.path);
-    writeManifest(set.path, manifest);
-    setPath = undefined;
-    return { id: manifest.id ?? '', path: set.path, artifacts, stopped: [...new Set(stopped)].sort(), removedIncomplete, durationSeconds, recovered: session.recovered, via: [...context.local.values()] };
+    const stored = await writer.commit(manifest);
+    committed = true;
+    return { id: writer.id, path: writer.location, artifacts: stored.artifacts, stopped: [...new Set(stopped)].sort(), removedIncomplete: writer.removedIncomplete, durationSeconds, recovered: session.recovered, via: [...context.local.values()] };
   } catch (err) {
-    throw setPath !== undefined && isNoSpace(err) ? new Error(`${noSpaceMessage(setPath)} (${err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err)})`) : err;
+    const explained = repo === undefined ? err : repo.explain(err);
+    throw writer?.kind === 'directory' && !committed && isNoSpace(explained) ? new Error(`${noSpaceMessage(writer.location)} (${explained instanceof Error ? explained.message.split('\n')[0] ?? '' : String(explained)})`) : explained;
   } finally {
-    // A failed run leaves no half set behind (the next run would remove it anyway).
-    if (setPath !== undefined) rmSync(setPath, { recursive: true, force: true });
+    // A failed run leaves no half set that counts (the next run removes what is left).
+    if (writer !== undefined && !committed) await writer.abandon().catch(() => undefined);
     await session.close();
   }
 }
@@ -268,10 +282,7 @@ interface ArtifactContext {
   model: Model;
   runner: Runner;
   session: EngineSession;
-  setPath: string;
-  compression: Compression;
-  stepsAfterTar: Command[];
-  stepsAfterDump: Command[];
+  writer: SetWriter;
   paths: string[];
   progress: ProgressFactory;
   log: (line: string) => void;
@@ -331,8 +342,6 @@ async function withHelpersFor<T>(ctx: ArtifactContext, volumes: VolumeModel[], w
  * compression is still catching up.
  */
 async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined, { name: helper }: Helper, onRead?: () => void): Promise<ArtifactRecord> {
-  const encrypted = ctx.model.backups.recipients.length > 0;
-  const file = artifactName(volume, ctx.compression, encrypted);
   const mountPoint = HELPER_MOUNT;
   const reader = startStreaming(docker.archiveRead(helper, mountPoint), { stdin: 'ignore', stdout: 'pipe' });
   const raw = reader.child.stdout;
@@ -362,13 +371,20 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
   // Without a rewrite, docker cp feeds zstd directly: the uncompressed stream never passes through node.
   const read = reader.done.then(() => onRead?.());
   const artifact = needsTransform
-    ? (await Promise.all([writeArtifact(source, ctx.stepsAfterTar, join(ctx.setPath, file)), read]))[0]
-    : // writeArtifactFromProcess awaits the reader itself, to name the real cause of a failure.
-      (await Promise.all([writeArtifactFromProcess(reader, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n)), read.catch(() => undefined)]))[0];
+    ? (await Promise.all([ctx.writer.tarStream(volume, source), read]))[0]
+    : // The writer awaits the reader itself, to name the real cause of a failure.
+      (await Promise.all([ctx.writer.tarProcess(volume, reader, (n) => bar.add(n)), read.catch(() => undefined)]))[0];
   bar.finish();
   const nothing = unmatched();
   if (nothing.length > 0) throw new Error(`volume ${volume.key}: --path ${nothing.join(', --path ')} matches nothing in the volume; nothing was backed up. Check the path with: npx zx scripts/inspect.mjs --stack ${ctx.model.app}-${ctx.model.env} ls ${volume.key}`);
-  return treeRecord(ctx, volume, file, artifact, copies, specials);
+  return {
+    volume: volume.key,
+    method: volume.backup.method,
+    ...artifact,
+    ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
+    ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
+    ...(specials.length > 0 ? { skipped: specials.map((f) => ({ path: displayName(f.path), kind: f.kind })) } : {}),
+  };
 }
 
 /**
@@ -378,8 +394,6 @@ async function streamVolume(ctx: ArtifactContext, volume: VolumeModel, online: O
  * the live databases, so no byte passes through node on the way.
  */
 async function streamLocal(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined, directory: string, onRead?: () => void): Promise<ArtifactRecord> {
-  const encrypted = ctx.model.backups.recipients.length > 0;
-  const file = artifactName(volume, ctx.compression, encrypted);
   const copies = online?.copies ?? [];
   const missing = ctx.paths.filter((p) => !existsOnHost(join(directory, p)));
   if (missing.length > 0) throw new Error(`volume ${volume.key}: --path ${missing.join(', --path ')} matches nothing in the volume; nothing was backed up. Check the path with: npx zx scripts/inspect.mjs --stack ${ctx.model.app}-${ctx.model.env} ls ${volume.key}`);
@@ -392,6 +406,21 @@ async function streamLocal(ctx: ArtifactContext, volume: VolumeModel, online: On
   ];
   // The copy takes the live file's owner, mode and times, so a restore puts back what was there.
   for (const c of copies) matchMetadata(join(directory, c.copyInVolume), join(directory, c.database));
+  const details = {
+    ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
+    ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
+    ...(specials.length > 0 ? { skipped: specials.map((f) => ({ path: displayName(f.path), kind: f.kind })) } : {}),
+  };
+  if (ctx.writer.takesDirectories && ctx.paths.length === 0 && excluded.every(resticNameable)) {
+    // A whole volume into a repository: a directory snapshot, so that the next backup reads only what changed.
+    const withoutLive = excluded.filter((n) => !copies.some((c) => n === entryNameOf(c.database)));
+    const artifact = await ctx.writer.directory(volume, directory, {
+      excludes: [...withoutLive, ...copies.map((c) => entryNameOf(c.copyInVolume))].map((n) => join(directory, displayName(n))),
+      shadows: copies.map((c) => [join(directory, c.copyInVolume), join(directory, c.database)]),
+    });
+    onRead?.();
+    return { volume: volume.key, method: volume.backup.method, ...artifact, ...details };
+  }
   const scratch = privateScratch('backup');
   try {
     const excludeFile = join(scratch, 'exclude');
@@ -399,29 +428,18 @@ async function streamLocal(ctx: ArtifactContext, volume: VolumeModel, online: On
     const reader = startStreaming(hostTarCreate(directory, { excludeFile, include: ctx.paths, rename: copies.map((c) => [c.copyInVolume, c.database]) }), { stdin: 'ignore', stdout: 'pipe' });
     const bar = ctx.progress(volume.key, ctx.paths.length > 0 ? undefined : ctx.expected.get(volume.key));
     const read = reader.done.then(() => onRead?.());
-    const [artifact] = await Promise.all([writeArtifactFromProcess(reader, ctx.stepsAfterTar, join(ctx.setPath, file), (n) => bar.add(n)), read.catch(() => undefined)]);
+    const [artifact] = await Promise.all([ctx.writer.tarProcess(volume, reader, (n) => bar.add(n)), read.catch(() => undefined)]);
     bar.finish();
-    return treeRecord(ctx, volume, file, artifact, copies, specials);
+    return { volume: volume.key, method: volume.backup.method, ...artifact, ...details };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-/** The manifest entry of a tree artifact, whichever path read it. */
-function treeRecord(ctx: ArtifactContext, volume: VolumeModel, file: string, artifact: WrittenArtifact, copies: OnlineCopies['copies'], specials: SpecialFile[]): ArtifactRecord {
-  return {
-    volume: volume.key,
-    file,
-    method: volume.backup.method,
-    bytes: artifact.bytes,
-    sha256: artifact.sha256,
-    format: ctx.compression === 'zstd' ? 'tar+zstd' : 'tar+gzip',
-    encrypted: ctx.model.backups.recipients.length > 0,
-    ...(artifact.sourceBytes > 0 ? { sourceBytes: artifact.sourceBytes } : {}),
-    ...(ctx.paths.length > 0 ? { paths: ctx.paths } : {}),
-    ...(volume.backup.method === 'sqlite' ? { databases: copies.map((c) => c.database) } : {}),
-    ...(specials.length > 0 ? { skipped: specials.map((f) => ({ path: displayName(f.path), kind: f.kind })) } : {}),
-  };
+/** Whether restic can be told to leave this name out: its exclude patterns are arguments, which carry UTF-8 only. */
+function resticNameable(binaryName: string): boolean {
+  const bytes = Buffer.from(binaryName, 'latin1');
+  return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
 }
 
 function existsOnHost(path: string): boolean {
@@ -502,13 +520,20 @@ async function decideVia(runner: Runner, model: Model, volumes: VolumeModel[], v
   return decisions;
 }
 
-function planBackup(model: Model, volumes: VolumeModel[], running: ContainerState[], options: BackupOptions, stepsAfterTar: Command[], runner: Runner, decisions: Map<string, LocalDecision>): void {
+function planBackup(model: Model, volumes: VolumeModel[], running: ContainerState[], options: BackupOptions, stepsAfterTar: Command[], runner: Runner, decisions: Map<string, LocalDecision>, repo: Repository | undefined): void {
   const say = (line: string): void => runner.plan(line);
-  say(`# backup of ${model.app}-${model.env} into ${join(options.to, model.project, '<UTC timestamp>')}/`);
+  say(typeof options.to === 'string' ? `# backup of ${model.app}-${model.env} into ${join(options.to, model.project, '<UTC timestamp>')}/` : `# backup of ${model.app}-${model.env} into ${options.to.display}, one snapshot per volume tagged set=<UTC timestamp>`);
+  const tags = (volume: string | undefined): { tags: string[]; host: string } => ({
+    tags: [TAG.stowage, TAG.project(model.project), TAG.env(model.env), TAG.set('<UTC timestamp>'), volume === undefined ? TAG.manifest : TAG.volume(volume)],
+    host: model.project,
+  });
+  const store = (volume: VolumeModel, file: string): string =>
+    repo === undefined ? `> ${file}` : `| ${renderCommand(restic.backupStdin(repo.destination, file, tags(volume.key)))}`;
   for (const volume of volumes) {
     const mount = volumeMount(volume, '/data', true);
     const helper = `${model.project}-stowage-helper-XXXX`;
-    const file = artifactName(volume, compressionFor(model, options.compression), model.backups.recipients.length > 0);
+    const file = repo === undefined ? artifactName(volume, compressionFor(model, options.compression), model.backups.recipients.length > 0) : isDumpMethod(volume.backup.method) ? artifactName(volume, 'zstd', false) : `${volume.key}.tar`;
+    const compress = repo === undefined ? ` | ${stepsAfterTar.map(renderCommand).join(' | ')}` : '';
     if (isDumpMethod(volume.backup.method)) {
       const container = model.containers.find((c) => c.service === volume.backup.service)?.name ?? '?';
       const state = running.find((c) => c.Name === container);
@@ -516,7 +541,7 @@ function planBackup(model: Model, volumes: VolumeModel[], running: ContainerStat
       const cmd = volume.backup.method === 'pg_dump' && state !== undefined ? pg.dump(pgTarget(volume, state, false), inside) : state !== undefined ? mongo.dump(mongoTarget(volume, state), inside) : undefined;
       say(`# ${volume.key}: ${volume.backup.method} inside ${container}${state === undefined ? ' (not running: the backup would fail)' : ''}`);
       if (cmd !== undefined) say(renderCommand(cmd));
-      say(`${renderCommand(docker.archiveReadPath(container, inside))} | tar -xO > ${file}`);
+      say(`${renderCommand(docker.archiveReadPath(container, inside))} | tar -xO ${store(volume, file)}`);
       continue;
     }
     const writers = volume.backup.stop && volume.backup.method === 'tar' ? writersOf(volume, running) : [];
@@ -524,17 +549,26 @@ function planBackup(model: Model, volumes: VolumeModel[], running: ContainerStat
     say(`# ${volume.key}: ${volume.backup.method}${volume.backup.method === 'sqlite' ? ` (online copy of ${volume.backup.databases.join(', ')})` : ''}; read through ${decision?.reason ?? 'the archive endpoint'}`);
     if (decision?.path !== undefined) {
       if (writers.length > 0) say(renderCommand(docker.stop(writers)));
-      say(`${renderCommand(hostTarCreate(decision.path, { excludeFile: undefined, include: options.paths.map(normalizedPath), rename: [] }))} | ${stepsAfterTar.map(renderCommand).join(' | ')} > ${file}`);
-      if (writers.length > 0) say(`${renderCommand(docker.start(writers))}   # as soon as tar has read the whole directory`);
+      if (repo !== undefined && options.paths.length === 0) {
+        const databases = volume.backup.method === 'sqlite' ? volume.backup.databases : [];
+        const snapshot = restic.backupDirectory(repo.destination, decision.path, { ...tags(volume.key), excludes: volume.backup.exclude.map((p) => join(decision.path ?? '', normalizedPath(p))) });
+        if (databases.length > 0) say(`# the online copies are shown to restic as ${databases.join(', ')} (a bind mount in restic's own mount namespace)`);
+        say(renderCommand(withShadows(snapshot, databases.map((d) => [join(decision.path ?? '', '.stowage-sqlite-XXXX'), join(decision.path ?? '', d)]))));
+        say(renderCommand(treeIndexScan(decision.path)) + '   # hard links and symlinks, for the manifest');
+      } else {
+        say(`${renderCommand(hostTarCreate(decision.path, { excludeFile: undefined, include: options.paths.map(normalizedPath), rename: [] }))}${compress} ${store(volume, file)}`);
+      }
+      if (writers.length > 0) say(`${renderCommand(docker.start(writers))}   # as soon as ${repo === undefined ? 'tar' : 'restic'} has read the whole directory`);
       continue;
     }
     say(renderCommand(docker.createHelper(helper, '<helper image>', [mount], { [LABEL.project]: model.project, [LABEL.env]: model.env })));
     if (writers.length > 0) say(renderCommand(docker.stop(writers)));
-    say(`${renderCommand(docker.archiveRead(helper, '/data'))} | ${stepsAfterTar.map(renderCommand).join(' | ')} > ${file}`);
+    say(`${renderCommand(docker.archiveRead(helper, '/data'))}${compress} ${store(volume, file)}`);
     if (writers.length > 0) say(`${renderCommand(docker.start(writers))}   # as soon as docker cp has read the whole volume`);
     say(renderCommand(docker.removeContainer(helper)));
   }
-  say('# then manifest.json is written last (temp file, fsync, rename)');
+  if (repo === undefined) say('# then manifest.json is written last (temp file, fsync, rename)');
+  else say(`# then the set's manifest is stored last: <manifest.json> | ${renderCommand(restic.backupStdin(repo.destination, 'manifest.json', tags(undefined)))}`);
 }
 
 /** A write that failed because the backup's filesystem is full (node's ENOSPC, or a filter saying so). */

@@ -2,7 +2,6 @@ import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
-import { CheckFailed } from '../config/errors.js';
 import { privateScratch } from '../session/scratch.js';
 import type { Model, VolumeModel } from '../config/model.js';
 import { singleFileArchive, singleFileContent } from '../engine/archive.js';
@@ -10,10 +9,10 @@ import { startStreaming, type Command, type Runner } from '../engine/command.js'
 import { mongo, pg, removeFile } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, type ContainerState } from '../engine/inspect.js';
-import { readArtifact, writeArtifact, type Compression } from '../engine/pipeline.js';
 import type { ProgressFactory } from '../cli/progress.js';
 import { uniqueSuffix } from '../session/session.js';
-import { artifactName } from './artifact-name.js';
+import type { SetWriter } from './set-writer.js';
+import type { ArtifactStream } from './set-reader.js';
 import type { ArtifactRecord } from './set.js';
 
 /**
@@ -26,9 +25,7 @@ import type { ArtifactRecord } from './set.js';
 export interface DumpContext {
   model: Model;
   runner: Runner;
-  setPath: string;
-  compression: Compression;
-  stepsAfterDump: Command[];
+  writer: SetWriter;
   progress: ProgressFactory;
 }
 
@@ -42,8 +39,6 @@ export async function dumpDatabase(ctx: DumpContext, volume: VolumeModel): Promi
   if (state === undefined || !state.State.Running) {
     throw new Error(`volume ${volume.key}: ${volume.backup.method} runs inside ${container.name}, which is not running; start it (docker start ${container.name}) and try again`);
   }
-  const encrypted = model.backups.recipients.length > 0;
-  const file = artifactName(volume, ctx.compression, encrypted);
   const inside = `/tmp/stowage-${uniqueSuffix()}.dump`;
   const dumpCommand = volume.backup.method === 'pg_dump' ? await pgDumpCommand(ctx, volume, state, inside) : mongo.dump(mongoTarget(volume, state), inside);
   await runner.run(dumpCommand);
@@ -53,18 +48,9 @@ export async function dumpDatabase(ctx: DumpContext, volume: VolumeModel): Promi
     const content = new PassThrough();
     const extracting = singleFileContent(reader.child.stdout, content);
     const bar = ctx.progress(volume.key, undefined);
-    const [artifact] = await Promise.all([writeArtifact(content, ctx.stepsAfterDump, join(ctx.setPath, file), (n) => bar.add(n)), extracting, reader.done]);
+    const [artifact] = await Promise.all([ctx.writer.dumpStream(volume, content, (n) => bar.add(n)), extracting, reader.done]);
     bar.finish();
-    return {
-      volume: volume.key,
-      file,
-      method: volume.backup.method,
-      bytes: artifact.bytes,
-      sha256: artifact.sha256,
-      format: volume.backup.method === 'pg_dump' ? 'pg_dump-custom' : 'mongodump-archive-gzip',
-      encrypted,
-      sourceBytes: artifact.sourceBytes,
-    };
+    return { volume: volume.key, method: volume.backup.method, ...artifact };
   } finally {
     await runner.run(removeFile(state.Name, inside), { allowFailure: true });
   }
@@ -103,7 +89,7 @@ export function mongoTarget(volume: VolumeModel, state: ContainerState): Paramet
  * --if-exists --create, mongorestore --drop. The artifact was verified; its
  * hash is checked again on the way in.
  */
-export async function restoreDump(runner: Runner, model: Model, path: string, artifact: ArtifactRecord, volume: VolumeModel, decode: Command[]): Promise<void> {
+export async function restoreDump(runner: Runner, model: Model, open: () => ArtifactStream, artifact: ArtifactRecord, volume: VolumeModel): Promise<void> {
   const container = model.containers.find((c) => c.service === volume.backup.service);
   const [state] = container === undefined ? [] : await inspectContainers(runner, [container.name]);
   if (container === undefined || state === undefined || !state.State.Running) {
@@ -114,9 +100,9 @@ export async function restoreDump(runner: Runner, model: Model, path: string, ar
   try {
     // The dump goes in through the archive endpoint, which needs its size up front: decode to a private temp file first.
     const plain = join(scratch, 'dump');
-    const reader = readArtifact(path, decode.filter((s) => s.program === 'age'));
-    const [, hashed] = await Promise.all([pipeline(reader.content, createWriteStream(plain, { mode: 0o600 })), reader.done]);
-    if (hashed.sha256 !== artifact.sha256) throw new CheckFailed(`${artifact.file} changed since it was verified; nothing was restored`);
+    // The reader fails when the bytes are not the ones verified.
+    const reader = open();
+    await Promise.all([pipeline(reader.content, createWriteStream(plain, { mode: 0o600 })), reader.done]);
     const size = statSync(plain).size;
     const writer = startStreaming(docker.archiveWrite(state.Name, '/tmp'), { stdin: 'pipe', stdout: 'ignore' });
     const stdin = writer.child.stdin;

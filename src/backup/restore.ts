@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gate, UnsafeArchive } from './stage.js';
 import { privateScratch } from '../session/scratch.js';
@@ -16,8 +17,8 @@ import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { engineIsLocal } from '../engine/endpoint.js';
 import { writeSmallFile } from '../engine/small-file.js';
-import { decodeIntoProcess, fileFingerprint, readArtifact, renderStream } from '../engine/pipeline.js';
-import { readManifest, type ArtifactRecord } from './set.js';
+import type { ArtifactRecord } from './set.js';
+import { DirectorySetReader, type SetReader } from './set-reader.js';
 import { restoreDump } from './dumps.js';
 import { normalizedPath } from './backup.js';
 import { EngineSession, helperImage, uniqueSuffix, volumeMount } from '../session/session.js';
@@ -25,7 +26,7 @@ import { uninterruptible } from '../session/signals.js';
 import { SwapIncomplete, finishPendingRestore, lastLine } from './pending-restore.js';
 import { silentProgress, type ProgressFactory } from '../cli/progress.js';
 import { CHECK_STAGED, CLEAN_STAGING, isSwapPath, markerText, PREPARE, ROLLED_BACK, SWAP_MARKER, swapCommand, type SwapMarker } from './swap.js';
-import { checkDatabases, decodeSteps, fileWriter, isEncrypted, verifySet, type VerifyResult } from './verify.js';
+import { checkDatabases, fileWriter, isEncrypted, type VerifyResult } from './verify.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 
 /**
@@ -105,8 +106,9 @@ function dependentsOf(model: Model, service: string): string[] {
   return model.containers.filter((c) => found.has(c.service)).map((c) => c.name);
 }
 
-export async function planRestore(model: Model, setDir: string, options: RestoreOptions): Promise<RestorePlan> {
-  const manifest = readManifest(setDir);
+export async function planRestore(model: Model, set: SetReader, options: RestoreOptions): Promise<RestorePlan> {
+  const setDir = set.location;
+  const manifest = set.manifest;
   if (manifest.project !== model.project) {
     throw new UsageError(`${setDir} is a backup of project ${manifest.project}, not ${model.project}; pick the right --stack or --backup`);
   }
@@ -132,7 +134,7 @@ export async function planRestore(model: Model, setDir: string, options: Restore
     }
     // An artifact made with --path holds only those paths: restoring it must not wipe the rest of the volume.
     const paths = requestedPaths.length > 0 ? requestedPaths : collapsePaths(artifact.paths ?? []);
-    items.push({ volume, artifact, paths, stop: [], root: undefined, fingerprint: fingerprintOf(join(setDir, artifact.file)) });
+    items.push({ volume, artifact, paths, stop: [], root: undefined, fingerprint: set.fingerprint(artifact) });
   }
   const stops = await containersToStop(model, items, options.runner);
   items.forEach((item, k) => (item.stop = stops[k] ?? []));
@@ -142,8 +144,9 @@ export async function planRestore(model: Model, setDir: string, options: Restore
   }
   // Whole trees are verified while they are staged (one read, not two); what needs a scan first
   // (paths picked out of a whole archive) and dumps are verified now, and so is everything in a dry run.
+  // A repository's restic check belongs to verify.mjs: a restore reads back (and restic authenticates) what it restores.
   const staged = new Set(options.runner.dryRun ? [] : items.filter((i) => !isDumpMethod(i.artifact.method) && !(i.paths.length > 0 && (i.artifact.paths ?? []).length === 0)).map((i) => i.volume.key));
-  const verification = await verifySet(setDir, { runner: options.runner, identity: options.identity, volumes: wanted, staged: (record) => staged.has(record.volume), ...(options.progress === undefined ? {} : { progress: options.progress }) });
+  const verification = await set.verify({ runner: options.runner, identity: options.identity, volumes: wanted, readDataSubset: 'skip', staged: (record) => staged.has(record.volume), ...(options.progress === undefined ? {} : { progress: options.progress }) });
   for (const item of items) {
     const check = verification.artifacts.find((a) => a.volume === item.volume.key);
     item.root = check?.root;
@@ -151,14 +154,6 @@ export async function planRestore(model: Model, setDir: string, options: Restore
     if (check?.linkGroups !== undefined) item.linkGroups = check.linkGroups;
   }
   return { set: setDir, items, verification };
-}
-
-function fingerprintOf(path: string): string {
-  try {
-    return fileFingerprint(statSync(path, { bigint: true }));
-  } catch {
-    return 'missing'; // verification reports the missing file
-  }
 }
 
 /**
@@ -226,12 +221,14 @@ export function describePlan(plan: RestorePlan): string {
   ].join('\n');
 }
 
-export async function restore(model: Model, setDir: string, options: RestoreOptions): Promise<RestoreResult> {
+export async function restore(model: Model, from: string | SetReader, options: RestoreOptions): Promise<RestoreResult> {
   // Before anything else: these volumes must not be another environment's (dev and prod on one engine).
   await refuseOtherEnvironment(model, options.runner);
-  let plan = verified(await planRestore(model, setDir, options), setDir);
+  const set = typeof from === 'string' ? new DirectorySetReader(from) : from;
+  const setDir = set.location;
+  let plan = verified(await planRestore(model, set, options), setDir);
   if (options.runner.dryRun) {
-    await printPlan(model, plan, options);
+    await printPlan(model, set, plan, options);
     return { set: setDir, restored: [], stopped: [], verification: plan.verification, recovered: [] };
   }
   await options.confirm(plan);
@@ -246,7 +243,7 @@ export async function restore(model: Model, setDir: string, options: RestoreOpti
       log('the containers using the volumes changed since the plan was shown; here is the plan again');
       await options.confirm(plan);
     }
-    return { ...(await applyPlan(session, setDir, plan, options)), recovered: session.recovered };
+    return { ...(await applyPlan(session, set, plan, options)), recovered: session.recovered };
   });
 }
 
@@ -258,24 +255,25 @@ function verified(plan: RestorePlan, setDir: string): RestorePlan {
   return plan;
 }
 
-async function applyPlan(session: EngineSession, setDir: string, plan: RestorePlan, options: RestoreOptions): Promise<Omit<RestoreResult, 'recovered'>> {
+async function applyPlan(session: EngineSession, set: SetReader, plan: RestorePlan, options: RestoreOptions): Promise<Omit<RestoreResult, 'recovered'>> {
+  const setDir = set.location;
   const log = options.log ?? (() => undefined);
   const restored: RestoreResult['restored'] = [];
   const stopped = new Set<string>();
   // Verification may lie minutes back (a confirmation prompt): check before anything is stopped or staged.
-  const changed = plan.items.filter((i) => fingerprintOf(join(setDir, i.artifact.file)) !== i.fingerprint);
+  const changed = plan.items.filter((i) => set.fingerprint(i.artifact) !== i.fingerprint);
   if (changed.length > 0) {
     throw new CheckFailed(`${changed.map((i) => i.artifact.file).join(', ')} changed since ${changed.length === 1 ? 'it was' : 'they were'} verified; nothing was changed. Verify the set again (verify.mjs) and restore again`);
   }
   for (const item of plan.items) {
     for (const name of item.stop) stopped.add(name);
     if (isDumpMethod(item.artifact.method)) {
-      await session.withStopped(item.stop, () => restoreDump(session.runner, session.model, join(setDir, item.artifact.file), item.artifact, item.volume, decodeSteps(item.artifact, options.identity)));
+      await session.withStopped(item.stop, () => restoreDump(session.runner, session.model, () => set.read(item.artifact, 'stored', options.identity), item.artifact, item.volume));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: [], created: false });
     } else {
       const created = await ensureVolume(session.runner, item.volume);
       if (created) log(`created ${item.volume.kind === 'bind' ? 'directory' : 'volume'} ${item.volume.kind === 'bind' ? item.volume.hostPath ?? '' : item.volume.name}`);
-      await session.withStopped(item.stop, () => restoreTree(session, setDir, item, options));
+      await session.withStopped(item.stop, () => restoreTree(session, set, item, options));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: item.paths, created, ...(item.reused === undefined ? {} : { unchangedFilesKept: item.reused }) });
     }
   }
@@ -306,11 +304,6 @@ export function swapMarkerOf(item: Pick<RestorePlanItem, 'paths' | 'volume' | 'r
     : { format: 1, mode: 'all', staging, old, args: rootArguments(item.root) };
 }
 
-/** The stream that fills the staging directory: the artifact through its decoders into the archive endpoint. The restore runs it; --dry-run prints it. */
-export function stagingStream(setDir: string, item: Pick<RestorePlanItem, 'artifact'>, identity: string | undefined, helper: string, staging: string): { path: string; steps: Command[]; target: Command } {
-  return { path: join(setDir, item.artifact.file), steps: decodeSteps(item.artifact, identity), target: docker.archiveWrite(helper, `/v/${staging}`) };
-}
-
 /**
  * Stages the artifact's tree in the volume, writes the swap marker, then swaps
  * it in. Until the marker is written the live content is untouched and a
@@ -318,7 +311,7 @@ export function stagingStream(setDir: string, item: Pick<RestorePlanItem, 'artif
  * or by the next run that takes the lock), and while it cannot be, the
  * containers that mount the volume stay stopped.
  */
-async function restoreTree(session: EngineSession, setDir: string, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
+async function restoreTree(session: EngineSession, set: SetReader, item: RestorePlanItem, options: RestoreOptions): Promise<void> {
   const { runner, model } = session;
   const image = await helperImage(runner, model, item.volume.key);
   const id = uniqueSuffix();
@@ -337,7 +330,7 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
     const decision = decideLocal(options.via ?? 'auto', item.volume, state, parseRootIdentity((await preparing).stdout));
     if (options.via === 'local' && decision.path === undefined) throw new Error(`--via local: volume ${item.volume.key} cannot take the local path: ${decision.reason.replace(/^the archive endpoint: /, '')}; leave out --via local to restore through the engine`);
     options.onVia?.(decision);
-    const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, statSync(join(setDir, item.artifact.file)).size);
+    const bar = (options.progress ?? silentProgress)(`restore ${item.volume.key}`, set.size(item.artifact));
     const writeMarker = async (helper: string | undefined): Promise<void> => {
       marker = swapMarkerOf(item, staging, old);
       if (marker.mode === 'paths') {
@@ -350,14 +343,14 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
     };
     const wholeArtifact = !(item.paths.length > 0 && (item.artifact.paths ?? []).length === 0);
     if (decision.path !== undefined) {
-      if (wholeArtifact) await stageVerified(runner, setDir, item, options.identity, hostTarExtract(join(decision.path, staging)), { reuseFrom: decision.path, stagingDir: join(decision.path, staging) }, (n) => bar.add(n), undefined);
-      else await fillLocally(setDir, item, options.identity, join(decision.path, staging), (n) => bar.add(n));
+      if (wholeArtifact) await stageVerified(runner, set, item, options.identity, hostTarExtract(join(decision.path, staging)), { reuseFrom: decision.path, stagingDir: join(decision.path, staging) }, (n) => bar.add(n), undefined);
+      else await fillLocally(set, item, options.identity, join(decision.path, staging), (n) => bar.add(n));
       bar.finish();
       await writeMarker(undefined);
     } else {
       await session.withHelper(image, [mount], async (helper) => {
-        if (wholeArtifact) await stageVerified(runner, setDir, item, options.identity, docker.archiveWrite(helper, `/v/${staging}`), undefined, (n) => bar.add(n), { helper, staging });
-        else await fillThroughEndpoint(setDir, item, options.identity, helper, staging, (n) => bar.add(n));
+        if (wholeArtifact) await stageVerified(runner, set, item, options.identity, docker.archiveWrite(helper, `/v/${staging}`), undefined, (n) => bar.add(n), { helper, staging });
+        else await fillThroughEndpoint(set, item, options.identity, helper, staging, (n) => bar.add(n));
         bar.finish();
         await writeMarker(helper);
       });
@@ -405,7 +398,7 @@ async function restoreTree(session: EngineSession, setDir: string, item: Restore
  */
 async function stageVerified(
   runner: Runner,
-  setDir: string,
+  set: SetReader,
   item: RestorePlanItem,
   identity: string | undefined,
   consumer: Command,
@@ -413,7 +406,6 @@ async function stageVerified(
   onBytes: (n: number) => void,
   endpoint: { helper: string; staging: string } | undefined,
 ): Promise<void> {
-  const path = join(setDir, item.artifact.file);
   const scratch = privateScratch('restore-check');
   try {
     const databases = new Map<string, FileConsumer>();
@@ -423,22 +415,21 @@ async function stageVerified(
       copies.push({ name, file });
       databases.set(entryNameOf(normalizedPath(name)), fileWriter(file));
     }
-    const reader = readArtifact(path, decodeSteps(item.artifact, identity), onBytes);
+    const reader = set.read(item.artifact, 'content', identity, onBytes);
     const expected = [...(item.artifact.paths ?? []), ...(item.artifact.databases ?? [])].map((p) => entryNameOf(normalizedPath(p)));
     const gated = gate(reader.content, { holdBack: local === undefined, reuseFrom: local?.reuseFrom, stagingDir: local?.stagingDir, databases, expected });
     // A consumer that dies (the engine went away) must stop the decoder too, or it would wait on a full pipe for ever.
-    const writing = writeThroughEndpoint(consumer, gated.output).catch((err: unknown) => {
-      reader.content.destroy(err instanceof Error ? err : new Error(String(err)));
-      throw err;
-    });
+    const writing = writeStoppingReader(consumer, gated.output, reader.content);
     const outcome = await Promise.allSettled([reader.done, gated.result, writing]);
-    const [hashed, scanned, written] = outcome;
+    const [read, scanned, written] = outcome;
     const problems: string[] = [];
+    // The reader read everything, and its bytes are not the manifest's.
+    const mismatch = read.status === 'rejected' && read.reason instanceof CheckFailed;
     // The extraction failed on its own (tar or the engine refused something): that is the cause, not the broken pipe it left.
-    if (written.status === 'rejected' && !(scanned.status === 'rejected' && scanned.reason instanceof UnsafeArchive) && (hashed.status !== 'fulfilled' || hashed.value.sha256 === item.artifact.sha256)) throw written.reason;
-    if (hashed.status === 'fulfilled' && hashed.value.sha256 !== item.artifact.sha256) problems.push(`sha256 ${hashed.value.sha256} does not match the manifest (${item.artifact.sha256}): the file changed after the backup`);
+    if (written.status === 'rejected' && !(scanned.status === 'rejected' && scanned.reason instanceof UnsafeArchive) && !mismatch) throw written.reason;
+    if (mismatch) problems.push(errorText(read.reason));
     if (scanned.status === 'rejected') problems.push(scanned.reason instanceof UnsafeArchive ? scanned.reason.message : `cannot be read to its end: ${errorText(scanned.reason)}`);
-    else if (hashed.status === 'rejected') problems.push(`cannot be decoded to its end: ${errorText(hashed.reason)}`);
+    else if (read.status === 'rejected' && !mismatch) problems.push(`cannot be decoded to its end: ${errorText(read.reason)}`);
     if (problems.length === 0 && written.status === 'rejected') throw written.reason;
     if (problems.length === 0 && scanned.status === 'fulfilled') {
       const check = { problems: [] as string[], checked: [] as string[], warnings: [] as string[] };
@@ -464,25 +455,21 @@ function errorText(err: unknown): string {
 }
 
 /** Fills staging through the engine's archive endpoint, holding back the links it refuses for a second pass. */
-async function fillThroughEndpoint(setDir: string, item: RestorePlanItem, identity: string | undefined, helper: string, staging: string, onBytes: (n: number) => void): Promise<void> {
-  const { path, steps, target } = stagingStream(setDir, item, identity, helper, staging);
+async function fillThroughEndpoint(set: SetReader, item: RestorePlanItem, identity: string | undefined, helper: string, staging: string, onBytes: (n: number) => void): Promise<void> {
+  const target = docker.archiveWrite(helper, `/v/${staging}`);
   const select = item.paths.length > 0 && (item.artifact.paths ?? []).length === 0;
   const held = heldBackWithin(item.heldBack ?? NOTHING_HELD_BACK, item.paths.map(entryNameOf));
   if (select || held.names.size > 0) {
     // Selecting paths or holding links back rewrites the archive, which happens here.
-    const reader = readArtifact(path, steps, onBytes);
+    const reader = set.read(item.artifact, 'content', identity, onBytes);
     const content: Chunks = transformArchive(reader.content, { include: select ? item.paths.map(entryNameOf) : [], exclude: [], splice: [], dropWith: (name) => held.names.has(name), ...(item.linkGroups === undefined ? {} : { linkGroups: item.linkGroups }) });
-    const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content).catch((err: unknown) => {
-      reader.content.destroy(err instanceof Error ? err : new Error(String(err)));
-      throw err;
-    })]);
-    // The artifact was verified a moment ago; a different hash now means it changed under us.
-    if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
+    // The artifact was verified a moment ago; the reader fails if its bytes are not the verified ones.
+    await Promise.all([reader.done, writeStoppingReader(target, content, reader.content)]);
     // The links the endpoint refuses inside staging go in through the helper's root, named below the mount.
     if (held.names.size > 0) await writeThroughEndpoint(docker.archiveWrite(helper, '/'), heldBackArchive(`v/${staging}`, held));
   } else {
     // Whole archive: file -> zstd -> docker cp, process to process.
-    await decodeIntoProcess(path, steps, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
+    await set.into(item.artifact, identity, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
   }
 }
 
@@ -491,18 +478,23 @@ async function fillThroughEndpoint(setDir: string, item: RestorePlanItem, identi
  * directory on this machine (proven to be the one the engine mounts), with
  * owners, xattrs, ACLs and holes; any symlink is created as it is.
  */
-async function fillLocally(setDir: string, item: RestorePlanItem, identity: string | undefined, stagingDir: string, onBytes: (n: number) => void): Promise<void> {
-  const path = join(setDir, item.artifact.file);
-  const steps = decodeSteps(item.artifact, identity);
+async function fillLocally(set: SetReader, item: RestorePlanItem, identity: string | undefined, stagingDir: string, onBytes: (n: number) => void): Promise<void> {
   const target = hostTarExtract(stagingDir);
   if (item.paths.length > 0 && (item.artifact.paths ?? []).length === 0) {
-    const reader = readArtifact(path, steps, onBytes);
+    const reader = set.read(item.artifact, 'content', identity, onBytes);
     const content: Chunks = transformArchive(reader.content, { include: item.paths.map(entryNameOf), exclude: [], splice: [], dropWith: () => false, ...(item.linkGroups === undefined ? {} : { linkGroups: item.linkGroups }) });
-    const [hashed] = await Promise.all([reader.done, writeThroughEndpoint(target, content)]);
-    if (hashed.sha256 !== item.artifact.sha256) throw new Error(`${item.artifact.file} changed since it was verified; nothing was swapped in`);
+    await Promise.all([reader.done, writeStoppingReader(target, content, reader.content)]);
   } else {
-    await decodeIntoProcess(path, steps, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
+    await set.into(item.artifact, identity, target, { fingerprint: item.fingerprint, onStoredBytes: onBytes });
   }
+}
+
+/** As writeThroughEndpoint; a consumer that dies (the engine went away) stops the reader too, or its decoder would wait on a full pipe for ever. */
+function writeStoppingReader(target: Command, content: Chunks, reader: Readable): Promise<void> {
+  return writeThroughEndpoint(target, content).catch((err: unknown) => {
+    reader.destroy(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  });
 }
 
 /** Streams a tar archive into a consumer's stdin (docker cp - CONTAINER:DIR, or tar -x). */
@@ -514,7 +506,7 @@ async function writeThroughEndpoint(target: Command, content: Chunks): Promise<v
   await Promise.all([pipeline(content, stdin), writer.done]);
 }
 
-async function printPlan(model: Model, plan: RestorePlan, options: RestoreOptions): Promise<void> {
+async function printPlan(model: Model, set: SetReader, plan: RestorePlan, options: RestoreOptions): Promise<void> {
   const { runner, identity } = options;
   const say = (line: string): void => runner.plan(line);
   say(`# ${describePlan(plan).split('\n').join('\n# ')}`);
@@ -532,10 +524,9 @@ async function printPlan(model: Model, plan: RestorePlan, options: RestoreOption
       say(`# ${item.volume.key}: written through ${decision.reason}`);
       say(`${renderCommand(docker.runHelperScript('<helper image>', [mount], '<prepare staging>', ['.stowage-restore-XXXX'], {}))}`);
       if (decision.path !== undefined) {
-        say(renderStream(join(plan.set, item.artifact.file), decodeSteps(item.artifact, identity), hostTarExtract(join(decision.path, '.stowage-restore-XXXX'))));
+        say(set.render(item.artifact, identity, hostTarExtract(join(decision.path, '.stowage-restore-XXXX'))));
       } else {
-        const stream = stagingStream(plan.set, item, identity, '<helper>', '.stowage-restore-XXXX');
-        say(renderStream(stream.path, stream.steps, stream.target));
+        say(set.render(item.artifact, identity, docker.archiveWrite('<helper>', '/v/.stowage-restore-XXXX')));
       }
       say(`# then write .stowage-swap.json and swap ${item.paths.length > 0 ? item.paths.join(', ') : 'the whole content'} into place in one helper run (finished from the marker if it is cut off)`);
     }

@@ -5,6 +5,10 @@ import type { Runner } from '../engine/command.js';
 import { listSets, type SetInfo } from './set.js';
 import { verifySet } from './verify.js';
 import { EngineSession } from '../session/session.js';
+import { renderCommand } from '../engine/command.js';
+import { restic } from '../engine/restic.js';
+import type { Repository, RepositorySet } from './repository.js';
+import { RepositorySetReader } from './set-reader.js';
 
 /**
  * Retention: which complete sets a stack's backups.retention keeps (as
@@ -90,4 +94,61 @@ async function pruneLocked(model: Model, to: string, runner: Runner, identity: s
     removed.push(set.path);
   }
   return { kept: complete.filter((s) => kept.has(s.name)).map((s) => s.path), removed, protectedSet };
+}
+
+/**
+ * Retention in a restic repository: the stack's policy decides per
+ * environment and volume which sets stay (a set stays while any of its
+ * volumes needs it, so sets are only ever removed whole), the newest set that
+ * verifies always stays, and `restic forget --prune` removes the rest of this
+ * project's snapshots, with the snapshots of sets interrupted runs left. Other
+ * projects' snapshots in the same repository are never touched. Under the
+ * project lock, like every prune.
+ */
+export async function pruneRepository(model: Model, repo: Repository, runner: Runner, log: (line: string) => void = () => undefined): Promise<PruneResult> {
+  if (runner.dryRun) return pruneRepositoryLocked(model, repo, runner, log);
+  return EngineSession.with(runner, model, 'prune', log, () => pruneRepositoryLocked(model, repo, runner, log));
+}
+
+/**
+ * The sets a policy keeps in a repository: per environment and volume, the
+ * sets holding that volume are bucketed as keptSets does; a set stays while
+ * any of its volumes keeps it.
+ */
+export function keptRepositorySets(complete: Array<Pick<RepositorySet, 'id' | 'env' | 'volumes'>>, policy: RetentionPolicy): Set<string> {
+  const kept = new Set<string>();
+  const groups = new Set(complete.flatMap((s) => [...s.volumes.keys()].map((v) => `${s.env ?? ''}\0${v}`)));
+  for (const group of groups) {
+    const [env, volume] = group.split('\0');
+    const holding = complete.filter((s) => (s.env ?? '') === env && s.volumes.has(volume ?? ''));
+    for (const id of keptSets(holding.map((s) => s.id), policy)) kept.add(id);
+  }
+  return kept;
+}
+
+async function pruneRepositoryLocked(model: Model, repo: Repository, runner: Runner, log: (line: string) => void): Promise<PruneResult> {
+  const sets = await repo.sets(model.project);
+  const complete = sets.filter((s) => s.manifest !== undefined);
+  const kept = keptRepositorySets(complete, model.backups.retention);
+  let protectedSet: string | undefined;
+  for (const set of [...complete].reverse()) {
+    // The repository's own check is verify.mjs's; here each volume of the set is read back and checked.
+    const result = await RepositorySetReader.open(repo, set)
+      .then((reader) => reader.verify({ runner, identity: undefined, readDataSubset: 'skip' }))
+      .catch(() => undefined);
+    if (result?.ok === true) {
+      protectedSet = set.id;
+      break;
+    }
+    log(`set ${set.id} in ${repo.display} does not verify; looking at the one before it`);
+  }
+  if (protectedSet !== undefined) kept.add(protectedSet);
+  const removed = sets.filter((s) => !kept.has(s.id));
+  const where = (id: string): string => `${repo.display} set ${id}`;
+  if (removed.length > 0) {
+    const forget = restic.forget(repo.destination, removed.flatMap((s) => s.snapshots.map((x) => x.id)), true);
+    if (runner.dryRun) runner.plan(renderCommand(forget));
+    else await repo.runChecked(forget);
+  }
+  return { kept: complete.filter((s) => kept.has(s.id)).map((s) => where(s.id)), removed: removed.map((s) => where(s.id)), protectedSet };
 }

@@ -1,13 +1,16 @@
 import { join, resolve } from 'node:path';
-import { UsageError } from '../config/errors.js';
+import type { Runner } from '../engine/command.js';
+import { mapLimited } from '../util/concurrency.js';
+import { parseDestination } from './destination.js';
+import { Repository } from './repository.js';
 import { listSets, projectDir, readManifest, type Manifest } from './set.js';
 import { readVerification, stateRecordPath, VERIFICATION_FILE, type ReadRecord } from './verification-record.js';
 
 /**
- * Where backup sets are kept, as status.mjs reads them. Directories today; a
- * restic repository (`restic:<repository>`) becomes one more implementation of
- * this interface: it lists snapshots as sets, reads each manifest from the
- * snapshot, and keeps verification records in the state directory.
+ * Where backup sets are kept, as status.mjs reads them: a directory of set
+ * directories, or a restic repository (`restic:<repository>`), whose sets are
+ * snapshots grouped by their set tag, each manifest read from its manifest
+ * snapshot, and verification records kept in the state directory.
  */
 export interface StoredSet {
   /** The set's UTC timestamp, YYYYMMDDTHHMMSSZ. */
@@ -22,13 +25,13 @@ export interface StoredSet {
 }
 
 export interface SetSource {
-  readonly kind: 'directory';
+  readonly kind: 'directory' | 'repository';
   /** The destination as given (`/srv/backups`), for people and for --to. */
   readonly destination: string;
   /** Where the project's sets are, for messages: `<root>/<project>`. */
   where(project: string): string;
   /** Every set of the project, oldest first. */
-  sets(project: string): StoredSet[];
+  sets(project: string): Promise<StoredSet[]>;
   /** What verify.mjs recorded about a complete set. */
   verification(set: StoredSet & { manifest: Manifest }): ReadRecord;
 }
@@ -45,7 +48,11 @@ export class DirectorySetSource implements SetSource {
     this.destination = resolve(root);
   }
 
-  sets(project: string): StoredSet[] {
+  sets(project: string): Promise<StoredSet[]> {
+    return Promise.resolve(this.listed(project));
+  }
+
+  private listed(project: string): StoredSet[] {
     return listSets(this.destination, project).map((set): StoredSet => {
       if (!set.complete) return { id: set.name, location: set.path, state: 'incomplete', manifest: undefined };
       try {
@@ -65,10 +72,43 @@ export class DirectorySetSource implements SetSource {
   }
 }
 
-/** `--to` or `backups.to`: a directory now; repositories are refused with a message until they are supported here. */
-export function openSetSource(destination: string, stateDir: string): SetSource {
-  if (/^restic:/.test(destination)) {
-    throw new UsageError(`--to ${destination}: status.mjs reads backup sets from directories only so far; pass the directory the sets are in (the default is backups.to, else ./backups)`);
+/** A restic repository's sets: only reads (snapshots --no-lock, dump of each manifest). */
+export class RepositorySetSource implements SetSource {
+  readonly kind = 'repository';
+  readonly destination: string;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly stateDir: string,
+  ) {
+    this.destination = repo.display;
   }
-  return new DirectorySetSource(destination, stateDir);
+
+  async sets(project: string): Promise<StoredSet[]> {
+    const sets = await this.repo.sets(project);
+    return mapLimited(sets, 4, async (set): Promise<StoredSet> => {
+      const location = `${this.repo.display} set ${set.id}`;
+      if (set.manifest === undefined) return { id: set.id, location, state: 'incomplete', manifest: undefined };
+      try {
+        return { id: set.id, location, state: 'complete', manifest: await this.repo.manifest(set) };
+      } catch (err) {
+        return { id: set.id, location, state: 'damaged', manifest: undefined, problem: err instanceof Error ? err.message : String(err) };
+      }
+    });
+  }
+
+  verification(set: StoredSet & { manifest: Manifest }): ReadRecord {
+    return readVerification([stateRecordPath(this.stateDir, set.manifest.project, set.id)], set.manifest, set.id);
+  }
+
+  where(project: string): string {
+    return `${this.repo.display} (project ${project})`;
+  }
+}
+
+/** `--to` or `backups.to`: a directory of sets, or `restic:<repository>` (read with this run's runner). */
+export function openSetSource(destination: string, stateDir: string, runner: Runner, passwordFile: string | undefined): SetSource {
+  const parsed = parseDestination(destination, passwordFile);
+  if (parsed.kind === 'repository') return new RepositorySetSource(new Repository(runner, parsed), stateDir);
+  return new DirectorySetSource(parsed.path, stateDir);
 }

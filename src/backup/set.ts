@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { UTC_STAMP, utcStamp } from '../util/timestamps.js';
 import { writeFileAtomic } from '../util/durable-file.js';
 import type { BackupMethod } from '../config/types.js';
+import type { TreeIndex } from './tree-index.js';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { compileSchema } from '../config/schema.js';
 
@@ -13,7 +14,12 @@ export interface ArtifactRecord {
   method: BackupMethod;
   bytes: number;
   sha256: string;
-  format?: 'tar+zstd' | 'tar+gzip' | 'pg_dump-custom' | 'mongodump-archive-gzip';
+  /**
+   * How the artifact is stored. In a restic repository: `tar` (a tar stream stored as one
+   * file), `tree` (a directory snapshot: restic's own files and directories, plus `tree`
+   * below), or a dump's own format stored as one file.
+   */
+  format?: 'tar+zstd' | 'tar+gzip' | 'pg_dump-custom' | 'mongodump-archive-gzip' | 'tar' | 'tree';
   encrypted?: boolean;
   paths?: string[];
   databases?: string[];
@@ -21,6 +27,14 @@ export interface ArtifactRecord {
   /** Seconds this artifact took to copy, compress and write. */
   durationSeconds?: number;
   stopped?: string[];
+  /** In a restic repository: the snapshot that holds the artifact (full id). */
+  snapshot?: string;
+  /** In a restic repository: how many bytes this artifact added to it (what deduplication left). */
+  added?: number;
+  /** A directory snapshot: files restic found unchanged since the parent snapshot and did not read. */
+  unchanged?: number;
+  /** A directory snapshot's facts restic does not keep (tree-index.ts). */
+  tree?: TreeIndex;
   /** Sockets and device files the archive could not hold, named when the backup ran. */
   skipped?: Array<{ path: string; kind: 'socket' | 'block-device' | 'character-device' }>;
 }
@@ -57,9 +71,24 @@ let manifestValidator: ReturnType<typeof compileSchema<Manifest>> | undefined;
 
 export function readManifest(setDir: string): Manifest {
   const path = join(setDir, MANIFEST);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ManifestInvalid(`${path}: cannot read the manifest (${err instanceof Error ? err.message : String(err)}); the set is damaged, pick another with --backup`);
+  }
+  const manifest = parseManifest(text, path);
+  const inRepository = manifest.artifacts.find((a) => a.snapshot !== undefined);
+  if (inRepository !== undefined) throw new ManifestInvalid(`${path}: artifact ${inRepository.file} names restic snapshot ${inRepository.snapshot ?? ''}: this manifest belongs to a restic repository, not a set directory`);
+  return manifest;
+}
+
+/** A manifest's text, validated (`where` names it in messages: a file, or a repository's snapshot). */
+export function parseManifest(text: string, where: string): Manifest {
+  const path = where;
   let data: unknown;
   try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
+    data = JSON.parse(text);
   } catch (err) {
     throw new ManifestInvalid(`${path}: cannot read the manifest (${err instanceof Error ? err.message : String(err)}); the set is damaged, pick another with --backup`);
   }

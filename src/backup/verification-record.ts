@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { compileSchema } from '../config/schema.js';
 import { writeFileAtomic } from '../util/durable-file.js';
 import type { Manifest } from './set.js';
@@ -116,11 +116,12 @@ export interface Recorded {
  * recorded for artifacts this run did not check (verify --volume), written
  * atomically into the set, else into the state directory.
  */
-export function recordVerification(result: VerifyResult, stateDir: string, verified: Date = new Date()): Recorded {
-  const setId = basename(result.set);
-  const inSet = join(result.set, VERIFICATION_FILE);
+export function recordVerification(result: VerifyResult, stateDir: string, verified: Date = new Date(), inRepository = false): Recorded {
+  // A set in a repository cannot hold its record: it goes to the state directory.
+  const setId = inRepository ? (result.manifest.id ?? basename(result.set)) : basename(result.set);
+  const inSet = inRepository ? undefined : join(result.set, VERIFICATION_FILE);
   const inState = stateRecordPath(stateDir, result.manifest.project, setId);
-  const earlier = readVerification([inSet, inState], result.manifest, setId).record?.artifacts ?? [];
+  const earlier = readVerification(inSet === undefined ? [inState] : [inSet, inState], result.manifest, setId).record?.artifacts ?? [];
   const record: VerificationRecord = {
     format: 1,
     project: result.manifest.project,
@@ -129,6 +130,11 @@ export function recordVerification(result: VerifyResult, stateDir: string, verif
     artifacts: mergeEntries(result.manifest, earlier, entriesOf(result, verified)),
   };
   const text = `${JSON.stringify(record, null, 2)}\n`;
+  if (inSet === undefined) {
+    mkdirSync(dirname(inState), { recursive: true, mode: 0o700 });
+    writeFileAtomic(inState, text, 0o600);
+    return { path: inState };
+  }
   try {
     writeFileAtomic(inSet, text, 0o600);
     return { path: inSet };

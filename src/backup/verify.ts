@@ -10,6 +10,7 @@ import { pg, sqlite } from '../engine/databases.js';
 import { filters, readArtifact, sha256File, type Compression } from '../engine/pipeline.js';
 import { readManifest, type ArtifactRecord, type Manifest } from './set.js';
 import { silentProgress, type ProgressFactory } from '../cli/progress.js';
+import type { RepositoryCheck } from './repository-verify.js';
 
 /**
  * Verification of a set: every artifact hashed against its manifest, each
@@ -26,6 +27,13 @@ export interface VerifyOptions {
   progress?: ProgressFactory;
   /** Only these volumes (restore verifies what it will use). */
   volumes?: string[];
+  /** Repositories: how much data restic check reads back (all, none, n/t, x%, a size), or skip: no restic check. */
+  readDataSubset?: string;
+  /**
+   * Artifacts a restore is about to stream (whole trees): they get only the
+   * checks that cost no read, and the restore checks the rest while it stages them.
+   */
+  staged?: (record: ArtifactRecord) => boolean;
 }
 
 export interface ArtifactCheck {
@@ -50,6 +58,8 @@ export interface VerifyResult {
   manifest: Manifest;
   ok: boolean;
   artifacts: ArtifactCheck[];
+  /** A set in a restic repository: what restic check said of the repository. */
+  repository?: RepositoryCheck;
 }
 
 export function compressionOf(record: ArtifactRecord): Compression {
@@ -83,12 +93,12 @@ export async function checkDatabases(runner: Runner, artifactFile: string, copie
 }
 
 /**
- * Verifies the selected artifacts. `staged` artifacts (trees a restore is
- * about to stream) get only the checks that cost no read: present, and the
- * size the manifest says; the restore checks the rest while it stages them
- * (hash, every entry, SQLite copies) and swaps nothing in unless it all holds.
+ * Verifies the selected artifacts. `staged` artifacts get only the checks that
+ * cost no read: present, and the size the manifest says; the restore checks
+ * the rest while it stages them (hash, every entry, SQLite copies) and swaps
+ * nothing in unless it all holds.
  */
-export async function verifySet(setDir: string, options: VerifyOptions & { staged?: (record: ArtifactRecord) => boolean }): Promise<VerifyResult> {
+export async function verifySet(setDir: string, options: VerifyOptions): Promise<VerifyResult> {
   const manifest = readManifest(setDir);
   const selected = manifest.artifacts.filter((a) => options.volumes === undefined || options.volumes.length === 0 || options.volumes.includes(a.volume));
   const artifacts: ArtifactCheck[] = [];
@@ -122,26 +132,8 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
     const steps = encryptedWithoutKey ? [] : decodeSteps(record, options.identity);
     const bar = (options.progress ?? silentProgress)(`verify ${record.file}`, size);
     const reader = readArtifact(path, steps, (n) => bar.add(n));
-    let decoded: Promise<void>;
-    let summary: ArchiveSummary | undefined;
-    const databaseNames = record.databases ?? [];
-    const databases = new Set(databaseNames.map(entryNameOf));
-    const extracted: string[] = [];
-    if (encryptedWithoutKey || record.method === 'mongodump') {
-      decoded = drain(reader.content);
-    } else if (record.method === 'pg_dump') {
-      decoded = pipeline(reader.content, createWriteStream(join(scratch, 'dump'), { mode: 0o600 }));
-    } else {
-      decoded = scanArchive(reader.content, (name) => {
-        if (!databases.has(name)) return undefined;
-        const target = join(scratch, `db-${extracted.length}`);
-        extracted.push(target);
-        return fileWriter(target);
-      }, [...(record.paths ?? []), ...databaseNames].map((p) => entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, '')))).then((s) => {
-        summary = s;
-      });
-    }
-    const outcome = await Promise.allSettled([reader.done, decoded]);
+    const content = encryptedWithoutKey ? { decoded: drain(reader.content), summary: () => undefined, extracted: [] } : startContentCheck(record, reader.content, scratch);
+    const outcome = await Promise.allSettled([reader.done, content.decoded]);
     bar.finish();
     const [hashed, read] = outcome;
     // A decoder that fails stops the read, so the checksum comes from a separate pass: it names the real cause.
@@ -153,26 +145,7 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
     if (hashed.status === 'rejected' && !decoderStopped) check.problems.push(`${record.file}: cannot be decoded to its end: ${reason(hashed.reason)}`);
     if (read.status === 'rejected' && (hashed.status === 'fulfilled' || decoderStopped)) check.problems.push(`${record.file}: cannot be read to its end: ${reason(read.reason)}`);
     if (encryptedWithoutKey) check.warnings.push('encrypted and no --identity given: only the checksum was verified');
-
-    if (summary !== undefined && check.problems.length === 0) {
-      check.checked.push(`archive read to the end (${summary.entries} entries)`);
-      check.entries = summary.entries;
-      if (summary.heldBack.names.size > 0) check.heldBack = summary.heldBack;
-      if (summary.linkGroups.size > 0) check.linkGroups = summary.linkGroups;
-      for (const p of summary.problems) check.problems.push(`${record.file}: unsafe entry "${p.name}": ${p.reason}`);
-      for (const m of summary.missing) check.problems.push(`${record.file}: the manifest lists ${displayName(m)}, which the archive does not hold`);
-      if (summary.root !== undefined) {
-        check.root = { uid: summary.root.uid, gid: summary.root.gid, mode: summary.root.mode, mtime: new Date(summary.root.mtime * 1000).toISOString() };
-      }
-      await checkDatabases(options.runner, record.file, extracted.map((file, index) => ({ name: databaseNames[index] ?? file, file })), check);
-    }
-    if (record.method === 'pg_dump' && !encryptedWithoutKey && check.problems.length === 0) {
-      const listed = await options.runner.run(pg.list(join(scratch, 'dump')), { allowFailure: true }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: reason(err) }));
-      if (listed.code === -1) check.warnings.push('pg_restore is not installed here: the dump\'s table of contents was not read');
-      else if (listed.code !== 0) check.problems.push(`${record.file}: pg_restore --list failed: ${listed.stderr.trim()}`);
-      else check.checked.push('pg_restore --list');
-    }
-    if (record.method === 'mongodump' && check.problems.length === 0 && !encryptedWithoutKey) check.checked.push('gzip stream read to the end');
+    else await finishContentCheck(record, content, check, options.runner, scratch);
   } catch (err) {
     check.problems.push(`${record.file}: ${reason(err)}`);
   } finally {
@@ -180,6 +153,66 @@ async function verifyArtifact(setDir: string, record: ArtifactRecord, options: V
   }
   check.ok = check.problems.length === 0;
   return check;
+}
+
+/** A content check under way: the decoded stream being read to its end. */
+export interface ContentCheck {
+  decoded: Promise<void>;
+  summary: () => ArchiveSummary | undefined;
+  /** Private copies of the SQLite databases the archive holds, for integrity_check. */
+  extracted: string[];
+}
+
+/**
+ * Reads an artifact's decoded content to its end as its method says: a tar
+ * archive is scanned entry by entry (and its SQLite copies extracted), a
+ * pg_dump is kept for pg_restore --list, a mongodump is read through. The
+ * same checks run on set directories and on restic repositories.
+ */
+export function startContentCheck(record: ArtifactRecord, content: Readable, scratch: string): ContentCheck {
+  let summary: ArchiveSummary | undefined;
+  const databaseNames = record.databases ?? [];
+  const databases = new Set(databaseNames.map(entryNameOf));
+  const extracted: string[] = [];
+  let decoded: Promise<void>;
+  if (record.method === 'mongodump') decoded = drain(content);
+  else if (record.method === 'pg_dump') decoded = pipeline(content, createWriteStream(join(scratch, 'dump'), { mode: 0o600 }));
+  else {
+    decoded = scanArchive(content, (name) => {
+      if (!databases.has(name)) return undefined;
+      const target = join(scratch, `db-${extracted.length}`);
+      extracted.push(target);
+      return fileWriter(target);
+    }, [...(record.paths ?? []), ...databaseNames].map((p) => entryNameOf(p.replace(/^\.\//, '').replace(/\/+$/, '')))).then((s) => {
+      summary = s;
+    });
+  }
+  return { decoded, summary: () => summary, extracted };
+}
+
+/** What the read proved (entries, root, links), then integrity_check of SQLite copies and pg_restore --list of dumps. */
+export async function finishContentCheck(record: ArtifactRecord, content: ContentCheck, check: ArtifactCheck, runner: Runner, scratch: string): Promise<void> {
+  const summary = content.summary();
+  const databaseNames = record.databases ?? [];
+  if (summary !== undefined && check.problems.length === 0) {
+    check.checked.push(`archive read to the end (${summary.entries} entries)`);
+    check.entries = summary.entries;
+    if (summary.heldBack.names.size > 0) check.heldBack = summary.heldBack;
+    if (summary.linkGroups.size > 0) check.linkGroups = summary.linkGroups;
+    for (const p of summary.problems) check.problems.push(`${record.file}: unsafe entry "${p.name}": ${p.reason}`);
+    for (const m of summary.missing) check.problems.push(`${record.file}: the manifest lists ${displayName(m)}, which the archive does not hold`);
+    if (summary.root !== undefined) {
+      check.root = { uid: summary.root.uid, gid: summary.root.gid, mode: summary.root.mode, mtime: new Date(summary.root.mtime * 1000).toISOString() };
+    }
+    await checkDatabases(runner, record.file, content.extracted.map((file, index) => ({ name: databaseNames[index] ?? file, file })), check);
+  }
+  if (record.method === 'pg_dump' && check.problems.length === 0) {
+    const listed = await runner.run(pg.list(join(scratch, 'dump')), { allowFailure: true }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: reason(err) }));
+    if (listed.code === -1) check.warnings.push('pg_restore is not installed here: the dump\'s table of contents was not read');
+    else if (listed.code !== 0) check.problems.push(`${record.file}: pg_restore --list failed: ${listed.stderr.trim()}`);
+    else check.checked.push('pg_restore --list');
+  }
+  if (record.method === 'mongodump' && check.problems.length === 0) check.checked.push('gzip stream read to the end');
 }
 
 async function drain(stream: Readable): Promise<void> {

@@ -2,19 +2,21 @@
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { backup, type BackupResult } from '../backup/backup.js';
 import { writeBackupMetrics } from '../backup/metrics.js';
-import { prune, type PruneResult } from '../backup/retention.js';
+import { prune, pruneRepository, type PruneResult } from '../backup/retention.js';
+import { UsageError } from '../config/errors.js';
 import { formatBytes } from '../cli/progress.js';
-import { VIA_OPTION, backupRoot, stackContext, viaOf, viaReport } from './context.js';
+import { VIA_OPTION, destinationFor, repositoryOf, stackContext, viaOf, viaReport } from './context.js';
 
 export const spec: CommandSpec = {
   name: 'backup',
   summary: 'back up a stack\'s volumes into a verified-format backup set',
-  usage: '--stack <app>-<env> [--volume V]... [--path P]... [--to DIR] [--via auto|local|archive] [--json] [--dry-run]',
+  usage: '--stack <app>-<env> [--volume V]... [--path P]... [--to DIR|restic:REPO] [--init] [--prune] [--via auto|local|archive] [--json] [--dry-run]',
   options: {
     ...STACK_OPTION,
     volume: { type: 'string', multiple: true, value: 'V', description: 'back up only this volume' },
     path: { type: 'string', multiple: true, value: 'P', description: 'only this path inside the volume (with one --volume), e.g. secrets.env' },
-    to: { type: 'string', value: 'DIR', description: 'backup root (default: the stack\'s backups.to, else ./backups)' },
+    to: { type: 'string', value: 'DEST', description: 'a directory of local sets, or restic:<repository> (default: the stack\'s backups.to, else ./backups)' },
+    init: { type: 'boolean', description: 'restic repositories: create the repository when it does not exist yet' },
     prune: { type: 'boolean', description: 'after the backup, remove sets the stack\'s backups.retention does not keep (never the newest verified set)' },
     metrics: { type: 'string', value: 'FILE', description: 'write Prometheus textfile metrics (last success, duration, bytes per volume) to FILE' },
     identity: { type: 'string', value: 'FILE', description: 'age identity, so --prune can verify encrypted sets (default: $STOWAGE_AGE_IDENTITY)' },
@@ -23,6 +25,8 @@ export const spec: CommandSpec = {
   },
   details:
     'Writes <to>/<project>/<YYYYMMDDTHHMMSSZ>/ with one artifact per volume and manifest.json last.\n' +
+    'Into restic:<repository>: one snapshot per volume tagged with the set id, then the set\'s manifest snapshot last.\n' +
+    'The repository password comes from backups.resticPasswordFile, else RESTIC_PASSWORD_FILE or RESTIC_PASSWORD.\n' +
     'tar volumes: writers are stopped for the copy and always started again. sqlite: online copy, no downtime.\n' +
     'pg_dump / mongodump: run inside the database container.',
 };
@@ -30,12 +34,14 @@ export const spec: CommandSpec = {
 export const handler: Handler = async ({ values, out }) => {
   const ctx = stackContext(spec, values, out);
   const model = ctx.selected.model;
-  const to = backupRoot(values, ctx.selected);
+  const destination = destinationFor(values, ctx.selected);
+  const repo = repositoryOf(destination, ctx.runner, ctx.log);
+  if (flag(values, 'init') && repo === undefined) throw new UsageError(`--init creates a restic repository, and the destination is the directory ${destination.display}; leave --init out, or pass --to restic:<repository>`);
   const metrics = stringValue(values, 'metrics');
   const started = Date.now();
   let result: BackupResult;
   try {
-    result = await backup(model, { to, volumes: stringList(values, 'volume'), paths: stringList(values, 'path'), runner: ctx.runner, progress: ctx.progress, log: ctx.log, via: viaOf(values) });
+    result = await backup(model, { to: repo ?? destination.display, init: flag(values, 'init'), volumes: stringList(values, 'volume'), paths: stringList(values, 'path'), runner: ctx.runner, progress: ctx.progress, log: ctx.log, via: viaOf(values) });
   } catch (err) {
     if (metrics !== undefined && !ctx.runner.dryRun) {
       writeBackupMetrics(metrics, model, { ok: false, finished: new Date(), durationSeconds: (Date.now() - started) / 1000, artifacts: [] });
@@ -43,7 +49,8 @@ export const handler: Handler = async ({ values, out }) => {
     throw err;
   }
   let pruned: PruneResult | undefined;
-  if (flag(values, 'prune')) pruned = await prune(model, to, ctx.runner, stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY'], ctx.log);
+  const identity = stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY'];
+  if (flag(values, 'prune')) pruned = repo === undefined ? await prune(model, destination.display, ctx.runner, identity, ctx.log) : await pruneRepository(model, repo, ctx.runner, ctx.log);
   if (ctx.runner.dryRun) {
     out.result({ dryRun: true, via: viaReport(result.via) }, () => '');
     return EXIT.ok;
@@ -53,7 +60,14 @@ export const handler: Handler = async ({ values, out }) => {
     {
       id: result.id,
       path: result.path,
-      artifacts: result.artifacts.map((a) => ({ volume: a.volume, file: a.file, bytes: a.bytes, sha256: a.sha256 })),
+      artifacts: result.artifacts.map((a) => ({
+        volume: a.volume,
+        file: a.file,
+        bytes: a.bytes,
+        sha256: a.sha256,
+        ...(a.snapshot === undefined ? {} : { snapshot: a.snapshot, added: a.added ?? 0 }),
+        ...(a.unchanged === undefined ? {} : { unchanged: a.unchanged }),
+      })),
       stopped: result.stopped,
       durationSeconds: result.durationSeconds,
       via: viaReport(result.via),
@@ -63,6 +77,7 @@ export const handler: Handler = async ({ values, out }) => {
     () =>
       [
         `backup set ${result.path}`,
+        ...(result.artifacts.some((a) => a.added !== undefined) ? [`  added to the repository: ${formatBytes(result.artifacts.reduce((n, a) => n + (a.added ?? 0), 0))} (the rest was there already)`] : []),
         ...result.artifacts.map((a) => `  ${a.volume.padEnd(16)} ${a.method.padEnd(9)} ${formatBytes(a.bytes).padStart(10)}  ${a.file}`),
         result.stopped.length > 0 ? `  stopped and started again: ${result.stopped.join(', ')}` : '',
         pruned === undefined ? '' : `  retention: kept ${pruned.kept.length} set(s), removed ${pruned.removed.length}${pruned.removed.map((p) => `\n    removed ${p}`).join('')}`,

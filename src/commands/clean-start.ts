@@ -49,7 +49,7 @@ export const handler: Handler = async ({ values, out }) => {
   const model = ctx.selected.model;
   const result = await cleanStart(model, {
     runner: ctx.runner,
-    backupTo: flag(values, 'no-backup') ? undefined : backupRoot(values, ctx.selected),
+    backupTo: flag(values, 'no-backup') ? undefined : backupRoot(values, ctx.selected, 'clean-start.mjs'),
     identity: stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY'],
     progress: ctx.progress,
     log: ctx.log,

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { selectStack, stacksDirectory, type SelectedStack } from '../config/select.js';
 import { flag, requireString, stringValue, type CommandSpec, type OptionSpec, type Output, type Values } from '../cli/cli.js';
 import { UsageError } from '../config/errors.js';
+import { destinationOf, isRepositoryDestination, type Destination } from '../backup/destination.js';
+import { Repository } from '../backup/repository.js';
 import type { LocalDecision, Via } from '../engine/local-path.js';
 import { Runner } from '../engine/command.js';
 import { silentProgress, terminalProgress, type ProgressFactory } from '../cli/progress.js';
@@ -22,9 +24,27 @@ export function stackContext(spec: CommandSpec, values: Values, out: Output): St
   return { selected, runner, progress, log: (line) => out.warn(line) };
 }
 
-/** --to, else the stack file's backups.to (relative to the working directory), else ./backups. */
-export function backupRoot(values: Values, selected: SelectedStack): string {
-  return resolve(stringValue(values, 'to') ?? selected.model.backups.to ?? 'backups');
+/** --to, else the stack file's backups.to (a directory relative to the working directory, or restic:<repository>), else ./backups. */
+export function destinationFor(values: Values, selected: SelectedStack): Destination {
+  return destinationOf(stringValue(values, 'to'), selected.model);
+}
+
+/**
+ * The backup root for commands that work on set directories only (runbooks,
+ * clean-start): a repository destination is refused by name, never taken for
+ * a directory called `restic:...`.
+ */
+export function backupRoot(values: Values, selected: SelectedStack, command = 'this command'): string {
+  const to = stringValue(values, 'to') ?? selected.model.backups.to ?? 'backups';
+  if (isRepositoryDestination(to)) {
+    throw new UsageError(`${command} works with set directories only, and the destination is ${to.split(' ')[0] ?? to}${stringValue(values, 'to') === undefined ? ' (backups.to)' : ''}; pass --to DIR for a directory of local sets`);
+  }
+  return resolve(to);
+}
+
+/** The repository a destination names, opened through this run's runner; undefined for a directory. */
+export function repositoryOf(destination: Destination, runner: Runner, log: (line: string) => void): Repository | undefined {
+  return destination.kind === 'repository' ? new Repository(runner, destination, log) : undefined;
 }
 
 /** --via for backup and restore: how volume content is read and written. */

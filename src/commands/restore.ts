@@ -2,9 +2,9 @@
 import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
-import { resolveBackupSet } from '../backup/set.js';
+import { openSetReader } from '../backup/set-reader.js';
 import { describePlan, restore } from '../backup/restore.js';
-import { VIA_OPTION, backupRoot, stackContext, viaOf, viaReport } from './context.js';
+import { VIA_OPTION, destinationFor, stackContext, viaOf, viaReport } from './context.js';
 import type { LocalDecision } from '../engine/local-path.js';
 import { IDENTITY_OPTION } from './verify.js';
 
@@ -12,13 +12,13 @@ export const spec: CommandSpec = {
   name: 'restore',
   asks: true,
   summary: 'replace volumes\' content with a verified backup',
-  usage: '--stack <app>-<env> --backup <path|latest> [--volume V]... [--path P]... [--yes] [--dry-run] [--json]',
+  usage: '--stack <app>-<env> --backup <latest|id|path> [--to DIR|restic:REPO] [--volume V]... [--path P]... [--yes] [--dry-run] [--json]',
   options: {
     ...STACK_OPTION,
-    backup: { type: 'string', value: '<path|latest>', description: 'the set directory, or latest: the newest complete set' },
+    backup: { type: 'string', value: '<latest|id|path>', description: 'latest: the newest complete set; a set id (its UTC timestamp); or a set directory' },
     volume: { type: 'string', multiple: true, value: 'V', description: 'restore only this volume' },
     path: { type: 'string', multiple: true, value: 'P', description: 'restore only this path inside the volume (e.g. secrets.env)' },
-    to: { type: 'string', value: 'DIR', description: 'backup root where latest is looked up (default: backups.to, else ./backups)' },
+    to: { type: 'string', value: 'DEST', description: 'where latest or the id is looked up: a directory or restic:<repository> (default: backups.to, else ./backups)' },
     'from-env': { type: 'string', value: 'ENV', description: 'restore a set made in another environment of the stack (e.g. prod into dev); without it such a set is refused' },
     ...IDENTITY_OPTION,
     ...VIA_OPTION,
@@ -35,7 +35,7 @@ export const handler: Handler = async ({ values, out }) => {
   const model = ctx.selected.model;
   // The other environment's volumes are never a restore's target, whichever set was asked for.
   await refuseOtherEnvironment(model, ctx.runner);
-  const set = resolveBackupSet(requireString(values, 'backup', spec), backupRoot(values, ctx.selected), model.project, stringValue(values, 'from-env') ?? model.env);
+  const set = await openSetReader(destinationFor(values, ctx.selected), requireString(values, 'backup', spec), model.project, stringValue(values, 'from-env') ?? model.env, ctx.runner, ctx.log);
   {
     const via: LocalDecision[] = [];
     const result = await restore(model, set, {

@@ -138,7 +138,7 @@ export const handler: Handler = async ({ values, positionals, out }) => {
       stack: requireString(values, 'stack', spec),
       stacksDir,
       composeDir: resolve(stringValue(values, 'compose-dir') ?? 'compose'),
-      backups: backupRoot(values, selected),
+      backups: backupRoot(values, selected, 'runbook.mjs'),
     },
     vars,
     varsGiven: given.length > 0,

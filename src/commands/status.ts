@@ -22,7 +22,7 @@ export const spec: CommandSpec = {
   options: {
     ...STACK_OPTION,
     all: { type: 'boolean', description: 'every environment of every stack file in the stacks directory (those with nothing on this engine and no backups are listed, not checked)' },
-    to: { type: 'string', value: 'DIR', description: 'where the backup sets are (default: each stack\'s backups.to, else ./backups)' },
+    to: { type: 'string', value: 'DEST', description: 'where the backup sets are: a directory or restic:<repository> (default: each stack\'s backups.to, else ./backups)' },
     html: { type: 'string', value: 'FILE', description: 'also write a self-contained HTML report with charts to FILE' },
     prom: { type: 'string', value: 'FILE', description: 'also write Prometheus text format to FILE, atomically (node_exporter textfile collector)' },
     'no-measure': { type: 'boolean', description: 'do not measure volumes now; use the disk-usage history\'s newest sample' },
@@ -44,14 +44,14 @@ interface Target {
 }
 
 /** Every model to report on; stack files are all read (and must all be valid) before anything runs. */
-function targets(values: Parameters<Handler>[0]['values'], stateDir: string): { list: Target[]; all: boolean } {
+function targets(values: Parameters<Handler>[0]['values'], stateDir: string, runner: Runner): { list: Target[]; all: boolean } {
   const stacksDir = stacksDirectory(stringValue(values, 'stacks-dir'));
   const stackArg = stringValue(values, 'stack');
   const all = flag(values, 'all');
   if (all && stackArg !== undefined) throw new UsageError('--stack and --all exclude each other: pass one of them');
   if (!all && stackArg === undefined) throw new UsageError(`pass --stack <app>-<env> or --all; usage: npx zx scripts/status.mjs ${spec.usage}`);
   const to = stringValue(values, 'to');
-  const sourceFor = (model: Model): SetSource => openSetSource(to ?? model.backups.to ?? 'backups', stateDir);
+  const sourceFor = (model: Model): SetSource => openSetSource(to ?? model.backups.to ?? 'backups', stateDir, runner, model.backups.resticPasswordFile);
   if (stackArg !== undefined) {
     const { model } = selectStack(stackArg, stacksDir);
     return { list: [{ model, source: sourceFor(model) }], all };
@@ -66,10 +66,10 @@ function targets(values: Parameters<Handler>[0]['values'], stateDir: string): { 
 
 export const handler: Handler = async ({ values, out }) => {
   const stateDir = stateDirectory(stringValue(values, 'state-dir'));
-  const { list, all } = targets(values, stateDir);
+  const runner = new Runner();
+  const { list, all } = targets(values, stateDir, runner);
   const html = stringValue(values, 'html');
   const prom = stringValue(values, 'prom');
-  const runner = new Runner();
   const now = new Date();
   const stacks: StackStatus[] = [];
   for (const { model, source } of list) {

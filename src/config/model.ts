@@ -125,7 +125,12 @@ export interface SecretModel {
 }
 
 export interface BackupsModel {
+  /** The environment's destination, else the stack's: a directory or `restic:<repository>` (see backup/destination.ts). */
   to: string | undefined;
+  /** A file holding the restic password (the environment's, else the stack's); never the password itself. */
+  resticPasswordFile: string | undefined;
+  /** How much data verify.mjs reads back from a repository: all, none, n/t, x% or a size. */
+  resticReadDataSubset: string;
   compression: 'zstd' | 'gzip';
   zstdLevel: number;
   /** backups.maxAge in seconds: status.mjs calls an older newest backup stale. */
@@ -269,7 +274,9 @@ export function resolveModel(stack: StackFile, envName: string, options: Resolve
     })),
     helperImage: stack.helper?.image,
     backups: {
-      to: stack.backups?.to,
+      to: env.backups?.to ?? stack.backups?.to,
+      resticPasswordFile: env.backups?.resticPasswordFile ?? stack.backups?.resticPasswordFile,
+      resticReadDataSubset: stack.backups?.resticReadDataSubset ?? 'all',
       compression: stack.backups?.compression ?? 'zstd',
       // Level 1: on mixed data (docs/architecture.md, measured facts) it is faster than 3 and no larger.
       zstdLevel: stack.backups?.zstdLevel ?? DEFAULT_ZSTD_LEVEL,

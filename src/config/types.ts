@@ -105,6 +105,13 @@ export interface EnvironmentSpec {
   volumes?: Record<string, VolumeOverrideSpec>;
   services?: Record<string, ServiceOverrideSpec>;
   disk?: DiskSpec;
+  /** This environment's own backup destination. */
+  backups?: EnvironmentBackupsSpec;
+}
+
+export interface EnvironmentBackupsSpec {
+  to?: string;
+  resticPasswordFile?: string;
 }
 
 export interface RetentionSpec {
@@ -115,7 +122,11 @@ export interface RetentionSpec {
 }
 
 export interface BackupsSpec {
+  /** A directory (local sets) or `restic:<repository>`. */
   to?: string;
+  resticPasswordFile?: string;
+  /** restic check --read-data-subset: all, none, n/t, x%, or a size. */
+  resticReadDataSubset?: string;
   compression?: 'zstd' | 'gzip';
   zstdLevel?: number;
   /** `26h`, `2d`: see parseMaxAge. */

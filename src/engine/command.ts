@@ -15,6 +15,19 @@ export interface Command {
   purpose: string;
   /** Exit codes besides 0 that mean success (GNU tar's 1: a file changed while it was read). */
   okExitCodes?: number[];
+  /**
+   * Variables set for this command only, on top of this process's environment
+   * (a restic repository and its password). They are never printed: a plan
+   * shows `shownEnv` instead, which names what a person sets (a password file's
+   * path, a repository without its credentials) and never a secret.
+   */
+  env?: Record<string, string>;
+  /** Variables removed from the inherited environment (an ambient RESTIC_PASSWORD that must not override ours). */
+  unsetEnv?: string[];
+  /** What a printed plan puts before the command: `NAME=value` pairs that are safe to show. */
+  shownEnv?: Record<string, string>;
+  /** Working directory (a directory restic backs up as `.`). */
+  cwd?: string;
 }
 
 export function command(program: string, args: string[], purpose: string, mutates = true): Command {
@@ -30,7 +43,17 @@ export function shellQuote(word: string): string {
 }
 
 export function renderCommand(cmd: Command): string {
-  return [cmd.program, ...cmd.args].map(shellQuote).join(' ');
+  const env = Object.entries(cmd.shownEnv ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}`);
+  const line = [...env, ...[cmd.program, ...cmd.args].map(shellQuote)].join(' ');
+  return cmd.cwd === undefined ? line : `(cd ${shellQuote(cmd.cwd)} && ${line})`;
+}
+
+/** The environment a command runs with: ours, minus what it unsets, plus its own variables. */
+export function environmentOf(cmd: Command): NodeJS.ProcessEnv | undefined {
+  if (cmd.env === undefined && cmd.unsetEnv === undefined) return undefined;
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of cmd.unsetEnv ?? []) delete env[name];
+  return { ...env, ...cmd.env };
 }
 
 export interface CommandResult {
@@ -128,7 +151,7 @@ const ISOLATED = { detached: true } as const;
 
 function execute(cmd: Command, input: string | Buffer | undefined): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd.program, cmd.args, { ...ISOLATED, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd.program, cmd.args, { ...ISOLATED, env: environmentOf(cmd), cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -193,7 +216,7 @@ export function killAllStreams(): void {
 export type StdinSource = 'pipe' | 'ignore' | Readable | number;
 
 export function startStreaming(cmd: Command, stdio: { stdin: StdinSource; stdout: 'pipe' | 'ignore' }): StreamingProcess {
-  const child = spawn(cmd.program, cmd.args, { ...ISOLATED, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  const child = spawn(cmd.program, cmd.args, { ...ISOLATED, env: environmentOf(cmd), cwd: cmd.cwd, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
   // Our copy of a handed-over stdout must go, or the producer would not see its reader exit.
   if (stdio.stdin instanceof Readable) stdio.stdin.destroy();
   liveStreams.set(child, cmd);

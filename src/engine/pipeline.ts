@@ -66,7 +66,7 @@ export interface ByteCounter {
 }
 
 /** A pass-through that counts (and optionally hashes) bytes, for native stream pipelines. */
-class Meter extends Transform {
+export class Meter extends Transform {
   bytes = 0;
   private readonly hash: Hash | undefined;
   private readonly onBytes: ByteCounter | undefined;
@@ -224,6 +224,38 @@ export async function writeArtifactFromProcess(producer: StreamingProcess, steps
     if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) await rm(path, { force: true });
     throw err;
   }
+}
+
+export interface FedProcess {
+  /** Bytes fed and their sha256. */
+  bytes: number;
+  sha256: string;
+  /** What the consumer printed on stdout (restic's JSON summary). */
+  stdout: string;
+}
+
+/**
+ * Feeds a stream (or another process's output) into a consumer's stdin,
+ * counting and hashing what goes in, and collects what the consumer prints:
+ * `restic backup --stdin` stores the stream, and says what it stored. A
+ * failure names the process that failed first (settlePipeline).
+ */
+export async function feedProcess(source: Readable | StreamingProcess, consumer: Command, onBytes?: ByteCounter): Promise<FedProcess> {
+  const producer = source instanceof Readable ? undefined : source;
+  const input = source instanceof Readable ? source : source.child.stdout;
+  if (input === null) throw new Error('the producer has no output pipe');
+  const hash = createHash('sha256');
+  const meter = new Meter(hash, onBytes);
+  const sink = startStreaming(consumer, { stdin: 'pipe', stdout: 'pipe' });
+  const stdin = sink.child.stdin;
+  const stdout = sink.child.stdout;
+  if (stdin === null || stdout === null) throw new Error(`${consumer.purpose}: no pipes`);
+  stdin.on('error', () => undefined);
+  const printed: Buffer[] = [];
+  stdout.on('data', (c: Buffer) => printed.push(c));
+  const processes = producer === undefined ? [sink] : [producer, sink];
+  await settlePipeline([...(producer === undefined ? [] : [producer.done]), pipeline(input, meter, stdin), sink.done, finished(stdout)], processes);
+  return { bytes: meter.bytes, sha256: hash.digest('hex'), stdout: Buffer.concat(printed).toString('utf8') };
 }
 
 /**

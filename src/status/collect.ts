@@ -46,7 +46,7 @@ async function onEngine(runner: Runner, model: Model): Promise<boolean> {
 
 export async function collectStack(model: Model, options: CollectOptions): Promise<StackStatus> {
   const { runner, source, now } = options;
-  const sets = source.sets(model.project);
+  const sets = await source.sets(model.project);
   const verifications = new Map<string, ReadRecord>();
   for (const set of sets) {
     if (set.state === 'complete' && set.manifest !== undefined && set.manifest.env === model.env) verifications.set(set.id, source.verification({ ...set, manifest: set.manifest }));

@@ -1,12 +1,13 @@
 // restore --dry-run prints the very pipeline a restore runs, built by the same
-// code (stagingStream), and it can be pasted into a shell: here it is run, with
+// code (decodeSteps, renderStream: DirectorySetReader.render), and it can be pasted into a shell: here it is run, with
 // `tar -t` standing in for the engine, on zstd, gzip and age artifacts.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stagingStream } from '../../src/backup/restore.js';
+import { decodeSteps } from '../../src/backup/verify.js';
+import { docker } from '../../src/engine/docker.js';
 import type { ArtifactRecord } from '../../src/backup/set.js';
 import { command, renderCommand } from '../../src/engine/command.js';
 import { renderStream } from '../../src/engine/pipeline.js';
@@ -36,7 +37,7 @@ describe.each(cases)('a %s artifact', (_kind, file, extra, decoders) => {
       : 'tar -C "$2" -cf - hello.txt | zstd -q -c > "$1"';
   sh(make, path, dir, recipient);
   const artifact: ArtifactRecord = { volume: 'data', file, method: 'tar', bytes: 0, sha256: '0'.repeat(64), ...extra };
-  const stream = stagingStream(dir, { artifact }, key, 'helper', '.stowage-restore-x');
+  const stream = { path, steps: decodeSteps(artifact, key), target: docker.archiveWrite('helper', '/v/.stowage-restore-x') };
 
   it('decodes with the filters its format needs, in order', () => {
     expect(stream.steps.map(renderCommand)).toEqual(decoders);

@@ -8,9 +8,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox, createVolume, docker, exactTree, exec, hostShell, mountpointOf, parseJsonDocument, readManifestFile, runService, show, uniqueProject, oneVolumeStack } from '../helpers/engine.js';
 
-const sb = new Sandbox(uniqueProject('ex'));
-const volume = sb.volume('data');
-
 // Runs on the host in the volume's directory (GNU tools), as root.
 const POPULATE = String.raw`set -e
 cd "$1"
@@ -48,102 +45,138 @@ chown 1000:1000 .; chmod 0750 .; touch -d '2003-03-03 03:03:03' .
 
 const MANY = 30_000;
 
-let mountpoint: string;
-let before: string[];
-let setPath: string;
-let backupStderr: string;
-
-beforeAll(async () => {
-  sb.writeStack(oneVolumeStack(sb.project));
-  await createVolume(sb.project, 'data');
-  mountpoint = await mountpointOf(volume);
-  await hostShell(POPULATE, mountpoint);
-  mkdirSync(join(mountpoint, 'many'));
-  for (let i = 0; i < MANY; i++) writeFileSync(join(mountpoint, 'many', `f${i}`), `${i}\n`);
-  await hostShell(DIRECTORY_TIMES, mountpoint);
-  before = await exactTree(mountpoint);
-  await runService(sb.project, 'app', { mounts: [['data', '/data']] });
-  const r = await sb.cli('backup', ['--to', sb.to, '--json']);
-  expect(r.code, show(r)).toBe(0);
-  setPath = parseJsonDocument<{ path: string }>(r.stdout).path;
-  backupStderr = r.stderr;
-}, 600_000);
-
-afterAll(async () => {
-  await sb.cleanup();
-});
-
 const hex = (name: string): string => Buffer.from(name, 'latin1').toString('hex');
 const line = (tree: string[], name: string): string | undefined => tree.find((l) => l.startsWith(`${hex(name)} `));
 const subLines = (tree: string[]): string[] => tree.filter((l) => l.startsWith(hex('./sub')));
 /** A listing without content and link-group facts, for a part of a volume whose hard links reach outside it. */
 const withoutLinkFacts = (tree: string[]): string[] => tree.map((l) => l.replace(/ (size=\d+ sha256=\w+ links=\d+|hardlink-of=\w+)$/, ''));
 
-describe('the fixture volume', () => {
-  it('holds every kind of entry under test', () => {
-    expect(line(before, './abs')).toMatch(/ symlink 1000:1000 .* mtime=981173106 target=/);
-    expect(line(before, './up-out')).toContain(`target=${hex('../../etc/x')}`);
-    expect(line(before, './sub/hl-to-escaping-link')).toMatch(/ symlink /);
-    expect(line(before, './fifo')).toMatch(/ fifo /);
-    expect(line(before, './d000')).toMatch(/ dir 0:0 0 /);
-    expect(line(before, './d1777')).toMatch(/ dir 0:0 1777 /);
-    expect(line(before, './setuid')).toMatch(/ 1000:1000 4755 /);
-    expect(line(before, './new\nline')).toBeDefined();
-    expect(line(before, './caf\xe9')).toBeDefined();
-    expect(line(before, '.')).toMatch(/ dir 1000:1000 750 mtime=1046660583/);
-    expect(before.some((l) => l.startsWith('capability /capfile'))).toBe(true);
-    expect(before.filter((l) => l.startsWith(hex('./many/')))).toHaveLength(MANY);
-  });
-});
+/**
+ * Where the sets go: a directory of set directories, or a restic repository
+ * (there a whole volume read on the local path is a directory snapshot, and a
+ * --path backup a tar stream: both must come back exactly).
+ */
+interface Destination {
+  label: string;
+  /** --to for the sandbox's sets. */
+  to: (sb: Sandbox) => string;
+  /** --backup (and --to) naming the set a backup made. */
+  set: (sb: Sandbox, made: { id: string; path: string }) => string[];
+  env: (sb: Sandbox) => Record<string, string>;
+  /** Arguments of the first backup (a repository is created then). */
+  first: string[];
+}
 
-describe('backup then restore', () => {
-  it('backs up a volume whose symlinks point anywhere, and the set verifies', async () => {
-    const r = await sb.cli('verify', ['--backup', setPath]);
-    expect(r.code, show(r)).toBe(0);
-  });
+const DESTINATIONS: Destination[] = [
+  { label: 'a set directory', to: (sb) => sb.to, set: (_sb, made) => ['--backup', made.path], env: () => ({}), first: [] },
+  {
+    label: 'a restic repository',
+    to: (sb) => `restic:${join(sb.root, 'repository')}`,
+    set: (sb, made) => ['--to', `restic:${join(sb.root, 'repository')}`, '--backup', made.id],
+    env: (sb) => ({ RESTIC_PASSWORD: 'exactness test only', RESTIC_CACHE_DIR: join(sb.root, 'restic-cache') }),
+    first: ['--init'],
+  },
+];
 
-  it('restores the exact tree over changed content', async () => {
-    await hostShell('set -e; cd "$1"; rm -rf sub abs "$(printf \'new\\nline\')"; printf changed > regular; ln -sfn /elsewhere dangling; mkdir added; chmod 755 d000; touch -d 2020-01-01 .', mountpoint);
-    expect(await exactTree(mountpoint)).not.toEqual(before);
-    const r = await sb.cli('restore', ['--backup', setPath, '--yes']);
-    expect(r.code, show(r)).toBe(0);
-    expect(await exactTree(mountpoint)).toEqual(before);
-  });
+describe.each(DESTINATIONS)('into $label', (destination) => {
+  const sb = new Sandbox(uniqueProject('ex'));
+  const volume = sb.volume('data');
+  const cli = (script: 'backup' | 'verify' | 'restore', args: string[]): ReturnType<Sandbox['cli']> => sb.cli(script, args, { env: destination.env(sb) });
+  let mountpoint: string;
+  let before: string[];
+  let made: { id: string; path: string };
+  let backupStderr: string;
 
-  it('restores the exact tree into a volume that no longer exists', async () => {
-    await docker('rm', '--force', sb.container('app'));
-    await docker('volume', 'rm', volume);
-    const r = await sb.cli('restore', ['--backup', setPath, '--yes']);
-    expect(r.code, show(r)).toBe(0);
+  beforeAll(async () => {
+    sb.writeStack(oneVolumeStack(sb.project));
+    await createVolume(sb.project, 'data');
     mountpoint = await mountpointOf(volume);
-    expect(await exactTree(mountpoint)).toEqual(before);
+    await hostShell(POPULATE, mountpoint);
+    mkdirSync(join(mountpoint, 'many'));
+    for (let i = 0; i < MANY; i++) writeFileSync(join(mountpoint, 'many', `f${i}`), `${i}\n`);
+    await hostShell(DIRECTORY_TIMES, mountpoint);
+    before = await exactTree(mountpoint);
     await runService(sb.project, 'app', { mounts: [['data', '/data']] });
+    const r = await cli('backup', ['--to', destination.to(sb), ...destination.first, '--json']);
+    expect(r.code, show(r)).toBe(0);
+    made = parseJsonDocument<{ id: string; path: string }>(r.stdout);
+    backupStderr = r.stderr;
+  }, 600_000);
+
+  afterAll(async () => {
+    await sb.cleanup();
   });
 
-  it('restores one path whose links leave the volume, leaving the rest as it is', async () => {
-    await hostShell('set -e; cd "$1"; rm -rf sub; printf other > regular', mountpoint);
-    const r = await sb.cli('restore', ['--backup', setPath, '--volume', 'data', '--path', 'sub', '--yes']);
-    expect(r.code, show(r)).toBe(0);
-    const after = await exactTree(mountpoint);
-    // sub/deeper/hl-c was a second name of ./hl-a, which stays as it is: it comes back as a file of its own.
-    expect(withoutLinkFacts(subLines(after))).toEqual(withoutLinkFacts(subLines(before)));
-    expect(line(after, './sub/deeper/hl-c')).toContain(`sha256=${/sha256=(\w+)/.exec(line(before, './hl-a') ?? '')?.[1] ?? '?'}`);
-    expect(line(after, './regular')).toContain(`size=5`);
-    await hostShell('printf "regular\\n" > "$1/regular"; touch -d "2002-02-02 02:02:02" "$1/regular"', mountpoint);
+  describe('the fixture volume', () => {
+    it('holds every kind of entry under test', () => {
+      expect(line(before, './abs')).toMatch(/ symlink 1000:1000 .* mtime=981173106 target=/);
+      expect(line(before, './up-out')).toContain(`target=${hex('../../etc/x')}`);
+      expect(line(before, './sub/hl-to-escaping-link')).toMatch(/ symlink /);
+      expect(line(before, './fifo')).toMatch(/ fifo /);
+      expect(line(before, './d000')).toMatch(/ dir 0:0 0 /);
+      expect(line(before, './d1777')).toMatch(/ dir 0:0 1777 /);
+      expect(line(before, './setuid')).toMatch(/ 1000:1000 4755 /);
+      expect(line(before, './new\nline')).toBeDefined();
+      expect(line(before, './caf\xe9')).toBeDefined();
+      expect(line(before, '.')).toMatch(/ dir 1000:1000 750 mtime=1046660583/);
+      expect(before.some((l) => l.startsWith('capability /capfile'))).toBe(true);
+      expect(before.filter((l) => l.startsWith(hex('./many/')))).toHaveLength(MANY);
+    });
   });
-});
 
-describe('backup of one path', () => {
-  it('holds the path exactly, hard links to files outside it included, and restores it', async () => {
-    const r = await sb.cli('backup', ['--to', sb.to, '--volume', 'data', '--path', 'sub', '--json']);
-    expect(r.code, show(r)).toBe(0);
-    const partial = parseJsonDocument<{ path: string }>(r.stdout).path;
-    await hostShell('set -e; cd "$1"; rm -rf sub', mountpoint);
-    const restored = await sb.cli('restore', ['--backup', partial, '--yes']);
-    expect(restored.code, show(restored)).toBe(0);
-    const after = await exactTree(mountpoint);
-    expect(withoutLinkFacts(subLines(after))).toEqual(withoutLinkFacts(subLines(before)));
-    expect(line(after, './sub/deeper/hl-c')).toContain(`sha256=${/sha256=(\w+)/.exec(line(before, './hl-a') ?? '')?.[1] ?? '?'}`);
+  describe('backup then restore', () => {
+    it('backs up a volume whose symlinks point anywhere, and the set verifies', async () => {
+      const r = await cli('verify', destination.set(sb, made));
+      expect(r.code, show(r)).toBe(0);
+    });
+
+    it('restores the exact tree over changed content', async () => {
+      await hostShell('set -e; cd "$1"; rm -rf sub abs "$(printf \'new\\nline\')"; printf changed > regular; ln -sfn /elsewhere dangling; mkdir added; chmod 755 d000; touch -d 2020-01-01 .', mountpoint);
+      expect(await exactTree(mountpoint)).not.toEqual(before);
+      const r = await cli('restore', [...destination.set(sb, made), '--yes']);
+      expect(r.code, show(r)).toBe(0);
+      expect(await exactTree(mountpoint)).toEqual(before);
+    });
+
+    it('restores the exact tree into a volume that no longer exists', async () => {
+      await docker('rm', '--force', sb.container('app'));
+      await docker('volume', 'rm', volume);
+      const r = await cli('restore', [...destination.set(sb, made), '--yes']);
+      expect(r.code, show(r)).toBe(0);
+      mountpoint = await mountpointOf(volume);
+      expect(await exactTree(mountpoint)).toEqual(before);
+      await runService(sb.project, 'app', { mounts: [['data', '/data']] });
+    });
+
+    it('restores one path whose links leave the volume, leaving the rest as it is', async () => {
+      await hostShell('set -e; cd "$1"; rm -rf sub; printf other > regular', mountpoint);
+      const r = await cli('restore', [...destination.set(sb, made), '--volume', 'data', '--path', 'sub', '--yes']);
+      expect(r.code, show(r)).toBe(0);
+      const after = await exactTree(mountpoint);
+      // sub/deeper/hl-c was a second name of ./hl-a, which stays as it is: it comes back as a file of its own.
+      expect(withoutLinkFacts(subLines(after))).toEqual(withoutLinkFacts(subLines(before)));
+      expect(line(after, './sub/deeper/hl-c')).toContain(`sha256=${/sha256=(\w+)/.exec(line(before, './hl-a') ?? '')?.[1] ?? '?'}`);
+      expect(line(after, './regular')).toContain(`size=5`);
+      await hostShell('printf "regular\\n" > "$1/regular"; touch -d "2002-02-02 02:02:02" "$1/regular"', mountpoint);
+    });
+  });
+
+  describe('backup of one path', () => {
+    it('holds the path exactly, hard links to files outside it included, and restores it', async () => {
+      const r = await cli('backup', ['--to', destination.to(sb), '--volume', 'data', '--path', 'sub', '--json']);
+      expect(r.code, show(r)).toBe(0);
+      const partial = parseJsonDocument<{ id: string; path: string }>(r.stdout);
+      await hostShell('set -e; cd "$1"; rm -rf sub', mountpoint);
+      const restored = await cli('restore', [...destination.set(sb, partial), '--yes']);
+      expect(restored.code, show(restored)).toBe(0);
+      const after = await exactTree(mountpoint);
+      expect(withoutLinkFacts(subLines(after))).toEqual(withoutLinkFacts(subLines(before)));
+      expect(line(after, './sub/deeper/hl-c')).toContain(`sha256=${/sha256=(\w+)/.exec(line(before, './hl-a') ?? '')?.[1] ?? '?'}`);
+    });
+  });
+
+  it('backup output names no socket or device in a volume that has none', () => {
+    expect(backupStderr).not.toMatch(/is not in the backup/);
   });
 });
 
@@ -177,8 +210,4 @@ describe('what the engine cannot carry', () => {
     expect(restored.code, show(restored)).toBe(0);
     expect((await exec('ls', [specialsMount])).stdout.split('\n').filter((n) => n !== '')).toEqual(['keep']);
   });
-});
-
-it('backup output names no socket or device in a volume that has none', () => {
-  expect(backupStderr).not.toMatch(/is not in the backup/);
 });

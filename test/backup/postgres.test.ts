@@ -98,3 +98,24 @@ describe('pg_dump backup, verify and restore', () => {
     expect(Number(await psql("INSERT INTO items (name) VALUES ('next') RETURNING id"))).toBe(502);
   });
 });
+
+describe('pg_dump into a restic repository', () => {
+  const env = (): Record<string, string> => ({ RESTIC_PASSWORD: 'postgres test only', RESTIC_CACHE_DIR: `${sb.root}/restic-cache` });
+  const repository = (): string => `restic:${sb.root}/repository`;
+
+  it('stores the dump as one file, verify reads its table of contents, and a restore gives back the rows', async () => {
+    await psql("DELETE FROM items WHERE name = 'next';");
+    const rows = await psql(ROWS);
+    const made = await sb.cli('backup', ['--to', repository(), '--init', '--json'], { env: env() });
+    expect(made.code, show(made)).toBe(0);
+    const doc = parseJsonDocument<{ id: string; artifacts: Array<{ file: string; snapshot?: string }> }>(made.stdout);
+    expect(doc.artifacts[0]).toMatchObject({ file: 'pgdata.pgdump' });
+    const verified = await sb.cli('verify', ['--to', repository(), '--backup', doc.id, '--json'], { env: env() });
+    expect(verified.code, show(verified)).toBe(0);
+    expect(parseJsonDocument<{ artifacts: Array<{ checked: string[] }> }>(verified.stdout).artifacts[0]?.checked).toContain('pg_restore --list');
+    await psql('DROP TABLE items;');
+    const restored = await sb.cli('restore', ['--to', repository(), '--backup', 'latest', '--yes'], { env: env() });
+    expect(restored.code, show(restored)).toBe(0);
+    expect(await psql(ROWS)).toBe(rows);
+  });
+});

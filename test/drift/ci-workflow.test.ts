@@ -50,7 +50,7 @@ describe('ci.yml', () => {
     expect(steps('test')[0]).toMatchObject({ uses: 'actions/checkout@v4' });
     expect(steps('test')[1]).toMatchObject({ uses: 'actions/setup-node@v4', with: { 'node-version': 20 } });
     const run = scripts('test').join('\n');
-    for (const tool of ['docker-compose', 'zstd', 'sqlite3', 'busybox-static', 'postgresql-15', 'age', 'jq']) expect(run).toContain(tool);
+    for (const tool of ['docker-compose', 'zstd', 'sqlite3', 'busybox-static', 'postgresql-15', 'age', 'jq', 'restic', 'openssh-server', 'rclone']) expect(run).toContain(tool);
     const order = ['apt-get install', 'npm ci', 'test/images/build.sh', 'npm test', 'npx zx scripts/drift.mjs --all'].map((part) => run.indexOf(part));
     expect(order.every((position) => position >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);

@@ -132,7 +132,7 @@ export class Sandbox {
   }
 
   /** Runs `npx zx scripts/<script>.mjs --stack <project>-dev --stacks-dir <dir> ...args`. */
-  cli(script: 'backup' | 'verify' | 'restore', args: string[], options: ExecOptions = {}): Promise<RunResult> {
+  cli(script: 'backup' | 'verify' | 'restore' | 'copy' | 'status', args: string[], options: ExecOptions = {}): Promise<RunResult> {
     return exec('npx', ['zx', `scripts/${script}.mjs`, '--stack', this.stack, '--stacks-dir', this.stacksDir, ...args], {
       hangAfterMs: CLI_HANG_MS,
       ...options,
@@ -146,7 +146,7 @@ export class Sandbox {
    * `npx zx`, so the group leader is the node process running the script and its
    * exit code is the script's own (npm exits at once on a signal).
    */
-  spawnCli(script: 'backup' | 'verify' | 'restore', args: string[], options: { env?: Record<string, string>; direct?: boolean } = {}): { child: ChildProcess; result: Promise<RunResult> } {
+  spawnCli(script: 'backup' | 'verify' | 'restore' | 'copy', args: string[], options: { env?: Record<string, string>; direct?: boolean } = {}): { child: ChildProcess; result: Promise<RunResult> } {
     const argv = [`scripts/${script}.mjs`, '--stack', this.stack, '--stacks-dir', this.stacksDir, ...args];
     const [program, programArgs] = options.direct === true ? [join(repoRoot, 'node_modules/.bin/zx'), argv] : ['npx', ['zx', ...argv]];
     const child = spawn(program, programArgs, {
