@@ -14,6 +14,7 @@ import {
 import { ensureTestImages } from '../test/images/ensure.js';
 import { evaluate, render, series, type BenchReport } from './report.js';
 import { IMAGE, PROJECT, Resources } from './resources.js';
+import { engineIsLocal } from '../src/engine/endpoint.js';
 
 /**
  * npm run bench [-- --size-mib N] [--rounds N] [--json] [--breakdown]
@@ -203,7 +204,7 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
   let direct = false;
   try {
     accessSync(mountpoint, constants.W_OK | constants.R_OK);
-    direct = process.env['DOCKER_HOST'] === undefined;
+    direct = engineIsLocal();
   } catch {
     direct = false;
   }

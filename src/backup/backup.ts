@@ -10,6 +10,7 @@ import { parseLinkGroups, parseOwnEntries, parseSpecialFiles, specialFilesScan, 
 import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
 import { mongo, pg, removeFile, sqlite } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
+import { engineIsLocal } from '../engine/endpoint.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { filters, programAvailable, writeArtifact, writeArtifactFromProcess, type Compression } from '../engine/pipeline.js';
 import { createSetDir, fsyncPath, listSets, readManifest, removeIncompleteSets, writeManifest, type ArtifactRecord, type Manifest } from './set.js';
@@ -156,7 +157,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
 
   const existing = new Set((await inspectVolumes(runner, volumes.filter((v) => v.kind !== 'bind').map((v) => v.name))).map((v) => v.Name));
   for (const v of volumes) {
-    const missing = v.kind === 'bind' ? process.env['DOCKER_HOST'] === undefined && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
+    const missing = v.kind === 'bind' ? engineIsLocal() && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
     if (missing) throw new Error(`volume ${v.key} (${v.kind === 'bind' ? v.hostPath ?? '' : v.name}) does not exist on the engine; deploy the stack first, or leave it out with --volume`);
   }
   const usingVolumes = async (): Promise<ContainerState[]> =>

@@ -1,4 +1,4 @@
-import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 import { resolveBackupSet } from '../backup/set.js';
@@ -13,6 +13,7 @@ export const spec: CommandSpec = {
   usage: '--stack <app>-<env> --backup <path|latest> [--volume V]... [--path P]... [--yes] [--dry-run] [--json]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     backup: { type: 'string', value: '<path|latest>', description: 'the set directory, or latest: the newest complete set' },
     volume: { type: 'string', multiple: true, value: 'V', description: 'restore only this volume' },
     path: { type: 'string', multiple: true, value: 'P', description: 'restore only this path inside the volume (e.g. secrets.env)' },

@@ -1,4 +1,4 @@
-import { EXIT, STACK_OPTION, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { EXIT, STACK_OPTION, ENGINE_OPTION, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { resolveBackupSet } from '../backup/set.js';
 import { stateDirectory } from '../util/state-dir.js';
 import { recordVerification } from '../backup/verification-record.js';
@@ -15,6 +15,7 @@ export const spec: CommandSpec = {
   usage: '--stack <app>-<env> --backup <path|latest> [--volume V]... [--to DIR] [--identity FILE] [--json]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     backup: { type: 'string', value: '<path|latest>', description: 'the set directory, or latest: the newest complete set' },
     volume: { type: 'string', multiple: true, value: 'V', description: 'verify only this volume\'s artifact' },
     to: { type: 'string', value: 'DIR', description: 'backup root where latest is looked up (default: backups.to, else ./backups)' },

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import { LABEL, type Model, type VolumeModel } from '../config/model.js';
 import { CommandFailed, type Runner } from '../engine/command.js';
+import { engineIsLocal } from '../engine/endpoint.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, type ContainerState } from '../engine/inspect.js';
 import { parseEmptied, usage, type UsageMount } from '../engine/usage.js';
@@ -87,8 +88,6 @@ export interface CleanStartResult {
   skipped: Skipped[];
 }
 
-const localEngine = (): boolean => (process.env['DOCKER_HOST'] ?? '') === '';
-
 function isInside(path: string, dir: string): boolean {
   const rel = relative(dir, path);
   return rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
@@ -99,7 +98,8 @@ function labelsOf(state: ContainerState): Record<string, string> {
 }
 
 function localEntries(path: string): number | null | 'missing' {
-  if (!localEngine()) return null;
+  // A directory of another machine cannot be looked at from here: the plan says its entries are unknown.
+  if (!engineIsLocal()) return null;
   if (!existsSync(path)) return 'missing';
   try {
     return readdirSync(path).length;
