@@ -101,9 +101,15 @@ export class CommandFailed extends Error {
   }
 }
 
-/** The docker CLI ends an SSH failure with ssh's own stderr: its last non-empty line says what happened. */
+/**
+ * What to quote of a lost engine's error: the docker CLI ends an SSH failure
+ * with ssh's own stderr (`... stderr=ssh: connect to host ...: Connection
+ * refused`), whose last line says what happened.
+ */
 function lastMeaningful(lines: string[]): string {
-  return [...lines].reverse().find((l) => l.trim() !== '') ?? '';
+  const last = [...lines].reverse().find((l) => l.trim() !== '') ?? '';
+  const ssh = /stderr=(.*)$/.exec(last)?.[1]?.trim();
+  return ssh !== undefined && ssh !== '' ? ssh : last;
 }
 
 export interface RunOptions {

@@ -50,8 +50,9 @@ export async function collectStack(model: Model, options: CollectOptions): Promi
   const problem = await engineProblem(runner);
   const base = { model, engine: { endpoint: engineJson(currentEngine()), problem }, now, destination: source.where(model.project), sets, verifications };
   if (problem !== undefined) {
+    // Whether anything of it is there cannot be told: without backups it is not checked, and the error says why.
     const unknown = { error: problem };
-    return evaluateStack({ ...base, deployed, disk: options.measure ? unknown : { skipped: true }, history: readStackHistory(model, options.stateDir), containers: unknown, drift: unknown });
+    return evaluateStack({ ...base, deployed: !options.onlyIfDeployed || hasBackups, disk: options.measure ? unknown : { skipped: true }, history: readStackHistory(model, options.stateDir), containers: unknown, drift: unknown });
   }
   if (options.onlyIfDeployed && !hasBackups) {
     // When the engine does not answer, say so rather than calling the stack "not deployed".

@@ -481,10 +481,11 @@ export function evaluateStack(inputs: StackInputs): StackStatus {
     filesystems: fs.list,
     drift,
     disk: { source: fs.source, measured: fs.measured, ...('error' in inputs.disk ? { error: inputs.disk.error } : {}) },
-    health: !inputs.deployed ? 'not-deployed' : deployedProblems.length > 0 ? 'problem' : deployedNotes.length > 0 || errors.length > 0 ? 'attention' : 'ok',
+    health: !inputs.deployed ? (unreachable === undefined ? 'not-deployed' : 'attention') : deployedProblems.length > 0 ? 'problem' : deployedNotes.length > 0 || errors.length > 0 ? 'attention' : 'ok',
     problems: deployedProblems,
     notes: deployedNotes,
-    errors: inputs.deployed ? errors : [],
+    // Not checked because its engine did not answer is not the same as nothing there: the error stays.
+    errors: inputs.deployed || unreachable !== undefined ? errors : [],
   };
 }
 
