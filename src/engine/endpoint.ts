@@ -49,13 +49,15 @@ export type ParsedEngineUrl = { ok: true; url: EngineUrl } | { ok: false; proble
 const FORMS = 'ssh://user@host[:port], tcp://host:port or unix:///path/to/docker.sock';
 
 /** Reads an engine address the way the docker CLI accepts it, refusing what it would misread. */
-export function parseEngineUrl(text: string): ParsedEngineUrl {
+export function parseEngineUrl(address: string): ParsedEngineUrl {
+  // Messages quote the address, never a password in it.
+  const text = address.replace(/^([a-z]+:\/\/[^/@:]*):[^/@]*@/, '$1:***@');
   const bad = (problem: string, fix = `write ${FORMS}`): ParsedEngineUrl => ({ ok: false, problem, fix });
-  const scheme = /^([a-z]+):\/\//.exec(text)?.[1];
+  const scheme = /^([a-z]+):\/\//.exec(address)?.[1];
   if (scheme === undefined) return bad(`"${text}" is not an engine address`);
-  if (/\s/.test(text)) return bad(`"${text}" contains white space`);
+  if (/\s/.test(address)) return bad(`"${text}" contains white space`);
   if (scheme === 'unix' || scheme === 'npipe') {
-    const path = text.slice(scheme.length + 3);
+    const path = address.slice(scheme.length + 3);
     if (scheme === 'unix' && !path.startsWith('/')) return bad(`"${text}": the socket path is not absolute`, 'write three slashes and the absolute path: unix:///var/run/docker.sock');
     if (path === '' || path === '/') return bad(`"${text}" names no socket`, 'write the socket path, e.g. unix:///var/run/docker.sock');
     return { ok: true, url: { scheme, path } };
@@ -63,13 +65,13 @@ export function parseEngineUrl(text: string): ParsedEngineUrl {
   if (scheme !== 'ssh' && scheme !== 'tcp') return bad(`"${text}": scheme ${scheme}:// is not an engine address`);
   let url: URL;
   try {
-    url = new URL(text);
+    url = new URL(address);
   } catch {
     return bad(`"${text}" is not a valid URL`);
   }
   const host = url.hostname;
   if (host === '') return bad(`"${text}" names no host`);
-  if (url.password !== '') return bad(`"${text}" carries a password`, 'use an SSH key (ssh-agent or ~/.ssh/config): a password in the stack file would be committed');
+  if (url.password !== '') return bad(`the address carries a password (${text})`, 'use an SSH key (ssh-agent or ~/.ssh/config): a password in the stack file would be committed');
   if ((url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '') return bad(`"${text}" has a path, query or fragment after the host`, `write only ${scheme}://${scheme === 'ssh' ? 'user@' : ''}host:port`);
   const port = url.port === '' ? undefined : Number(url.port);
   if (scheme === 'tcp') {

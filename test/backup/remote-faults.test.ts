@@ -112,7 +112,7 @@ describe('the server presents a host key that does not match', () => {
     await remote.docker('exec', app, 'sh', '-c', 'printf changed-again > /data/d/f3');
     const content = await snapshot();
     const started = await startedAt();
-    remote.impostorHostKey();
+    await remote.impostorHostKey();
     const r = await cli('restore', ['--backup', setPath, '--yes']);
     remote.trueHostKey();
     expect(r.code, show(r)).toBe(1);

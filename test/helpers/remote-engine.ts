@@ -37,8 +37,8 @@ export interface RemoteEngine {
   /** Stops the SSH server and drops every open SSH connection (the engine keeps running). */
   stopSsh(): Promise<void>;
   startSsh(): Promise<void>;
-  /** Replaces the known host key with another key: the server now looks like an impostor. */
-  impostorHostKey(): void;
+  /** Replaces the known host key with another key and closes the shared connection: the server now looks like an impostor. */
+  impostorHostKey(): Promise<void>;
   /** Puts the real host key back. */
   trueHostKey(): void;
   /** Stops everything and removes everything it made. */
@@ -139,7 +139,19 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   writeFileSync(knownHosts, knownHost(`${sshDir}/host_ed25519.pub`));
   writeFileSync(
     `${clientDir}/config`,
-    ['Host *', `  IdentityFile ${clientDir}/id_ed25519`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHosts}`, '  StrictHostKeyChecking yes', '  BatchMode yes', ''].join('\n'),
+    [
+      'Host *',
+      `  IdentityFile ${clientDir}/id_ed25519`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile ${knownHosts}`,
+      '  StrictHostKeyChecking yes',
+      '  BatchMode yes',
+      // One connection for the many docker commands of a run, as docs/remote-engines.md recommends.
+      '  ControlMaster auto',
+      `  ControlPath ${clientDir}/cm-%C`,
+      '  ControlPersist 60',
+      '',
+    ].join('\n'),
   );
   writeFileSync(`${binDir}/ssh`, `#!/bin/sh\nexec /usr/bin/ssh -F '${clientDir}/config' "$@"\n`);
   chmodSync(`${binDir}/ssh`, 0o755);
@@ -166,6 +178,7 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   };
 
   const destroy = async (): Promise<void> => {
+    await exec(`${binDir}/ssh`, ['-O', 'exit', '-p', String(port), 'root@127.0.0.1']);
     await stopSsh();
     if (daemon !== undefined && daemon.exitCode === null) {
       daemon.kill('SIGTERM');
@@ -205,7 +218,11 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
     onHost: (program, ...args) => must('nsenter', inNs(program, ...args)),
     stopSsh,
     startSsh,
-    impostorHostKey: () => writeFileSync(knownHosts, knownHost(`${sshDir}/impostor_ed25519.pub`)),
+    async impostorHostKey() {
+      writeFileSync(knownHosts, knownHost(`${sshDir}/impostor_ed25519.pub`));
+      // The next command must make a new connection, which checks the host key (a shared one would not).
+      await exec(`${binDir}/ssh`, ['-O', 'exit', '-p', String(port), 'root@127.0.0.1']);
+    },
     trueHostKey: () => writeFileSync(knownHosts, knownHost(`${sshDir}/host_ed25519.pub`)),
     destroy,
   };
