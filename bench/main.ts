@@ -14,6 +14,7 @@ import {
 import { ensureTestImages } from '../test/images/ensure.js';
 import { evaluate, render, series, type BenchReport } from './report.js';
 import { IMAGE, PROJECT, Resources } from './resources.js';
+import { emptyRemote, remotePhase, remotePhaseUnavailable } from './remote.js';
 import { engineIsLocal } from '../src/engine/endpoint.js';
 
 /**
@@ -35,6 +36,7 @@ Options:
   --rounds N       rounds per method, alternating the order (default 2, at least 2)
   --seed N         data set seed (default 1)
   --breakdown      also time the data path piece by piece and record timelines of stowage runs
+  --no-ssh         leave out the backup from an engine reached over SSH (it needs root and openssh-server)
   --work-dir DIR   where temporary files go (default: the system temp directory)
   --json           print one JSON document on stdout; the table goes to stderr
   -h, --help       this help
@@ -47,6 +49,7 @@ interface Options {
   rounds: number;
   seed: number;
   breakdown: boolean;
+  ssh: boolean;
   json: boolean;
   workDir: string;
   help: boolean;
@@ -72,6 +75,7 @@ export function parseOptions(argv: string[]): Options {
         rounds: { type: 'string' },
         seed: { type: 'string' },
         breakdown: { type: 'boolean' },
+        'no-ssh': { type: 'boolean' },
         json: { type: 'boolean' },
         'work-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -86,6 +90,7 @@ export function parseOptions(argv: string[]): Options {
     rounds: integer(v.rounds, 'rounds', 2, 2),
     seed: integer(v.seed, 'seed', 1, 0),
     breakdown: v.breakdown === true,
+    ssh: v['no-ssh'] !== true,
     json: v.json === true,
     workDir: resolve(v['work-dir'] ?? tmpdir()),
     help: v.help === true,
@@ -143,7 +148,7 @@ export function newReport(opts: Options): BenchReport {
     format: 1,
     startedAt: new Date().toISOString(),
     finishedAt: '',
-    options: { sizeMiB: opts.sizeMiB, rounds: opts.rounds, seed: opts.seed, breakdown: opts.breakdown },
+    options: { sizeMiB: opts.sizeMiB, rounds: opts.rounds, seed: opts.seed, breakdown: opts.breakdown, ssh: opts.ssh },
     machine: {
       cpus: cpus().length,
       memoryBytes: totalmem(),
@@ -158,6 +163,7 @@ export function newReport(opts: Options): BenchReport {
     dataset: null,
     backup: { stowage: series([]), docs: series([]), restic: series([]) },
     restore: { stowage: series([]), docs: series([]), sourceRemovalSeconds: null, checks: [] },
+    remote: emptyRemote(),
     sizes: { stowageArchiveBytes: null, docsArchiveBytes: null, resticRepositoryBytes: null, stowageVsDocs: null },
     memory: { backupStowageNodePeakBytes: null, restoreStowageNodePeakBytes: null, backupTreePeakBytes: null, backupGnuTimeMaxRssBytes: null },
     targets: [],
@@ -345,6 +351,19 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     }
   }
   if (opts.breakdown) report.breakdown = breakdown;
+
+  // The same backup from an engine on "another host", over SSH, beside the docs' method run on that host.
+  if (opts.ssh) {
+    const unavailable = await remotePhaseUnavailable();
+    if (unavailable !== undefined) report.errors.push(`backup over SSH was not measured: ${unavailable}; pass --no-ssh to leave it out`);
+    else {
+      try {
+        report.remote = await remotePhase(ctx, { bytes, seed: opts.seed, rounds: opts.rounds }, (remote) => resources.remote(remote));
+      } catch (err) {
+        report.errors.push(`backup over SSH: ${message(err)}`);
+      }
+    }
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -50,7 +50,7 @@ export interface OpResult {
 }
 
 /** Runs one stowage script under the /proc sampler (and GNU time when installed). */
-async function stowageScript(ctx: BenchContext, script: string, args: string[]): Promise<{ stdout: string; memory: MemoryReport; timing: Timing }> {
+export async function stowageScript(ctx: BenchContext, script: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ stdout: string; memory: MemoryReport; timing: Timing }> {
   let sampler: TreeSampler | undefined;
   const argv = ['npx', 'zx', `scripts/${script}`, ...args];
   const program = ctx.gnuTime ? '/usr/bin/time' : (argv[0] as string);
@@ -58,6 +58,7 @@ async function stowageScript(ctx: BenchContext, script: string, args: string[]):
   const { value: r, timing } = await timed(() =>
     run(program, programArgs, {
       cwd: ctx.repo,
+      env,
       onSpawn: (pid) => {
         sampler = new TreeSampler(pid);
         sampler.start(50);

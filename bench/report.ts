@@ -2,6 +2,7 @@ import type { Breakdown, ComponentTiming, FloorPart, Timeline } from './breakdow
 import type { DatasetSummary } from './dataset.js';
 import { median } from './measure.js';
 import type { OpResult, TreeDigest } from './methods.js';
+import type { RemoteSeries } from './remote.js';
 
 /** The benchmark's result document (--json) and its table. */
 
@@ -26,11 +27,13 @@ export interface BenchReport {
   format: 1;
   startedAt: string;
   finishedAt: string;
-  options: { sizeMiB: number; rounds: number; seed: number; breakdown: boolean };
+  options: { sizeMiB: number; rounds: number; seed: number; breakdown: boolean; ssh: boolean };
   machine: { cpus: number; memoryBytes: number; kernel: string; docker: string; zstd: string; restic: string; gnuTime: boolean; loadAverageStart: number[]; loadAverageEnd: number[] };
   dataset: (DatasetSummary & { generateAndSyncSeconds: number; direct: boolean; digest: TreeDigest | null }) | null;
   backup: { stowage: Series; docs: Series; restic: Series };
   restore: { stowage: Series; docs: Series; sourceRemovalSeconds: number | null; checks: Array<{ method: string; round: number; content: boolean; metadata: boolean; fileMetadata: boolean }> };
+  /** The backup from an engine reached over SSH, beside the docs' method run on that engine's host. */
+  remote: RemoteSeries;
   sizes: { stowageArchiveBytes: number | null; docsArchiveBytes: number | null; resticRepositoryBytes: number | null; stowageVsDocs: number | null };
   memory: { backupStowageNodePeakBytes: number | null; restoreStowageNodePeakBytes: number | null; backupTreePeakBytes: number | null; backupGnuTimeMaxRssBytes: number | null };
   targets: Target[];
@@ -140,6 +143,15 @@ export function evaluate(report: BenchReport): void {
   ] as const) {
     targets.push({ id, description: label, measured: value === null ? 'n/a' : mb(value), goal: '< 200 MB', pass: value === null ? null : value < RSS_LIMIT, value });
   }
+  const sshSpeedup = ratio(report.remote.docs.median, report.remote.stowage.median);
+  targets.push({
+    id: 'ssh-backup-vs-docs-on-host',
+    description: "backup from an engine over SSH >= 3x faster than the docs' method run on that host",
+    measured: sshSpeedup === null ? 'n/a' : `${sshSpeedup.toFixed(2)}x`,
+    goal: '>= 3x',
+    pass: sshSpeedup === null ? null : sshSpeedup >= 3,
+    value: sshSpeedup,
+  });
   const d = report.sizes.stowageVsDocs;
   targets.push({
     id: 'archive-size',
@@ -200,6 +212,12 @@ export function render(report: BenchReport): string {
   rows.push(['backup', "restic: first backup", secs(b.restic.median), runs(b.restic), speed(b.docs.median, b.restic.median)]);
   rows.push(['restore', 'stowage restore.mjs (verifies first)', secs(r.stowage.median), runs(r.stowage), speed(r.docs.median, r.stowage.median)]);
   rows.push(['restore', "docs: rm + tar xzf in a helper", secs(r.docs.median), runs(r.docs), '']);
+  const ssh = report.remote;
+  if (ssh.stowage.runs.length + ssh.stowagePlain.runs.length + ssh.docs.runs.length > 0) {
+    rows.push(['ssh', 'stowage backup.mjs over SSH, shared connection', secs(ssh.stowage.median), runs(ssh.stowage), speed(ssh.docs.median, ssh.stowage.median)]);
+    rows.push(['ssh', 'stowage backup.mjs over SSH, a connection per command', secs(ssh.stowagePlain.median), runs(ssh.stowagePlain), speed(ssh.docs.median, ssh.stowagePlain.median)]);
+    rows.push(['ssh', "docs: tar czf in a helper, on the engine's host", secs(ssh.docs.median), runs(ssh.docs), '']);
+  }
   rows.push(['size', 'stowage data.tar.zst', mb(report.sizes.stowageArchiveBytes), '', report.sizes.stowageVsDocs === null ? '' : `${pct(report.sizes.stowageVsDocs)} vs .tar.gz`]);
   rows.push(['size', 'docs x.tar.gz', mb(report.sizes.docsArchiveBytes), '', '']);
   rows.push(['size', 'restic repository', mb(report.sizes.resticRepositoryBytes), '', '']);

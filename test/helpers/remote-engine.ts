@@ -14,7 +14,7 @@
 // known_hosts, strict host key checking), given to ssh by a wrapper first on
 // PATH: the docker CLI offers no way to pass ssh options. Everything is started
 // and stopped by the test that makes it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -24,10 +24,14 @@ import { exec, killTree, must, type RunResult } from './engine.js';
 export interface RemoteEngine {
   /** The engine address: ssh://root@127.0.0.1:<port>. */
   url: string;
-  /** Environment for processes that reach it as an operator's machine would (PATH with the configured ssh). */
+  /** Environment for processes that reach it as an operator's machine would (PATH with the configured ssh, connections shared). */
   env: Record<string, string>;
-  /** A directory that exists on the engine's host only; on this machine the same path holds decoys. */
+  /** The same without connection sharing: every docker command opens its own SSH connection. */
+  plainEnv: Record<string, string>;
+  /** A directory that exists on the engine's host only (a 1 GiB tmpfs); on this machine the same path holds decoys. */
   hostRoot: string;
+  /** A directory on the engine's host backed by this machine's disk, for large files (also only there). */
+  hostDisk: string;
   /** The docker CLI against the remote engine, over SSH. */
   docker(...args: string[]): Promise<string>;
   /** The same, resolving with the result whatever the exit code. */
@@ -43,6 +47,8 @@ export interface RemoteEngine {
   trueHostKey(): void;
   /** Stops everything and removes everything it made. */
   destroy(): Promise<void>;
+  /** The same, synchronously, for a signal handler about to exit. */
+  destroySync(): void;
 }
 
 async function freePort(): Promise<number> {
@@ -79,10 +85,12 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   // The engine's data-root is seen at ${remote}/docker on its host only: volume mountpoints it reports do not exist here.
   const dataRoot = `${remote}/docker`;
   const store = `${base}/store`;
+  const hostDisk = `${remote}/disk`;
   const sshDir = `${base}/sshd`;
   const clientDir = `${base}/client`;
   const binDir = `${base}/bin`;
-  for (const dir of [store, `${base}/exec`, nsDir, remote, sshDir, clientDir, binDir]) mkdirSync(dir, { recursive: true });
+  const plainBinDir = `${base}/bin-plain`;
+  for (const dir of [store, `${base}/disk`, `${base}/exec`, nsDir, remote, sshDir, clientDir, binDir, plainBinDir]) mkdirSync(dir, { recursive: true });
 
   // The mount namespace outlives its processes: bound to a file on a private mount.
   await must('mount', ['--bind', nsDir, nsDir]);
@@ -92,8 +100,9 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   const inNs = (...argv: string[]): string[] => [`--mount=${mountNs}`, ...argv];
   // The engine's host has its own /…/remote: a tmpfs there, invisible here.
   await must('nsenter', inNs('mount', '-t', 'tmpfs', '-o', 'size=1g,mode=0755', 'tmpfs', remote));
-  await must('nsenter', inNs('mkdir', '-p', `${remote}/run`, hostRoot, dataRoot));
+  await must('nsenter', inNs('mkdir', '-p', `${remote}/run`, hostRoot, dataRoot, hostDisk));
   await must('nsenter', inNs('mount', '--bind', store, dataRoot));
+  await must('nsenter', inNs('mount', '--bind', `${base}/disk`, hostDisk));
   await must('ip', ['netns', 'add', netns]);
   await must('nsenter', [`--net=/var/run/netns/${netns}`, 'ip', 'link', 'set', 'lo', 'up']);
 
@@ -137,6 +146,8 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   const knownHost = (keyFile: string): string => `[127.0.0.1]:${port} ${readFileSync(keyFile, 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`;
   const knownHosts = `${clientDir}/known_hosts`;
   writeFileSync(knownHosts, knownHost(`${sshDir}/host_ed25519.pub`));
+  const clientOptions = ['Host *', `  IdentityFile ${clientDir}/id_ed25519`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHosts}`, '  StrictHostKeyChecking yes', '  BatchMode yes'];
+  writeFileSync(`${clientDir}/config-plain`, [...clientOptions, ''].join('\n'));
   writeFileSync(
     `${clientDir}/config`,
     [
@@ -155,12 +166,15 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   );
   writeFileSync(`${binDir}/ssh`, `#!/bin/sh\nexec /usr/bin/ssh -F '${clientDir}/config' "$@"\n`);
   chmodSync(`${binDir}/ssh`, 0o755);
+  writeFileSync(`${plainBinDir}/ssh`, `#!/bin/sh\nexec /usr/bin/ssh -F '${clientDir}/config-plain' "$@"\n`);
+  chmodSync(`${plainBinDir}/ssh`, 0o755);
   // sshd's privilege separation directory (Debian's service makes it at boot).
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
   let sshd: ChildProcess | undefined;
   const url = `ssh://root@127.0.0.1:${port}`;
   const env = { PATH: `${binDir}:${process.env['PATH'] ?? ''}` };
+  const plainEnv = { PATH: `${plainBinDir}:${process.env['PATH'] ?? ''}` };
   const viaSsh = (args: string[]): Promise<RunResult> => exec('docker', args, { env: { ...env, DOCKER_HOST: url, DOCKER_CONTEXT: undefined }, hangAfterMs: 120_000 });
   const startSsh = async (): Promise<void> => {
     const child = spawn('nsenter', inNs('/usr/sbin/sshd', '-D', '-e', '-f', `${sshDir}/sshd_config`), { stdio: 'ignore' });
@@ -177,6 +191,14 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
     await gone;
   };
 
+  /** Everything but the processes: the network namespace, the mount namespace (its mounts go with it) and the files. */
+  const removeSync = (): void => {
+    spawnSync('ip', ['netns', 'delete', netns], { stdio: 'ignore' });
+    spawnSync('umount', [mountNs], { stdio: 'ignore' });
+    spawnSync('umount', [nsDir], { stdio: 'ignore' });
+    spawnSync('sh', ['-c', 'umount -R "$1"/exec 2>/dev/null; true', 'sh', base], { stdio: 'ignore' });
+    rmSync(base, { recursive: true, force: true });
+  };
   const destroy = async (): Promise<void> => {
     await exec(`${binDir}/ssh`, ['-O', 'exit', '-p', String(port), 'root@127.0.0.1']);
     await stopSsh();
@@ -184,12 +206,19 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
       daemon.kill('SIGTERM');
       await Promise.all(daemonExited);
     }
-    await exec('ip', ['netns', 'delete', netns]);
-    // The namespace's mounts (tmpfs, the engine's overlays) go with it once nothing holds it.
-    await exec('umount', [mountNs]);
-    await exec('umount', [nsDir]);
-    await exec('sh', ['-c', 'umount -R "$1"/exec 2>/dev/null; true', 'sh', base]);
-    rmSync(base, { recursive: true, force: true });
+    removeSync();
+  };
+  const destroySync = (): void => {
+    spawnSync(`${binDir}/ssh`, ['-O', 'exit', '-p', String(port), 'root@127.0.0.1'], { stdio: 'ignore', timeout: 10_000 });
+    if (sshd?.pid !== undefined) {
+      // The listener and its sessions: the descendants of the pid, found by their parent ids.
+      spawnSync('sh', ['-c', 'kill_tree() { for c in $(ps -o pid= --ppid "$1"); do kill_tree "$c"; done; kill -9 "$1" 2>/dev/null; }; kill_tree "$1"', 'sh', String(sshd.pid)], { stdio: 'ignore' });
+    }
+    if (daemon?.pid !== undefined && daemon.exitCode === null) {
+      daemon.kill('SIGTERM');
+      spawnSync('sh', ['-c', 'i=0; while kill -0 "$1" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done', 'sh', String(daemon.pid)], { stdio: 'ignore' });
+    }
+    removeSync();
   };
 
   try {
@@ -208,7 +237,9 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   return {
     url,
     env,
+    plainEnv,
     hostRoot,
+    hostDisk,
     async docker(...args) {
       const r = await viaSsh(args);
       if (r.code !== 0) throw new Error(`docker ${args.join(' ')} on ${url} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -225,5 +256,6 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
     },
     trueHostKey: () => writeFileSync(knownHosts, knownHost(`${sshDir}/host_ed25519.pub`)),
     destroy,
+    destroySync,
   };
 }
