@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EngineSpec } from '../../src/config/model.js';
 import { CommandFailed, Runner, command, startStreaming } from '../../src/engine/command.js';
+import { localPathRuledOut } from '../../src/engine/local-path.js';
 import {
   currentEngine, dockerEnvironment, enginePlanLines, environmentEngine, parseEngineUrl, resolveEngine, selectEngine, withEngine, type EngineEndpoint,
 } from '../../src/engine/endpoint.js';
@@ -79,6 +80,17 @@ describe('whether host paths in the stack are this machine paths (engineIsLocal)
     ['unix:///home/me/.docker/desktop/docker.sock', 'Docker Desktop: a VM'],
   ])('%s (%s): no', (url) => {
     expect(local(url)).toBe(false);
+  });
+});
+
+describe('the local fast path', () => {
+  it('is ruled out before any proof for an engine that is not certainly on this machine', () => {
+    expect(localPathRuledOut(resolveEngine({ stack: PROD }))).toBe(`the engine ${PROD.url} (${PROD.declaredAt}) is not on this machine`);
+    expect(localPathRuledOut(resolveEngine({ flag: 'unix:///tmp/forwarded.sock' }))).toContain('is not on this machine');
+  });
+
+  it('may be tried for the standard local socket', () => {
+    expect(localPathRuledOut(resolveEngine({ flag: 'unix:///var/run/docker.sock' }))).toBeUndefined();
   });
 });
 

@@ -241,9 +241,12 @@ describe('a stack on an engine reached over SSH, with decoys of the same names o
     await expectDecoysUntouched();
   });
 
-  it('restore streams the set back into the remote engine and host', async () => {
+  it('restore streams the set back into the remote engine, making the host directories of a fresh server there', async () => {
+    // As on a reinstalled server: the host directories are gone too.
+    await remote.onHost('rm', '-rf', join(remote.hostRoot, project));
     const r = await cli('restore', ['--stack', sb.stack, '--backup', set, '--yes']);
     expect(r.code, show(r)).toBe(0);
+    expect((await remote.onHost('stat', '-c', '%a %u:%g', filesDir, uploadsDir)).trim().split('\n')).toEqual(['750 1000:1000', '755 1000:1000']);
     const out = join(sb.root, 'compose');
     const up = await exec('docker-compose', ['-p', project, '-f', join(out, `${project}.yml`), '-f', join(out, `${project}.dev.yml`), 'up', '-d'], {
       env: { ...remote.env, DOCKER_HOST: remote.url, DOCKER_CONTEXT: undefined },
