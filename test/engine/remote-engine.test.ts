@@ -264,6 +264,19 @@ describe('a stack on an engine reached over SSH, with decoys of the same names o
     await expectDecoysUntouched();
   });
 
+  it('the missing-volumes runbook recreates a volume removed on the remote engine and starts the stack there with Compose', async () => {
+    await remote.docker('rm', '--force', sb.container('app'));
+    await remote.docker('volume', 'rm', sb.volume('data'));
+    const r = await cli('runbook', ['missing-volumes', '--stack', sb.stack, '--to', sb.to, '--var', `backup=${set}`, '--yes', '--journal-dir', join(sb.root, 'journal'), '--compose-dir', join(sb.root, 'compose')], {
+      STOWAGE_COMPOSE: 'docker-compose',
+    });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toContain(`data (${sb.volume('data')}) is missing: it will be restored`);
+    expect(await remoteContent()).toEqual(written);
+    expect((await remote.docker('inspect', '--format', '{{.State.Running}}', sb.container('app'))).trim()).toBe('true');
+    await expectDecoysUntouched();
+  });
+
   it('status reports the remote engine and its containers', async () => {
     const r = await cli('status', ['--stack', sb.stack, '--to', sb.to, '--json', '--state-dir', join(sb.root, 'state')]);
     const doc = parseJsonDocument<{ stacks: Array<{ engine: { url: string }; services: Array<{ container: string; state: string }>; errors: string[] }> }>(r.stdout);
