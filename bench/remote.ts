@@ -11,24 +11,27 @@ import { IMAGE, PROJECT } from './resources.js';
  * The same backup from an engine on "another host", reached over SSH only
  * (test/helpers/remote-engine.ts: a second dockerd in its own network and
  * mount namespace behind an OpenSSH server on 127.0.0.1), measured beside the
- * reference docs' `tar czf` run on that host against its own engine. The
- * stowage set is written here (the machine that runs stowage); the docs'
- * archive stays on the engine's host, as the docs' method leaves it.
+ * reference docs' `tar czf` run on that host against its own engine. stowage
+ * runs twice each round: as it does by default (its own SSH connection
+ * forwarding the engine's socket, src/engine/ssh-tunnel.ts) and through the
+ * docker CLI's own ssh:// transport. The stowage set is written here (the
+ * machine that runs stowage); the docs' archive stays on the engine's host,
+ * as the docs' method leaves it.
  */
 
 export interface RemoteSeries {
   /** ssh://root@127.0.0.1:<port>. */
   engine: string;
-  /** stowage backup.mjs with SSH connection sharing (ControlMaster), as docs/remote-engines.md recommends. */
+  /** stowage backup.mjs as it runs by default: its own SSH connection forwarding the engine's socket. */
   stowage: Series;
-  /** The same with one SSH connection per docker command. */
-  stowagePlain: Series;
+  /** The same through the docker CLI's own ssh:// transport (STOWAGE_SSH_TRANSPORT=dial-stdio), with a shared SSH connection. */
+  stowageDialStdio: Series;
   /** The docs' tar czf in a helper of the remote engine, into a directory on that host's disk. */
   docs: Series;
 }
 
 export function emptyRemote(): RemoteSeries {
-  return { engine: '', stowage: series([]), stowagePlain: series([]), docs: series([]) };
+  return { engine: '', stowage: series([]), stowageDialStdio: series([]), docs: series([]) };
 }
 
 function remoteStack(url: string): string {
@@ -70,11 +73,11 @@ async function fill(remote: RemoteEngine, ctx: BenchContext, bytes: number, seed
 async function stowageOverSsh(ctx: BenchContext, stacksDir: string, env: Record<string, string>, round: number, method: string): Promise<OpResult> {
   const to = join(ctx.work, `remote-backups-${method}`);
   const { stdout, memory, timing } = await stowageScript(ctx, 'backup.mjs', ['--stack', `${PROJECT}-dev`, '--stacks-dir', stacksDir, '--to', to, '--json'], { ...process.env, ...env, DOCKER_HOST: undefined, DOCKER_CONTEXT: undefined });
-  const doc = JSON.parse(stdout) as { path: string; artifacts: Array<{ file: string; bytes: number }>; engine?: { url: string } };
+  const doc = JSON.parse(stdout) as { path: string; artifacts: Array<{ file: string; bytes: number }>; engine?: { url: string; transport: string } };
   const artifact = doc.artifacts[0];
   if (artifact === undefined) throw new Error(`stowage backup over SSH wrote no artifact: ${stdout}`);
   rmSync(doc.path, { recursive: true, force: true });
-  return { method, round, timing, memory, bytes: artifact.bytes, detail: { engine: doc.engine?.url } };
+  return { method, round, timing, memory, bytes: artifact.bytes, detail: { engine: doc.engine?.url, transport: doc.engine?.transport } };
 }
 
 async function docsOnRemoteHost(remote: RemoteEngine, round: number): Promise<OpResult> {
@@ -97,13 +100,13 @@ export async function remotePhase(ctx: BenchContext, options: { bytes: number; s
     writeFileSync(join(stacksDir, `${PROJECT}.yaml`), remoteStack(remote.url));
     ctx.log(`  filling ${SOURCE_VOLUME} on ${remote.url}`);
     await fill(remote, ctx, options.bytes, options.seed);
-    const runs: Record<string, OpResult[]> = { stowage: [], stowagePlain: [], docs: [] };
+    const runs: Record<string, OpResult[]> = { stowage: [], stowageDialStdio: [], docs: [] };
     const ops: Record<string, (round: number) => Promise<OpResult>> = {
       stowage: (round) => stowageOverSsh(ctx, stacksDir, remote.env, round, 'stowage-ssh'),
-      stowagePlain: (round) => stowageOverSsh(ctx, stacksDir, remote.plainEnv, round, 'stowage-ssh-plain'),
+      stowageDialStdio: (round) => stowageOverSsh(ctx, stacksDir, { ...remote.env, STOWAGE_SSH_TRANSPORT: 'dial-stdio' }, round, 'stowage-ssh-dial-stdio'),
       docs: (round) => docsOnRemoteHost(remote, round),
     };
-    const order = ['stowage', 'docs', 'stowagePlain'];
+    const order = ['stowage', 'docs', 'stowageDialStdio'];
     for (let round = 1; round <= options.rounds; round++) {
       const k = (round - 1) % order.length;
       for (const method of [...order.slice(k), ...order.slice(0, k)]) {
@@ -115,7 +118,7 @@ export async function remotePhase(ctx: BenchContext, options: { bytes: number; s
         if (state !== 'true') throw new Error(`after ${method} (round ${round}) the writer ${APP_CONTAINER} on ${remote.url} is not running`);
       }
     }
-    return { engine: remote.url, stowage: series(runs['stowage'] ?? []), stowagePlain: series(runs['stowagePlain'] ?? []), docs: series(runs['docs'] ?? []) };
+    return { engine: remote.url, stowage: series(runs['stowage'] ?? []), stowageDialStdio: series(runs['stowageDialStdio'] ?? []), docs: series(runs['docs'] ?? []) };
   } finally {
     await remote.destroy();
     onStarted(undefined);

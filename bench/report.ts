@@ -213,9 +213,9 @@ export function render(report: BenchReport): string {
   rows.push(['restore', 'stowage restore.mjs (verifies first)', secs(r.stowage.median), runs(r.stowage), speed(r.docs.median, r.stowage.median)]);
   rows.push(['restore', "docs: rm + tar xzf in a helper", secs(r.docs.median), runs(r.docs), '']);
   const ssh = report.remote;
-  if (ssh.stowage.runs.length + ssh.stowagePlain.runs.length + ssh.docs.runs.length > 0) {
-    rows.push(['ssh', 'stowage backup.mjs over SSH, shared connection', secs(ssh.stowage.median), runs(ssh.stowage), speed(ssh.docs.median, ssh.stowage.median)]);
-    rows.push(['ssh', 'stowage backup.mjs over SSH, a connection per command', secs(ssh.stowagePlain.median), runs(ssh.stowagePlain), speed(ssh.docs.median, ssh.stowagePlain.median)]);
+  if (ssh.stowage.runs.length + ssh.stowageDialStdio.runs.length + ssh.docs.runs.length > 0) {
+    rows.push(['ssh', 'stowage backup.mjs over SSH (its socket tunnel)', secs(ssh.stowage.median), runs(ssh.stowage), speed(ssh.docs.median, ssh.stowage.median)]);
+    rows.push(['ssh', "stowage backup.mjs over SSH (docker's dial-stdio)", secs(ssh.stowageDialStdio.median), runs(ssh.stowageDialStdio), speed(ssh.docs.median, ssh.stowageDialStdio.median)]);
     rows.push(['ssh', "docs: tar czf in a helper, on the engine's host", secs(ssh.docs.median), runs(ssh.docs), '']);
   }
   rows.push(['size', 'stowage data.tar.zst', mb(report.sizes.stowageArchiveBytes), '', report.sizes.stowageVsDocs === null ? '' : `${pct(report.sizes.stowageVsDocs)} vs .tar.gz`]);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { currentEngine, describeEngine, dockerEnvironment, type EngineEndpoint } from './endpoint.js';
+import { prepareTransport, tunnelEnded } from './ssh-tunnel.js';
 
 /**
  * A command is data: program and argument array, never a shell string. Builders
@@ -87,7 +88,7 @@ export class CommandFailed extends Error {
     const lines = detail.split('\n');
     const ours = lines.filter((l) => l.startsWith('stowage: '));
     const shown = (ours.length > 0 ? ours : lines).slice(-5);
-    const ssh = lost && engine.url.startsWith('ssh://') ? sshProblem(result.stderr, engine) : undefined;
+    const ssh = lost && engine.url.startsWith('ssh://') ? (sshProblem(result.stderr, engine) ?? tunnelEnded(engine)) : undefined;
     super(
       ssh !== undefined
         ? `cannot reach the Docker engine ${describeEngine(engine)} while trying to ${cmd.purpose}: ${ssh}`
@@ -146,6 +147,8 @@ export class Runner {
       return { code: 0, stdout: '', stderr: '' };
     }
     const engine = options.engine ?? currentEngine();
+    // An ssh:// engine gets its tunnel before its first command (once per run).
+    await prepareTransport(engine);
     const result = await execute(cmd, options.input, engine);
     if (result.code !== 0 && options.allowFailure !== true) throw new CommandFailed(cmd, result, engine);
     return result;

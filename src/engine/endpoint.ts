@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineSpec } from '../config/model.js';
 import { makeAjv, type ValidateFunction } from '../config/schema.js';
+import { tunnelSocket, tunnelUnavailable } from './ssh-tunnel.js';
 
 /**
  * Which engine a command talks to, and whether it runs on this machine. The
@@ -244,10 +245,16 @@ export function engineVariables(engine: EngineEndpoint): Record<string, string |
   return { ...cleared, DOCKER_HOST: engine.url, ...tls };
 }
 
-/** The environment for a child process that talks to `engine` (docker, docker compose, a stowage script). */
+/**
+ * The environment for a child process that talks to `engine` (docker, docker
+ * compose, a stowage script). For an ssh:// engine with an open tunnel
+ * (ssh-tunnel.ts), DOCKER_HOST is the tunnel's local socket.
+ */
 export function dockerEnvironment(engine: EngineEndpoint = currentEngine(), base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
-  for (const [name, value] of Object.entries(engineVariables(engine))) {
+  const socket = tunnelSocket(engine);
+  const variables = socket === undefined ? engineVariables(engine) : { ...Object.fromEntries(ENGINE_VARIABLES.map((v) => [v, undefined])), DOCKER_HOST: `unix://${socket}` };
+  for (const [name, value] of Object.entries(variables)) {
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
@@ -268,10 +275,22 @@ export interface EngineJson {
   origin: string;
   context: string | null;
   local: boolean;
+  /** How the bytes travelled: `ssh-tunnel` (one SSH connection forwarding the engine's socket) or `docker` (the docker CLI's own transport). */
+  transport: 'ssh-tunnel' | 'docker';
+  /** Why an ssh:// engine was not reached through a tunnel; null otherwise. */
+  transportNote: string | null;
 }
 
 export function engineJson(engine: EngineEndpoint): EngineJson {
-  return { url: engine.url, source: engine.source, origin: engine.origin, context: engine.context ?? null, local: engine.local };
+  return {
+    url: engine.url,
+    source: engine.source,
+    origin: engine.origin,
+    context: engine.context ?? null,
+    local: engine.local,
+    transport: tunnelSocket(engine) === undefined ? 'docker' : 'ssh-tunnel',
+    transportNote: tunnelUnavailable(engine) ?? null,
+  };
 }
 
 const SAFE_VALUE = /^[A-Za-z0-9_@%+=:,./-]+$/;

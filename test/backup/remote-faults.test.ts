@@ -123,3 +123,17 @@ describe('the server presents a host key that does not match', () => {
     expect(await lockExists()).toBe(false);
   });
 });
+
+describe('a server that forbids forwarding a socket to its engine', () => {
+  afterAll(() => remote.socketForwarding(true));
+
+  it('is reached through the docker CLI\'s own ssh:// transport instead, and says so', async () => {
+    await remote.socketForwarding(false);
+    const r = await cli('backup', ['--to', sb.to, '--json']);
+    expect(r.code, show(r)).toBe(0);
+    const doc = parseJsonDocument<{ engine: { transport: string; transportNote: string } }>(r.stdout);
+    expect(doc.engine.transport).toBe('docker');
+    expect(doc.engine.transportNote).toContain('does not forward');
+    expect(await running()).toBe(true);
+  });
+});

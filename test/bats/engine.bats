@@ -78,7 +78,7 @@ done
   stacks="$(write_local_stack)"
   run --separate-stderr env DOCKER_HOST=unix:///var/run/docker.sock node scripts/fix-permissions.mjs --stack shop-prod --stacks-dir "$stacks" --check --json
   [ "$status" -eq 0 ]
-  run jq -e '.engine == {"url": "unix:///var/run/docker.sock", "source": "DOCKER_HOST", "origin": "DOCKER_HOST", "context": null, "local": true}' <<<"$output"
+  run jq -e '.engine == {"url": "unix:///var/run/docker.sock", "source": "DOCKER_HOST", "origin": "DOCKER_HOST", "context": null, "local": true, "transport": "docker", "transportNote": null}' <<<"$output"
   [ "$status" -eq 0 ]
   run --separate-stderr node scripts/drift.mjs --stack shop-prod --stacks-dir "$stacks" --engine unix:///var/run/docker.sock --json
   run jq -e '.engine.source == "flag" and .engine.url == "unix:///var/run/docker.sock"' <<<"$output"

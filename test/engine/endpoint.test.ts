@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { EngineSpec } from '../../src/config/model.js';
 import { CommandFailed, Runner, command, startStreaming } from '../../src/engine/command.js';
 import { localPathRuledOut } from '../../src/engine/local-path.js';
+import { engineSocketQuery, tunnelCommand } from '../../src/engine/ssh-tunnel.js';
 import {
   currentEngine, dockerEnvironment, enginePlanLines, environmentEngine, parseEngineUrl, resolveEngine, selectEngine, withEngine, type EngineEndpoint,
 } from '../../src/engine/endpoint.js';
@@ -177,6 +178,28 @@ describe('what a docker child process is given', () => {
     const scoped = resolveEngine({ stack: TLS });
     expect(await withEngine(scoped, () => Promise.resolve(currentEngine()))).toBe(scoped);
     expect(currentEngine()).toBe(selected);
+  });
+});
+
+describe('the SSH tunnel to an ssh:// engine, as commands', () => {
+  const target = { user: 'deploy', host: 'mail.example.org', port: 2222 };
+
+  it("asks the server's docker where its engine listens, as dial-stdio would reach it", () => {
+    expect([engineSocketQuery(target).program, ...engineSocketQuery(target).args]).toEqual([
+      'ssh', '-T', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=30', '-l', 'deploy', '-p', '2222', '--', 'mail.example.org',
+      'docker', 'context', 'inspect', '--format', '{{.Endpoints.docker.Host}}',
+    ]);
+  });
+
+  it('forwards a private socket over a connection of its own that dies with this process', () => {
+    const cmd = tunnelCommand(target, '/tmp/stowage-0/ssh-1-2-x/docker.sock', '/var/run/docker.sock');
+    expect([cmd.program, ...cmd.args]).toEqual([
+      'setpriv', '--pdeathsig', 'KILL', '--',
+      'ssh', '-nNT', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-o', 'ControlPath=none',
+      '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4', '-o', 'StreamLocalBindUnlink=yes',
+      '-L', '/tmp/stowage-0/ssh-1-2-x/docker.sock:/var/run/docker.sock',
+      '-o', 'ConnectTimeout=30', '-l', 'deploy', '-p', '2222', '--', 'mail.example.org',
+    ]);
   });
 });
 

@@ -197,9 +197,10 @@ describe('a stack on an engine reached over SSH, with decoys of the same names o
   it('backup streams every volume from the remote engine into the local --to', async () => {
     const r = await cli('backup', ['--stack', sb.stack, '--to', sb.to, '--json']);
     expect(r.code, show(r)).toBe(0);
-    const doc = parseJsonDocument<{ path: string; engine: { url: string }; artifacts: Array<{ volume: string; file: string }> }>(r.stdout);
+    const doc = parseJsonDocument<{ path: string; engine: { url: string; transport: string }; artifacts: Array<{ volume: string; file: string }> }>(r.stdout);
     set = doc.path;
-    expect(doc.engine.url).toBe(remote.url);
+    // One SSH connection of its own, forwarding the engine's socket.
+    expect(doc.engine).toMatchObject({ url: remote.url, transport: 'ssh-tunnel' });
     expect(doc.artifacts.map((a) => a.volume).sort()).toEqual(['data', 'db', 'files', 'uploads']);
     expect(readManifestFile(set).project).toBe(project);
     // The artifacts hold the remote host's content, not the decoys, readable with stock tools.

@@ -26,8 +26,6 @@ export interface RemoteEngine {
   url: string;
   /** Environment for processes that reach it as an operator's machine would (PATH with the configured ssh, connections shared). */
   env: Record<string, string>;
-  /** The same without connection sharing: every docker command opens its own SSH connection. */
-  plainEnv: Record<string, string>;
   /** A directory that exists on the engine's host only (a 1 GiB tmpfs); on this machine the same path holds decoys. */
   hostRoot: string;
   /** A directory on the engine's host backed by this machine's disk, for large files (also only there). */
@@ -41,6 +39,8 @@ export interface RemoteEngine {
   /** Stops the SSH server and drops every open SSH connection (the engine keeps running). */
   stopSsh(): Promise<void>;
   startSsh(): Promise<void>;
+  /** Restarts sshd with socket forwarding forbidden (AllowStreamLocalForwarding no), or allowed again. */
+  socketForwarding(allowed: boolean): Promise<void>;
   /** Replaces the known host key with another key and closes the shared connection: the server now looks like an impostor. */
   impostorHostKey(): Promise<void>;
   /** Puts the real host key back. */
@@ -89,8 +89,7 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   const sshDir = `${base}/sshd`;
   const clientDir = `${base}/client`;
   const binDir = `${base}/bin`;
-  const plainBinDir = `${base}/bin-plain`;
-  for (const dir of [store, `${base}/disk`, `${base}/exec`, nsDir, remote, sshDir, clientDir, binDir, plainBinDir]) mkdirSync(dir, { recursive: true });
+  for (const dir of [store, `${base}/disk`, `${base}/exec`, nsDir, remote, sshDir, clientDir, binDir]) mkdirSync(dir, { recursive: true });
 
   // The mount namespace outlives its processes: bound to a file on a private mount.
   await must('mount', ['--bind', nsDir, nsDir]);
@@ -125,8 +124,7 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${sshDir}/impostor_ed25519`]);
   await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', `${clientDir}/id_ed25519`]);
   writeFileSync(`${sshDir}/authorized_keys`, readFileSync(`${clientDir}/id_ed25519.pub`));
-  writeFileSync(
-    `${sshDir}/sshd_config`,
+  const sshdConfig = (forwarding: boolean): string =>
     [
       `Port ${port}`,
       'ListenAddress 127.0.0.1',
@@ -140,14 +138,13 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       `SetEnv DOCKER_HOST=unix://${socket}`,
+      `AllowStreamLocalForwarding ${forwarding ? 'yes' : 'no'}`,
       '',
-    ].join('\n'),
-  );
+    ].join('\n');
+  writeFileSync(`${sshDir}/sshd_config`, sshdConfig(true));
   const knownHost = (keyFile: string): string => `[127.0.0.1]:${port} ${readFileSync(keyFile, 'utf8').trim().split(' ').slice(0, 2).join(' ')}\n`;
   const knownHosts = `${clientDir}/known_hosts`;
   writeFileSync(knownHosts, knownHost(`${sshDir}/host_ed25519.pub`));
-  const clientOptions = ['Host *', `  IdentityFile ${clientDir}/id_ed25519`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHosts}`, '  StrictHostKeyChecking yes', '  BatchMode yes'];
-  writeFileSync(`${clientDir}/config-plain`, [...clientOptions, ''].join('\n'));
   writeFileSync(
     `${clientDir}/config`,
     [
@@ -166,15 +163,12 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   );
   writeFileSync(`${binDir}/ssh`, `#!/bin/sh\nexec /usr/bin/ssh -F '${clientDir}/config' "$@"\n`);
   chmodSync(`${binDir}/ssh`, 0o755);
-  writeFileSync(`${plainBinDir}/ssh`, `#!/bin/sh\nexec /usr/bin/ssh -F '${clientDir}/config-plain' "$@"\n`);
-  chmodSync(`${plainBinDir}/ssh`, 0o755);
   // sshd's privilege separation directory (Debian's service makes it at boot).
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
   let sshd: ChildProcess | undefined;
   const url = `ssh://root@127.0.0.1:${port}`;
   const env = { PATH: `${binDir}:${process.env['PATH'] ?? ''}` };
-  const plainEnv = { PATH: `${plainBinDir}:${process.env['PATH'] ?? ''}` };
   const viaSsh = (args: string[]): Promise<RunResult> => exec('docker', args, { env: { ...env, DOCKER_HOST: url, DOCKER_CONTEXT: undefined }, hangAfterMs: 120_000 });
   const startSsh = async (): Promise<void> => {
     const child = spawn('nsenter', inNs('/usr/sbin/sshd', '-D', '-e', '-f', `${sshDir}/sshd_config`), { stdio: 'ignore' });
@@ -237,7 +231,6 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
   return {
     url,
     env,
-    plainEnv,
     hostRoot,
     hostDisk,
     async docker(...args) {
@@ -249,6 +242,12 @@ export async function startRemoteEngine(images: string[]): Promise<RemoteEngine>
     onHost: (program, ...args) => must('nsenter', inNs(program, ...args)),
     stopSsh,
     startSsh,
+    async socketForwarding(allowed) {
+      await exec(`${binDir}/ssh`, ['-O', 'exit', '-p', String(port), 'root@127.0.0.1']);
+      await stopSsh();
+      writeFileSync(`${sshDir}/sshd_config`, sshdConfig(allowed));
+      await startSsh();
+    },
     async impostorHostKey() {
       writeFileSync(knownHosts, knownHost(`${sshDir}/impostor_ed25519.pub`));
       // The next command must make a new connection, which checks the host key (a shared one would not).
