@@ -197,6 +197,7 @@ describe('the SSH tunnel to an ssh:// engine, as commands', () => {
       'setpriv', '--pdeathsig', 'KILL', '--',
       'ssh', '-nNT', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes', '-o', 'ControlMaster=no', '-o', 'ControlPath=none',
       '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4', '-o', 'StreamLocalBindUnlink=yes',
+      '-o', 'Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com',
       '-L', '/tmp/stowage-0/ssh-1-2-x/docker.sock:/var/run/docker.sock',
       '-o', 'ConnectTimeout=30', '-l', 'deploy', '-p', '2222', '--', 'mail.example.org',
     ]);
