@@ -53,6 +53,7 @@ interface Options {
   seed: number;
   only: Phase[];
   breakdown: boolean;
+  ssh: boolean;
   json: boolean;
   workDir: string;
   help: boolean;
@@ -87,6 +88,7 @@ export function parseOptions(argv: string[]): Options {
         seed: { type: 'string' },
         only: { type: 'string' },
         breakdown: { type: 'boolean' },
+        'no-ssh': { type: 'boolean' },
         json: { type: 'boolean' },
         'work-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -102,6 +104,7 @@ export function parseOptions(argv: string[]): Options {
     seed: integer(v.seed, 'seed', 1, 0),
     only: phases(v.only),
     breakdown: v.breakdown === true,
+    ssh: v['no-ssh'] !== true,
     json: v.json === true,
     workDir: resolve(v['work-dir'] ?? tmpdir()),
     help: v.help === true,
@@ -258,7 +261,7 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
   let direct = false;
   try {
     accessSync(mountpoint, constants.W_OK | constants.R_OK);
-    direct = process.env['DOCKER_HOST'] === undefined;
+    direct = engineIsLocal();
   } catch {
     direct = false;
   }

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { testImageTag } from '../test/images/ensure.js';
+import type { RemoteEngine } from '../test/helpers/remote-engine.js';
 import { generatorChildren } from './generate.js';
 import { run, runningChildren } from './measure.js';
 
@@ -46,6 +47,8 @@ export class Resources {
   readonly containers = new Set<string>();
   readonly volumes = new Set<string>();
   readonly dirs = new Set<string>();
+  /** The engine of the SSH phase while it runs (it removes itself when the phase ends). */
+  private remoteEngine: RemoteEngine | undefined;
   private cleaned = false;
   private locked = false;
 
@@ -73,6 +76,10 @@ export class Resources {
       }
       await sleep(5000);
     }
+  }
+
+  remote(engine: RemoteEngine | undefined): void {
+    this.remoteEngine = engine;
   }
 
   container(name: string): string {
@@ -104,6 +111,9 @@ export class Resources {
         }
       }
     }
+    // The SSH phase's engine, its sshd and namespaces, and everything in them.
+    this.remoteEngine?.destroySync();
+    this.remoteEngine = undefined;
     for (const pid of generatorChildren) {
       try {
         process.kill(pid, 'SIGKILL');

@@ -16,6 +16,7 @@ import { renderCommand, startStreaming, type Command, type Runner } from '../eng
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState } from '../engine/inspect.js';
 import { engineIsLocal } from '../engine/endpoint.js';
+import { ensureHostDirectory } from '../ops/permissions.js';
 import { writeSmallFile } from '../engine/small-file.js';
 import type { ArtifactRecord } from './set.js';
 import { DirectorySetReader, type SetReader } from './set-reader.js';
@@ -271,7 +272,7 @@ async function applyPlan(session: EngineSession, set: SetReader, plan: RestorePl
       await session.withStopped(item.stop, () => restoreDump(session.runner, session.model, () => set.read(item.artifact, 'stored', options.identity), item.artifact, item.volume));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: [], created: false });
     } else {
-      const created = await ensureVolume(session.runner, item.volume);
+      const created = await ensureVolume(session.runner, session.model, item.volume);
       if (created) log(`created ${item.volume.kind === 'bind' ? 'directory' : 'volume'} ${item.volume.kind === 'bind' ? item.volume.hostPath ?? '' : item.volume.name}`);
       await session.withStopped(item.stop, () => restoreTree(session, set, item, options));
       restored.push({ volume: item.volume.key, file: item.artifact.file, paths: item.paths, created, ...(item.reused === undefined ? {} : { unchangedFilesKept: item.reused }) });
@@ -280,18 +281,24 @@ async function applyPlan(session: EngineSession, set: SetReader, plan: RestorePl
   return { set: setDir, restored, stopped: [...stopped].sort(), verification: plan.verification };
 }
 
-/** A restore into a volume that does not exist yet creates it as the stack declares it. */
-async function ensureVolume(runner: Runner, volume: VolumeModel): Promise<boolean> {
+/**
+ * A restore into a volume that does not exist yet creates it as the stack
+ * declares it; a missing host directory is made on the engine's host (here
+ * only when the engine is on this machine, else through a helper).
+ */
+async function ensureVolume(runner: Runner, model: Model, volume: VolumeModel): Promise<boolean> {
   if (volume.kind === 'bind') {
     const path = volume.hostPath ?? '';
-    if (!engineIsLocal() || existsSync(path)) return false;
+    if (!engineIsLocal()) return ensureHostDirectory(runner, model, volume);
+    if (existsSync(path)) return false;
     mkdirSync(path, { recursive: true, mode: 0o750 });
     return true;
   }
   const [existing] = await inspectVolumes(runner, [volume.name]);
   if (existing !== undefined) return false;
-  if (volume.kind === 'host' && volume.hostPath !== undefined && engineIsLocal() && !existsSync(volume.hostPath)) {
-    mkdirSync(volume.hostPath, { recursive: true, mode: 0o750 });
+  if (volume.kind === 'host' && volume.hostPath !== undefined) {
+    if (!engineIsLocal()) await ensureHostDirectory(runner, model, volume);
+    else if (!existsSync(volume.hostPath)) mkdirSync(volume.hostPath, { recursive: true, mode: 0o750 });
   }
   await runner.run(docker.createVolume(volume.name, volume.driver, volume.driverOpts, volume.labels));
   return true;

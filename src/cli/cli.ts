@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { sweepScratch } from '../session/scratch.js';
 import { CheckFailed, StackFileError, UsageError } from '../config/errors.js';
+import { engineJson, type EngineEndpoint } from '../engine/endpoint.js';
 
 /**
  * The command-line contract shared by every script: parsing, the common
@@ -51,6 +52,15 @@ export const STACK_OPTION: Record<string, OptionSpec> = {
   stack: { type: 'string', value: '<app>-<env>', description: 'stack file stacks/<app>.yaml and its environment' },
 };
 
+/** Scripts that talk to a Docker engine. */
+export const ENGINE_OPTION: Record<string, OptionSpec> = {
+  engine: {
+    type: 'string',
+    value: 'URL',
+    description: 'the engine to talk to, overriding the stack\'s environments.<env>.engine and DOCKER_HOST: ssh://user@host[:port], tcp://host:port, unix:///path',
+  },
+};
+
 export const DRY_RUN_OPTION: Record<string, OptionSpec> = {
   'dry-run': { type: 'boolean', description: 'print the docker commands it would run and change nothing' },
 };
@@ -72,10 +82,22 @@ export interface Invocation {
 export class Output {
   readonly json: boolean;
   readonly interactive: boolean;
+  private engine: EngineEndpoint | undefined;
 
   constructor(json: boolean) {
     this.json = json;
     this.interactive = !json && process.stderr.isTTY === true;
+  }
+
+  /** The engine this command talks to: every JSON document it prints says which (`engine`). */
+  talksTo(engine: EngineEndpoint): void {
+    this.engine = engine;
+  }
+
+  /** A JSON document with the engine added (documents of commands that talk to one engine). */
+  withEngine(document: unknown): unknown {
+    if (this.engine === undefined || document === null || typeof document !== 'object' || Array.isArray(document) || 'engine' in document) return document;
+    return { ...document, engine: engineJson(this.engine) };
   }
 
   /** Human-readable progress and reports. */
@@ -90,7 +112,7 @@ export class Output {
 
   /** The result: one JSON document with --json, otherwise the human rendering. */
   result(document: unknown, human: () => string): void {
-    if (this.json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    if (this.json) process.stdout.write(`${JSON.stringify(this.withEngine(document), null, 2)}\n`);
     else {
       const text = human();
       if (text !== '') this.say(text);
@@ -166,7 +188,7 @@ export function exitCodeFor(err: unknown, out: Output | undefined): ExitCode {
   const json = out?.json === true;
   const report = (kind: string, message: string, extra: Record<string, unknown> = {}): void => {
     process.stderr.write(`${message}\n`);
-    if (json) process.stdout.write(`${JSON.stringify({ error: { kind, message, ...extra } }, null, 2)}\n`);
+    if (json) process.stdout.write(`${JSON.stringify(out?.withEngine({ error: { kind, message, ...extra } }) ?? { error: { kind, message, ...extra } }, null, 2)}\n`);
   };
   if (err instanceof StackFileError) {
     report('invalid-stack-file', `invalid stack file:\n${err.message}`, { issues: err.issues });

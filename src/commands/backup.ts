@@ -1,5 +1,5 @@
 // scripts/backup.mjs: parse its options (spec), call the library, print the result; no logic here.
-import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { backup, type BackupResult } from '../backup/backup.js';
 import { writeBackupMetrics } from '../backup/metrics.js';
 import { prune, pruneRepository, type PruneResult } from '../backup/retention.js';
@@ -13,6 +13,7 @@ export const spec: CommandSpec = {
   usage: '--stack <app>-<env> [--volume V]... [--path P]... [--to DIR|restic:REPO] [--init] [--prune] [--via auto|local|archive] [--json] [--dry-run]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     volume: { type: 'string', multiple: true, value: 'V', description: 'back up only this volume' },
     path: { type: 'string', multiple: true, value: 'P', description: 'only this path inside the volume (with one --volume), e.g. secrets.env' },
     to: { type: 'string', value: 'DEST', description: 'a directory of local sets, or restic:<repository> (default: the stack\'s backups.to, else ./backups)' },

@@ -1,5 +1,5 @@
 // scripts/clean-start.mjs: parse its options (spec), call the library, print the result; no logic here.
-import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { cleanStart, describeCleanStart, type CleanStartResult } from '../ops/clean-start.js';
 import { backupRoot, stackContext } from './context.js';
@@ -11,6 +11,7 @@ export const spec: CommandSpec = {
   usage: '--stack <app>-<env> [--no-backup] [--to DIR] [--yes] [--dry-run] [--json]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     'no-backup': { type: 'boolean', description: 'do not back up first (the data is gone for good)' },
     to: { type: 'string', value: 'DIR', description: 'backup root (default: the stack\'s backups.to, else ./backups)' },
     identity: { type: 'string', value: 'FILE', description: 'age identity to verify encrypted artifacts (default: $STOWAGE_AGE_IDENTITY)' },

@@ -2,18 +2,23 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../config/errors.js';
 import { stacksDirectory } from '../config/select.js';
-import { EXIT, STACK_OPTION, stringValue, type CommandSpec, type Handler, type Values } from '../cli/cli.js';
+import { EXIT, STACK_OPTION, ENGINE_OPTION, flag, stringValue, type CommandSpec, type ExitCode, type Handler, type Output, type Values } from '../cli/cli.js';
+import { Runner } from '../engine/command.js';
+import { engineJson, type EngineJson } from '../engine/endpoint.js';
+import { deployedOnEngine, visitEngines } from '../ops/engines.js';
 import { defaultHistoryFile, diskUsage, prometheusText, type DiskUsageReport, type Growth } from '../ops/disk-usage.js';
 import { writeFileAtomic } from '../util/durable-file.js';
 import { formatBytes } from '../cli/progress.js';
-import { stackContext } from './context.js';
+import { allEnvironments, stackContext } from './context.js';
 
 export const spec: CommandSpec = {
   name: 'disk-usage',
   summary: 'size and growth of a stack\'s volumes, free space where they live, unmanaged volumes',
-  usage: '--stack <app>-<env> [--top N] [--warn P] [--crit P] [--history FILE] [--prom FILE] [--dry-run] [--json]',
+  usage: '--stack <app>-<env> | --all [--engine URL] [--top N] [--warn P] [--crit P] [--history FILE] [--prom FILE] [--dry-run] [--json]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
+    all: { type: 'boolean', description: 'every environment of every stack file that has anything on its engine, each measured on its own engine' },
     top: { type: 'string', value: 'N', description: 'list the N largest files per volume (default 5)' },
     warn: { type: 'string', value: 'P', description: 'exit 3 when a filesystem is P percent full or more (default: the stack\'s disk.warn, else 80)' },
     crit: { type: 'string', value: 'P', description: 'critical level in percent (default: the stack\'s disk.crit, else 90)' },
@@ -24,7 +29,10 @@ export const spec: CommandSpec = {
   details:
     'Sizes are apparent sizes as du -sb counts them, measured by a read-only helper container (a metadata walk,\n' +
     'no data is copied). Volumes on the engine that no stack file in the stacks directory declares are listed as\n' +
-    'prune candidates and never removed. Missing volumes are reported; exit 3 names each filesystem over a threshold.',
+    'prune candidates and never removed. Missing volumes are reported; exit 3 names each filesystem over a threshold.\n' +
+    'The filesystems are the engine\'s: on a remote engine (ssh://, tcp://) they are measured there, by the helper.\n' +
+    '--all: each environment on its own engine; one that does not answer is named and the others still run\n' +
+    '(exit 1 at the end when nothing crossed a threshold). Histories: the default file of each project.',
 };
 
 function percent(values: Values, name: string, fallback: number): number {
@@ -46,6 +54,7 @@ function topCount(values: Values): number {
 
 export const handler: Handler = async ({ values, out }) => {
   const top = topCount(values);
+  if (flag(values, 'all')) return allHandler(values, out, top);
   const ctx = stackContext(spec, values, out);
   const model = ctx.selected.model;
   const warn = percent(values, 'warn', model.disk.warn);
@@ -79,6 +88,68 @@ export const handler: Handler = async ({ values, out }) => {
   if (report.crossed.length > 0) return EXIT.check;
   return failed.length > 0 ? EXIT.failed : EXIT.ok;
 };
+
+/** One environment of --all. */
+export type MeasuredEnvironment = { stack: string; engine: EngineJson } & (
+  | { state: 'measured'; report: DiskUsageReport }
+  | { state: 'not-deployed' }
+  | { state: 'unreachable' | 'failed'; error: string }
+);
+
+async function allHandler(values: Values, out: Output, top: number): Promise<ExitCode> {
+  if (stringValue(values, 'stack') !== undefined) throw new UsageError('--stack and --all exclude each other: pass one of them');
+  if (stringValue(values, 'history') !== undefined) throw new UsageError('--history names one file; with --all each project keeps its default history (.stowage/disk-usage-<project>.json)');
+  const dryRun = flag(values, 'dry-run');
+  const promFile = stringValue(values, 'prom');
+  const stacksDir = stacksDirectory(stringValue(values, 'stacks-dir'));
+  const runner = new Runner({ dryRun });
+  const targets = allEnvironments(values);
+  const thresholds = new Map(targets.map(({ model }) => [model, { warn: percent(values, 'warn', model.disk.warn), crit: percent(values, 'crit', model.disk.crit) }]));
+  const visits = await visitEngines(runner, targets, async (model): Promise<DiskUsageReport | undefined | { error: string }> => {
+    try {
+      if (!(await deployedOnEngine(runner, model))) return undefined;
+      const { warn, crit } = thresholds.get(model) ?? model.disk;
+      return await diskUsage(model, { runner, top, warn, crit, historyFile: dryRun ? null : defaultHistoryFile(model.project), stacksDir, log: (line) => out.warn(line) });
+    } catch (err) {
+      // One environment that cannot be measured must not hide the others.
+      return { error: err instanceof Error ? err.message : String(err) };
+    }
+  });
+  const environments = visits.map((v): MeasuredEnvironment => {
+    const base = { stack: `${v.model.app}-${v.model.env}`, engine: engineJson(v.engine) };
+    if (v.outcome === 'unreachable') return { ...base, state: 'unreachable', error: v.error };
+    if (v.value === undefined) return { ...base, state: 'not-deployed' };
+    return 'error' in v.value ? { ...base, state: 'failed', error: v.value.error } : { ...base, state: 'measured', report: v.value };
+  });
+  const reports = environments.flatMap((e) => (e.state === 'measured' ? [e.report] : []));
+  if (promFile !== undefined && !dryRun) writeFileAtomic(resolve(promFile), reports.map(prometheusText).join(''));
+  const columns = process.stdout.isTTY === true ? process.stdout.columns : undefined;
+  out.result({ stacks: environments, ...(dryRun ? { dryRun: true } : {}) }, () =>
+    environments
+      .map((e) =>
+        e.state === 'measured'
+          ? `engine ${e.engine.url}\n${renderReport(e.report, columns)}`
+          : e.state === 'not-deployed'
+            ? `${e.stack}: nothing on ${e.engine.url}: not measured`
+            : `${e.stack}: NOT MEASURED: ${e.error}`,
+      )
+      .join('\n\n'),
+  );
+  for (const r of reports) warnCrossed(out, r);
+  const failed = environments.flatMap((e) => (e.state === 'unreachable' || e.state === 'failed' ? [`${e.stack}: ${e.error}`] : []));
+  for (const line of failed) out.warn(`error: ${line}`);
+  if (reports.some((r) => r.crossed.length > 0)) return EXIT.check;
+  return failed.length > 0 || reports.some((r) => r.volumes.some((v) => v.status === 'error')) ? EXIT.failed : EXIT.ok;
+}
+
+function warnCrossed(out: Output, report: DiskUsageReport): void {
+  for (const c of report.crossed) {
+    out.warn(
+      `${c.level === 'crit' ? 'CRITICAL' : 'WARNING'}: ${report.app}-${report.env}: filesystem ${c.path} is ${c.usedPercent.toFixed(1)}% full, ` +
+        `${c.overByPoints.toFixed(3).replace(/\.?0+$/, '')} points over the ${c.level} level of ${c.thresholdPercent}% (${formatBytes(c.availableBytes)} left)`,
+    );
+  }
+}
 
 // ---------------------------------------------------------------- the terminal table
 

@@ -1,5 +1,5 @@
 // scripts/fix-permissions.mjs: parse its options (spec), call the library, print the result; no logic here.
-import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, stringList, type CommandSpec, type Handler } from '../cli/cli.js';
 import { displayPath, fixPermissions, type PermissionsResult, type VolumePermissions } from '../ops/permissions.js';
 import { stackContext } from './context.js';
 
@@ -9,6 +9,7 @@ export const spec: CommandSpec = {
   usage: '--stack <app>-<env> [--volume V]... [--check] [--dry-run] [--json]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     volume: { type: 'string', multiple: true, value: 'V', description: 'only this volume (default: all of the stack\'s volumes)' },
     check: { type: 'boolean', description: 'change nothing; exit 3 when an owner, a mode or a host directory differs (for CI)' },
     ...DRY_RUN_OPTION,

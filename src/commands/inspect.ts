@@ -1,5 +1,5 @@
 // scripts/inspect.mjs: parse its options (spec), call the library, print the result; no logic here.
-import { EXIT, STACK_OPTION, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { EXIT, STACK_OPTION, ENGINE_OPTION, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { UsageError } from '../config/errors.js';
 import { findVolume, type Model, type VolumeModel } from '../config/model.js';
 import { formatMode } from '../config/syntax.js';
@@ -17,6 +17,7 @@ export const spec: CommandSpec = {
   positionals: '[info | ls [PATH] | cat PATH]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     volume: { type: 'string', value: 'V', description: 'the volume (may be left out when the stack has exactly one)' },
   },
   details:

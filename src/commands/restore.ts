@@ -1,5 +1,5 @@
 // scripts/restore.mjs: parse its options (spec), call the library, print the result; no logic here.
-import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 import { openSetReader } from '../backup/set-reader.js';
@@ -15,6 +15,7 @@ export const spec: CommandSpec = {
   usage: '--stack <app>-<env> --backup <latest|id|path> [--to DIR|restic:REPO] [--volume V]... [--path P]... [--yes] [--dry-run] [--json]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     backup: { type: 'string', value: '<latest|id|path>', description: 'latest: the newest complete set; a set id (its UTC timestamp); or a set directory' },
     volume: { type: 'string', multiple: true, value: 'V', description: 'restore only this volume' },
     path: { type: 'string', multiple: true, value: 'P', description: 'restore only this path inside the volume (e.g. secrets.env)' },

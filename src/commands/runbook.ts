@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../config/errors.js';
 import { selectStack, stacksDirectory } from '../config/select.js';
-import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type ExitCode, type Handler, type Output, type Values } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, requireString, stringList, stringValue, type CommandSpec, type ExitCode, type Handler, type Output, type Values } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { command, Runner, shellQuote } from '../engine/command.js';
 import { runRunbook, type RunbookResult } from '../runbook/run.js';
@@ -11,7 +11,7 @@ import { docsDrift, outdatedDocs, renderRunbookDocs, writeDocs } from '../runboo
 import { spawnExec } from '../runbook/exec.js';
 import { listRunbooks, loadRunbook, runbookPath } from '../runbook/load.js';
 import { COMPOSE_V1, COMPOSE_V2, resolveVars, type ComposeInvocation } from '../runbook/plan.js';
-import { backupRoot } from './context.js';
+import { backupRoot, useStackEngine } from './context.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -23,6 +23,7 @@ export const spec: CommandSpec = {
   positionals: '<name>',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     var: { type: 'string', multiple: true, value: 'name=value', description: 'set a variable of the runbook' },
     resume: { type: 'boolean', description: 'continue the last run of this runbook from where its journal ends' },
     ...DRY_RUN_OPTION,
@@ -67,7 +68,7 @@ async function detectCompose(runner: Runner): Promise<ComposeInvocation> {
 /** The same invocation with the flags that locate things, so "how to resume" can be pasted. */
 function commandLine(name: string, values: Values, extra: string[]): string {
   const words = ['npx', 'zx', 'scripts/runbook.mjs', name, '--stack', stringValue(values, 'stack') ?? ''];
-  for (const option of ['stacks-dir', 'runbooks-dir', 'journal-dir', 'compose-dir', 'to', 'identity']) {
+  for (const option of ['stacks-dir', 'engine', 'runbooks-dir', 'journal-dir', 'compose-dir', 'to', 'identity']) {
     const value = stringValue(values, option);
     if (value !== undefined) words.push(`--${option}`, value);
   }
@@ -130,6 +131,7 @@ export const handler: Handler = async ({ values, positionals, out }) => {
   const stacksDir = stacksDirectory(stringValue(values, 'stacks-dir'));
   const selected = selectStack(requireString(values, 'stack', spec), stacksDir);
   const model = selected.model;
+  const engine = useStackEngine(selected, values, out);
   const runner = new Runner({ printPlan: (line) => out.say(line) });
   const result = await runRunbook({
     loaded,
@@ -151,6 +153,7 @@ export const handler: Handler = async ({ values, positionals, out }) => {
     identity: stringValue(values, 'identity') ?? process.env['STOWAGE_AGE_IDENTITY'],
     exec: spawnExec,
     runner,
+    engine,
     compose: () => detectCompose(runner),
     interactive: process.stdin.isTTY === true,
     confirm: (what) => confirmDestructive(what, { yes: false, production: model.production, project: model.project }),

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../config/errors.js';
-import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler, type Output, type Values } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler, type Output, type Values } from '../cli/cli.js';
 import { confirmDestructive } from '../cli/confirm.js';
 import { secretsToPulumi, type SecretsToPulumiResult } from '../ops/pulumi-secrets.js';
 import { checkSecrets, initSecrets, rotateSecrets, selectSecretTarget, type CheckReport, type InitResult, type RotateResult } from '../ops/secrets.js';
@@ -21,6 +21,7 @@ export const spec: CommandSpec = {
   positionals: 'init|rotate|check|to-pulumi',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     volume: { type: 'string', value: 'V', description: 'the volume holding the secret file, when the stack has several' },
     file: { type: 'string', value: 'PATH', description: 'the secret file (path inside the volume), when the volume has several' },
     key: { type: 'string', multiple: true, value: 'K', description: 'rotate: only this key (default: all keys)' },

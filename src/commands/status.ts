@@ -1,10 +1,11 @@
 // scripts/status.mjs: parse its options (spec), call the library, print the result; no logic here.
 import { resolve } from 'node:path';
 import { UsageError } from '../config/errors.js';
-import { loadStackFile } from '../config/load.js';
-import { resolveModel, type Model } from '../config/model.js';
-import { listStackFiles, selectStack, stacksDirectory } from '../config/select.js';
-import { flag, STACK_OPTION, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import type { Model } from '../config/model.js';
+import { selectStack, stacksDirectory } from '../config/select.js';
+import { withEngine, type EngineEndpoint } from '../engine/endpoint.js';
+import { allEnvironments, useStackEngine } from './context.js';
+import { flag, STACK_OPTION, ENGINE_OPTION, stringValue, type CommandSpec, type Handler, type Output } from '../cli/cli.js';
 import { Runner } from '../engine/command.js';
 import { writeFileAtomic } from '../util/durable-file.js';
 import { openSetSource, type SetSource } from '../backup/set-source.js';
@@ -21,7 +22,8 @@ export const spec: CommandSpec = {
   usage: '--stack <app>-<env> | --all [--to DIR] [--html FILE] [--prom FILE] [--no-measure] [--state-dir DIR] [--json]',
   options: {
     ...STACK_OPTION,
-    all: { type: 'boolean', description: 'every environment of every stack file in the stacks directory (those with nothing on this engine and no backups are listed, not checked)' },
+    ...ENGINE_OPTION,
+    all: { type: 'boolean', description: 'every environment of every stack file in the stacks directory, each on its own engine (those with nothing on their engine and no backups are listed, not checked)' },
     to: { type: 'string', value: 'DEST', description: 'where the backup sets are: a directory or restic:<repository> (default: each stack\'s backups.to, else ./backups)' },
     html: { type: 'string', value: 'FILE', description: 'also write a self-contained HTML report with charts to FILE' },
     prom: { type: 'string', value: 'FILE', description: 'also write Prometheus text format to FILE, atomically (node_exporter textfile collector)' },
@@ -40,11 +42,12 @@ export const spec: CommandSpec = {
 
 interface Target {
   model: Model;
+  engine: EngineEndpoint;
   source: SetSource;
 }
 
-/** Every model to report on; stack files are all read (and must all be valid) before anything runs. */
-function targets(values: Parameters<Handler>[0]['values'], stateDir: string, runner: Runner): { list: Target[]; all: boolean } {
+/** Every model to report on, each with its own engine; stack files are all read (and must all be valid) before anything runs. */
+function targets(values: Parameters<Handler>[0]['values'], out: Output, stateDir: string, runner: Runner): { list: Target[]; all: boolean } {
   const stacksDir = stacksDirectory(stringValue(values, 'stacks-dir'));
   const stackArg = stringValue(values, 'stack');
   const all = flag(values, 'all');
@@ -53,27 +56,23 @@ function targets(values: Parameters<Handler>[0]['values'], stateDir: string, run
   const to = stringValue(values, 'to');
   const sourceFor = (model: Model): SetSource => openSetSource(to ?? model.backups.to ?? 'backups', stateDir, runner, model.backups.resticPasswordFile);
   if (stackArg !== undefined) {
-    const { model } = selectStack(stackArg, stacksDir);
-    return { list: [{ model, source: sourceFor(model) }], all };
+    const selected = selectStack(stackArg, stacksDir);
+    const engine = useStackEngine(selected, values, out);
+    return { list: [{ model: selected.model, engine, source: sourceFor(selected.model) }], all };
   }
-  const models = listStackFiles(stacksDir).flatMap((file) => {
-    const { stack } = loadStackFile(file);
-    return Object.keys(stack.environments).map((env) => resolveModel(stack, env, { stackFile: file }));
-  });
-  if (models.length === 0) throw new UsageError(`no stack files in ${stacksDir}: pass --stacks-dir or set STOWAGE_STACKS_DIR`);
-  return { list: models.map((model) => ({ model, source: sourceFor(model) })), all };
+  return { list: allEnvironments(values).map(({ model, engine }) => ({ model, engine, source: sourceFor(model) })), all };
 }
 
 export const handler: Handler = async ({ values, out }) => {
   const stateDir = stateDirectory(stringValue(values, 'state-dir'));
   const runner = new Runner();
-  const { list, all } = targets(values, stateDir, runner);
+  const { list, all } = targets(values, out, stateDir, runner);
   const html = stringValue(values, 'html');
   const prom = stringValue(values, 'prom');
   const now = new Date();
   const stacks: StackStatus[] = [];
-  for (const { model, source } of list) {
-    stacks.push(await collectStack(model, { runner, source, stateDir, measure: !flag(values, 'no-measure'), onlyIfDeployed: all, now }));
+  for (const { model, engine, source } of list) {
+    stacks.push(await withEngine(engine, () => collectStack(model, { runner, source, stateDir, measure: !flag(values, 'no-measure'), onlyIfDeployed: all, now })));
   }
   const report = statusReport(stacks, now);
   if (html !== undefined) {

@@ -1,5 +1,5 @@
 // scripts/verify.mjs: parse its options (spec), call the library, print the result; no logic here.
-import { EXIT, STACK_OPTION, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { EXIT, STACK_OPTION, ENGINE_OPTION, requireString, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { openSetReader } from '../backup/set-reader.js';
 import { stateDirectory } from '../util/state-dir.js';
 import { recordVerification } from '../backup/verification-record.js';
@@ -17,6 +17,7 @@ export const spec: CommandSpec = {
   usage: '--stack <app>-<env> --backup <latest|id|path> [--volume V]... [--to DIR|restic:REPO] [--read-data-subset S] [--identity FILE] [--json]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     backup: { type: 'string', value: '<latest|id|path>', description: 'latest: the newest complete set; a set id (its UTC timestamp); or a set directory' },
     volume: { type: 'string', multiple: true, value: 'V', description: 'verify only this volume\'s artifact' },
     to: { type: 'string', value: 'DEST', description: 'where latest or the id is looked up: a directory or restic:<repository> (default: backups.to, else ./backups)' },

@@ -1,7 +1,7 @@
 import { StackFileError } from './errors.js';
 import { stackFileValidator } from './schema.js';
 import { schemaIssues } from './schema-issues.js';
-import { semanticIssues } from './semantic.js';
+import { semanticIssues, type IssueAt } from './semantic.js';
 import type { StackFile } from './types.js';
 import { parseYaml, readYamlFile, type YamlKind } from './yaml-source.js';
 
@@ -40,4 +40,16 @@ export function parseStackText(text: string, file: string): StackFile {
   const semantic = semanticIssues(data);
   if (semantic.length > 0) throw new StackFileError(semantic.map((issue) => source.place(issue)));
   return data;
+}
+
+/**
+ * Places problems found after loading (a command-line choice that conflicts
+ * with what the file says) at their file:line:column, as a StackFileError.
+ */
+export function stackFileErrorAt(file: string, issues: IssueAt[]): StackFileError {
+  const read = readYamlFile(file, STACK_FILE);
+  if (!read.ok) return new StackFileError(read.issues);
+  const parsed = parseYaml(read.text, file);
+  if (!parsed.ok) return new StackFileError(parsed.issues);
+  return new StackFileError(issues.map((issue) => parsed.source.place(issue)));
 }

@@ -20,6 +20,8 @@ export interface Model {
   env: string;
   project: string;
   production: boolean;
+  /** The engine the stack file binds this environment to; undefined: DOCKER_HOST or the Docker context decides. */
+  engine: EngineSpec | undefined;
   stackFile: string;
   projectRoot: string;
   network: NetworkModel;
@@ -29,6 +31,15 @@ export interface Model {
   helperImage: string | undefined;
   backups: BackupsModel;
   disk: { warn: number; crit: number };
+}
+
+/** What the stack file says about an environment's engine (environments.<env>.engine). */
+export interface EngineSpec {
+  url: string;
+  /** Directory with ca.pem, cert.pem and key.pem for a tcp:// engine (engineTls.certPath, resolved). */
+  tlsCertPath: string | undefined;
+  /** `/srv/stowage/stacks/pim.yaml environments.prod.engine`, for messages. */
+  declaredAt: string;
 }
 
 export interface NetworkModel {
@@ -262,6 +273,14 @@ export function resolveModel(stack: StackFile, envName: string, options: Resolve
     env: envName,
     project,
     production,
+    engine:
+      env.engine === undefined
+        ? undefined
+        : {
+            url: env.engine,
+            tlsCertPath: env.engineTls === undefined ? undefined : isAbsolute(env.engineTls.certPath) ? env.engineTls.certPath : resolve(projectRoot, env.engineTls.certPath),
+            declaredAt: `${options.stackFile} environments.${envName}.engine`,
+          },
     stackFile: options.stackFile,
     projectRoot,
     network: { name: networkName, labels: { ...commonLabels } },

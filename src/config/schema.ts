@@ -34,4 +34,4 @@ export function compileSchema<T>(name: string): ValidateFunction<T> {
   return makeAjv().compile<T>(loadSchema(name));
 }
 
-export type { ErrorObject };
+export type { ErrorObject, ValidateFunction };

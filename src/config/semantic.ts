@@ -1,7 +1,8 @@
 import { isDumpMethod } from './model.js';
 import { nameList, type KeyPath } from './errors.js';
+import { isRemoteUrl, parseEngineUrl } from '../engine/endpoint.js';
 import { hasParentSegment, isSafeRelativePath, isValidUser, parseMode, parseMount, parseOwner } from './syntax.js';
-import type { EnvValue, StackFile } from './types.js';
+import type { EnvironmentSpec, EnvValue, StackFile } from './types.js';
 
 /** An issue before it is placed in the source (the loader adds file:line:column). */
 export interface IssueAt {
@@ -204,6 +205,7 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
   for (const [envName, env] of Object.entries(stack.environments)) {
     const at: KeyPath = ['environments', envName];
     checkHostPath(env.hostRoot, [...at, 'hostRoot'], false);
+    issues.push(...engineIssues(envName, env));
     if ((env.volumeBacking === 'host' || env.volumeBacking === 'bind') && env.hostRoot === undefined) {
       issues.push({ path: [...at, 'volumeBacking'], message: `volumeBacking ${env.volumeBacking} needs hostRoot`, fix: 'add hostRoot: /opt/<app>/data (volumes live at <hostRoot>/<volume>)' });
     }
@@ -231,6 +233,56 @@ export function semanticIssues(stack: StackFile): IssueAt[] {
     if (warn !== undefined && crit !== undefined && warn >= crit) {
       issues.push({ path: env.disk === undefined ? ['disk'] : [...at, 'disk'], message: `warn threshold ${warn}% is not below crit ${crit}%`, fix: 'set warn lower than crit, e.g. warn: 80, crit: 90' });
     }
+  }
+  return issues;
+}
+
+/**
+ * The engine's address, its TLS settings, and binds that would mean nothing on
+ * it: `./data` names a directory of this checkout, which a remote engine's
+ * host does not have.
+ */
+function engineIssues(envName: string, env: EnvironmentSpec): IssueAt[] {
+  const issues: IssueAt[] = [];
+  const at: KeyPath = ['environments', envName];
+  const parsed = env.engine === undefined ? undefined : parseEngineUrl(env.engine);
+  if (parsed !== undefined && !parsed.ok) issues.push({ path: [...at, 'engine'], message: parsed.problem, fix: parsed.fix });
+  const scheme = parsed?.ok === true ? parsed.url.scheme : undefined;
+  if (env.engineTls !== undefined && scheme !== 'tcp' && parsed?.ok !== false) {
+    issues.push({ path: [...at, 'engineTls'], pointAtKey: true, message: `engineTls applies to a tcp:// engine only${env.engine === undefined ? ', and this environment names none' : `, not to ${env.engine}`}`, fix: 'remove engineTls, or set engine: tcp://<host>:2376' });
+  }
+  if (scheme === 'tcp' && env.engineTls === undefined) {
+    issues.push({
+      path: [...at, 'engine'],
+      message: `${env.engine ?? ''} without TLS: anyone who reaches that port is root on the engine's host`,
+      fix: 'add engineTls: { certPath: <directory with ca.pem, cert.pem, key.pem> } (the engine must run with --tlsverify), or use engine: ssh://<user>@<host>',
+    });
+  }
+  const certPath = env.engineTls?.certPath;
+  if (certPath !== undefined && !certPath.startsWith('/') && !certPath.startsWith('./')) {
+    issues.push({ path: [...at, 'engineTls', 'certPath'], message: `certPath "${certPath}" is neither absolute nor ./relative`, fix: 'write an absolute path, or ./relative to the project root, e.g. ./certs/prod' });
+  }
+  if (env.engine !== undefined) issues.push(...remoteBindIssues(envName, env, env.engine));
+  return issues;
+}
+
+/**
+ * `./relative` binds of an environment that runs on `engineUrl`, when that is
+ * certainly another machine (ssh://, tcp://). `by` says who chose the engine
+ * when it is not the stack file (`--engine`).
+ */
+export function remoteBindIssues(envName: string, env: EnvironmentSpec, engineUrl: string, by?: string): IssueAt[] {
+  if (!isRemoteUrl(engineUrl)) return [];
+  const issues: IssueAt[] = [];
+  for (const [volumeName, override] of Object.entries(env.volumes ?? {})) {
+    if (override.bind === undefined || override.bind.startsWith('/')) continue;
+    issues.push({
+      path: ['environments', envName, 'volumes', volumeName, 'bind'],
+      message:
+        `bind "${override.bind}" is relative to this checkout, but environment "${envName}" runs on ${engineUrl}${by === undefined ? '' : ` (${by})`}: ` +
+        'that host has no such directory, and stowage would read and write a directory there that has nothing to do with this one',
+      fix: `write the absolute path on that host, e.g. bind: /srv/<app>/${volumeName} (or set hostRoot and volumeBacking: bind)${by === undefined ? `, or remove engine to run "${envName}" on this machine` : `, or leave out ${by}`}`,
+    });
   }
   return issues;
 }

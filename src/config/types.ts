@@ -100,6 +100,9 @@ export interface EnvironmentSpec {
   description?: string;
   project?: string;
   production?: boolean;
+  /** ssh://user@host[:port] | tcp://host:port | unix:///path: where the environment runs. */
+  engine?: string;
+  engineTls?: { certPath: string };
   hostRoot?: string;
   volumeBacking?: 'named' | 'host' | 'bind';
   volumes?: Record<string, VolumeOverrideSpec>;

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable } from 'node:stream';
+import { currentEngine, describeEngine, dockerEnvironment, type EngineEndpoint } from './endpoint.js';
+import { prepareTransport, tunnelEnded } from './ssh-tunnel.js';
 
 /**
  * A command is data: program and argument array, never a shell string. Builders
@@ -49,9 +51,9 @@ export function renderCommand(cmd: Command): string {
 }
 
 /** The environment a command runs with: ours, minus what it unsets, plus its own variables. */
-export function environmentOf(cmd: Command): NodeJS.ProcessEnv | undefined {
-  if (cmd.env === undefined && cmd.unsetEnv === undefined) return undefined;
-  const env: NodeJS.ProcessEnv = { ...process.env };
+/** The environment a command runs in: the engine's (DOCKER_HOST and friends), then the command's own. */
+export function environmentOf(cmd: Command, engine: EngineEndpoint = currentEngine()): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = dockerEnvironment(engine);
   for (const name of cmd.unsetEnv ?? []) delete env[name];
   return { ...env, ...cmd.env };
 }
@@ -79,20 +81,45 @@ export function summarizeCommand(cmd: Command): string {
   return renderCommand({ ...cmd, args: cmd.args.map((a) => (a.length > 120 || a.includes('\n') ? '<script>' : a)) });
 }
 
+/**
+ * Why the docker CLI could not reach an engine over SSH, from what ssh said:
+ * each needs a different fix, and a wrong host key must never read as a
+ * network hiccup to retry.
+ */
+export function sshProblem(stderr: string, engine: EngineEndpoint): string | undefined {
+  const host = engine.url.replace(/^ssh:\/\/(?:[^@/]*@)?/, '').replace(/:\d+$/, '');
+  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed|host key for .* has changed/i.test(stderr)) {
+    return (
+      `the SSH host key of ${host} does not match the one in known_hosts: nothing was changed. ` +
+      `Someone may be intercepting the connection; if the server was reinstalled, check its new key out of band, then replace the entry (ssh-keygen -R ${host}; ssh ${host} once)`
+    );
+  }
+  if (/No (?:ED25519|RSA|ECDSA)? ?host key is known|Host key .* not known|authenticity of host/i.test(stderr)) {
+    return `${host} is not in known_hosts: nothing was changed. Check its host key out of band and add it (ssh ${host} once, answering yes after comparing the fingerprint)`;
+  }
+  if (/Permission denied \(/.test(stderr)) return `the SSH login to ${engine.url} was refused: add your public key to that user's ~/.ssh/authorized_keys (ssh-copy-id), or load it into ssh-agent`;
+  if (/docker: (?:command )?not found|No such file or directory.*docker/.test(stderr)) return `docker is not on the PATH of the SSH login on ${host}: install it there, or put it on that user's PATH for non-interactive logins`;
+  return undefined;
+}
+
 export class CommandFailed extends Error {
   readonly result: CommandResult;
   readonly cmd: Command;
 
-  constructor(cmd: Command, result: CommandResult) {
+  /** `engine`: the one the command went to (default: the engine in effect). */
+  constructor(cmd: Command, result: CommandResult, engine: EngineEndpoint = currentEngine()) {
     const detail = result.stderr.trim() || result.stdout.trim() || `exit code ${result.code}`;
     const lost = cmd.program === 'docker' && ENGINE_UNREACHABLE.test(result.stderr) && !/stowage: /.test(result.stderr);
     const lines = detail.split('\n');
     const ours = lines.filter((l) => l.startsWith('stowage: '));
     const shown = (ours.length > 0 ? ours : lines).slice(-5);
+    const ssh = lost && engine.url.startsWith('ssh://') ? (sshProblem(result.stderr, engine) ?? tunnelEnded(engine)) : undefined;
     super(
-      lost
-        ? `cannot reach the Docker engine (it stopped answering, or never answered) while trying to ${cmd.purpose}: ${lines[lines.length - 1] ?? ''}; check that it runs (docker info) and run the command again`
-        : `${cmd.purpose} failed: ${summarizeCommand(cmd)}\n  ${shown.join('\n  ')}`,
+      ssh !== undefined
+        ? `cannot reach the Docker engine ${describeEngine(engine)} while trying to ${cmd.purpose}: ${ssh}`
+        : lost
+          ? `cannot reach the Docker engine ${describeEngine(engine)} (it stopped answering, or never answered) while trying to ${cmd.purpose}: ${lastMeaningful(lines)}; check that it runs (docker info) and run the command again`
+          : `${cmd.purpose} failed: ${summarizeCommand(cmd)}\n  ${shown.join('\n  ')}`,
     );
     this.name = 'CommandFailed';
     this.result = result;
@@ -100,10 +127,23 @@ export class CommandFailed extends Error {
   }
 }
 
+/**
+ * What to quote of a lost engine's error: the docker CLI ends an SSH failure
+ * with ssh's own stderr (`... stderr=ssh: connect to host ...: Connection
+ * refused`), whose last line says what happened.
+ */
+function lastMeaningful(lines: string[]): string {
+  const last = [...lines].reverse().find((l) => l.trim() !== '') ?? '';
+  const ssh = /stderr=(.*)$/.exec(last)?.[1]?.trim();
+  return ssh !== undefined && ssh !== '' ? ssh : last;
+}
+
 export interface RunOptions {
   /** Resolve with the result instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
   input?: string | Buffer;
+  /** The engine to run it against; default: the engine in effect (endpoint.ts). */
+  engine?: EngineEndpoint;
 }
 
 /**
@@ -131,8 +171,11 @@ export class Runner {
       this.printPlan(renderCommand(cmd));
       return { code: 0, stdout: '', stderr: '' };
     }
-    const result = await execute(cmd, options.input);
-    if (result.code !== 0 && options.allowFailure !== true) throw new CommandFailed(cmd, result);
+    const engine = options.engine ?? currentEngine();
+    // An ssh:// engine gets its tunnel before its first command (once per run).
+    await prepareTransport(engine);
+    const result = await execute(cmd, options.input, engine);
+    if (result.code !== 0 && options.allowFailure !== true) throw new CommandFailed(cmd, result, engine);
     return result;
   }
 
@@ -149,9 +192,9 @@ export class Runner {
  */
 const ISOLATED = { detached: true } as const;
 
-function execute(cmd: Command, input: string | Buffer | undefined): Promise<CommandResult> {
+function execute(cmd: Command, input: string | Buffer | undefined, engine: EngineEndpoint): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd.program, cmd.args, { ...ISOLATED, env: environmentOf(cmd), cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd.program, cmd.args, { ...ISOLATED, env: environmentOf(cmd, engine), cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -215,8 +258,9 @@ export function killAllStreams(): void {
  */
 export type StdinSource = 'pipe' | 'ignore' | Readable | number;
 
-export function startStreaming(cmd: Command, stdio: { stdin: StdinSource; stdout: 'pipe' | 'ignore' }): StreamingProcess {
-  const child = spawn(cmd.program, cmd.args, { ...ISOLATED, env: environmentOf(cmd), cwd: cmd.cwd, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+/** `engine`: where a docker command goes (default: the engine in effect, see endpoint.ts). */
+export function startStreaming(cmd: Command, stdio: { stdin: StdinSource; stdout: 'pipe' | 'ignore' }, engine: EngineEndpoint = currentEngine()): StreamingProcess {
+  const child = spawn(cmd.program, cmd.args, { ...ISOLATED, env: environmentOf(cmd, engine), cwd: cmd.cwd, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
   // Our copy of a handed-over stdout must go, or the producer would not see its reader exit.
   if (stdio.stdin instanceof Readable) stdio.stdin.destroy();
   liveStreams.set(child, cmd);
@@ -231,7 +275,7 @@ export function startStreaming(cmd: Command, stdio: { stdin: StdinSource; stdout
       if (code === 0 || (code !== null && cmd.okExitCodes?.includes(code) === true)) resolve();
       else {
         const result = { code: code ?? 128, stdout: '', stderr: Buffer.concat(stderr).toString('utf8') + (signal === null ? '' : ` (killed by ${signal})`) };
-        reject(new CommandFailed(cmd, result));
+        reject(new CommandFailed(cmd, result, engine));
       }
     });
   });

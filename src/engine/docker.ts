@@ -162,4 +162,9 @@ export const docker = {
   imageExists(image: string): Command {
     return command('docker', ['image', 'inspect', '--format', '{{.Id}}', image], `look up image ${image}`, false);
   },
+
+  /** The engine's version: the cheapest question that proves it answers. */
+  serverVersion(): Command {
+    return command('docker', ['version', '--format', '{{.Server.Version}}'], 'ask the engine for its version', false);
+  },
 };

@@ -4,6 +4,7 @@ import { engineIsLocal } from './endpoint.js';
 import type { VolumeModel } from '../config/model.js';
 import { command, type Command } from './command.js';
 import { docker, type HelperMount } from './docker.js';
+import { currentEngine, describeEngine, type EngineEndpoint } from './endpoint.js';
 import type { VolumeState } from './inspect.js';
 
 /**
@@ -24,6 +25,16 @@ export interface LocalDecision {
   path: string | undefined;
   /** Why the path was or was not taken, for --dry-run, --json and messages. */
   reason: string;
+}
+
+/**
+ * Why the local path is out of the question before any proof is tried: the
+ * engine is not certainly on this machine (SSH, TCP, another socket, a
+ * context). A directory of the same name here would be another machine's
+ * namesake, however alike its device and inode numbers look.
+ */
+export function localPathRuledOut(engine: EngineEndpoint = currentEngine()): string | undefined {
+  return engine.local ? undefined : `the engine ${describeEngine(engine)} is not on this machine`;
 }
 
 /** Where the engine keeps the volume's content, as a path of the engine's host. */

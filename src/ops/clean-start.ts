@@ -4,6 +4,7 @@ import { engineIsLocal } from '../engine/endpoint.js';
 import { UsageError } from '../config/errors.js';
 import { LABEL, type Model, type VolumeModel } from '../config/model.js';
 import { CommandFailed, type Runner } from '../engine/command.js';
+import { engineIsLocal } from '../engine/endpoint.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, type ContainerState } from '../engine/inspect.js';
 import { parseEmptied, usage, type UsageMount } from '../engine/usage.js';
@@ -98,6 +99,7 @@ function labelsOf(state: ContainerState): Record<string, string> {
 }
 
 function localEntries(path: string): number | null | 'missing' {
+  // A directory of another machine cannot be looked at from here: the plan says its entries are unknown.
   if (!engineIsLocal()) return null;
   if (!existsSync(path)) return 'missing';
   try {

@@ -9,6 +9,7 @@ import { loadStackFile } from '../config/load.js';
 import { LABEL, resolveModel, type Model, type VolumeKind, type VolumeModel } from '../config/model.js';
 import { listStackFiles } from '../config/select.js';
 import { CommandFailed, type Runner } from '../engine/command.js';
+import { engineIsLocal } from '../engine/endpoint.js';
 import { inspectVolumes } from '../engine/inspect.js';
 import { parseMeasurement, parseStatfs, usage, type Measurement, type Statfs } from '../engine/usage.js';
 import { writeFileAtomic } from '../util/durable-file.js';
@@ -303,6 +304,7 @@ async function measureVolumes(model: Model, runner: Runner, top: number, image: 
   const existing = new Set((await inspectVolumes(runner, model.volumes.filter((v) => v.kind !== 'bind').map((v) => v.name))).map((v) => v.Name));
   const labels = { [LABEL.project]: model.project, [LABEL.env]: model.env };
   return mapLimited(model.volumes, 4, async (volume): Promise<Measured> => {
+    // Only an engine on this machine shares its paths: elsewhere, the helper's mount says whether the directory exists.
     const present = volume.kind === 'bind' ? !engineIsLocal() || existsSync(volume.hostPath ?? '') : existing.has(volume.name);
     if (!present) return { volume, status: 'missing' };
     const mount = volume.kind === 'bind' ? { type: 'bind' as const, source: volume.hostPath ?? '', readOnly: true } : { type: 'volume' as const, source: volume.name, readOnly: true };
@@ -323,7 +325,7 @@ async function measureVolumes(model: Model, runner: Runner, top: number, image: 
 async function dataRootStatfs(model: Model, runner: Runner, rootDir: string, measured: Measured[], image: () => Promise<string>): Promise<Statfs> {
   const plain = measured.find((m) => m.measurement !== undefined && m.volume.kind === 'named' && m.volume.driver === 'local' && Object.keys(m.volume.driverOpts).length === 0);
   if (plain?.measurement !== undefined) return plain.measurement;
-  if (!!engineIsLocal() && existsSync(rootDir)) {
+  if (engineIsLocal() && existsSync(rootDir)) {
     const s = statfsSync(rootDir);
     const total = s.blocks * s.bsize;
     const free = s.bfree * s.bsize;

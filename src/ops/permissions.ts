@@ -220,6 +220,21 @@ export async function hostPathState(runner: Runner, image: string, path: string,
   }
 }
 
+/**
+ * Creates a host directory on the engine's host when it is missing, through a
+ * helper (with the volume's owner and mode), so a restore onto a fresh server
+ * has somewhere to go. Returns whether it created it.
+ */
+export async function ensureHostDirectory(runner: Runner, model: Model, volume: VolumeModel): Promise<boolean> {
+  if (volume.hostPath === undefined) return false;
+  const image = await helperImage(runner, model, volume.key);
+  const labels = helperLabels(model);
+  const state = await hostPathState(runner, image, volume.hostPath, labels);
+  if (state.missing === '') return false;
+  await runner.run(prepareHostPathCommand(image, state.existing, state.missing, volume.owner, volume.mode, labels));
+  return true;
+}
+
 export async function fixPermissions(model: Model, options: PermissionsOptions): Promise<PermissionsResult> {
   if (options.check || options.runner.dryRun) return fixAll(model, options);
   // Changing owners and modes is a change to the project's volumes: under its lock.

@@ -32,12 +32,11 @@ export function factsFromModel(model: Model, stack: StackFile): PolicyInput {
 }
 
 /**
- * Where each environment of a stack file deploys. Stack files do not bind an
- * environment to an engine yet (the design reserves environments.<env>.engine), so
- * every environment goes wherever DOCKER_HOST or the Docker context points.
+ * Where each environment of a stack file deploys: its environments.<env>.engine,
+ * or undefined (wherever DOCKER_HOST or the Docker context points).
  */
 export function environmentPlacements(stack: StackFile): EnvironmentPlacement[] {
-  return Object.entries(stack.environments).map(([env, spec]) => ({ env, project: spec.project ?? stack.app, engine: undefined }));
+  return Object.entries(stack.environments).map(([env, spec]) => ({ env, project: spec.project ?? stack.app, engine: spec.engine }));
 }
 
 function containerFacts(model: Model, stack: StackFile, c: ContainerModel): ContainerFacts {

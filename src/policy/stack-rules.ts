@@ -96,7 +96,7 @@ export const environmentsApart: Rule = {
           `${input.stack} deploys under project ${self.project}, as ${alike.length === 1 ? 'environment' : 'environments'} ${others} ${alike.length === 1 ? 'does' : 'do'}, and no engine tells them apart: ` +
           `on one engine they share ${shared}, and ${outcome}`,
         fix:
-          `run each environment on its own engine, or give this one names of its own: environments.${self.env}.project: ${self.project}-${self.env}. ` +
+          `run each environment on its own engine (environments.${self.env}.engine: ssh://<user>@<host>, and another engine for ${others}), or give this one names of its own: environments.${self.env}.project: ${self.project}-${self.env}. ` +
           "Deploys (Pulumi, runbooks) and restores refuse to use volumes that carry another environment's labels",
       },
     ];

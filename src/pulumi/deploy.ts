@@ -1,11 +1,15 @@
+import type * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import type { Model } from '../config/model.js';
+import { deployTarget, engineProvider } from './engine.js';
 import type { SecretSource } from './secrets.js';
 import { StackDeployment } from './stack.js';
 
 /** What `pulumi stack output` shows for a deployed environment. */
 export interface StackOutputs {
   project: string;
+  /** The engine every resource of the environment is on (the provider's host or context). */
+  engine: string;
   network: pulumi.Output<string>;
   /** Docker volume names (bind-mounted volumes have none: see bindMounts). */
   volumes: pulumi.Output<string[]>;
@@ -18,6 +22,8 @@ export interface StackOutputs {
 
 export interface Deployment {
   stack: StackDeployment;
+  /** The environment's one Docker provider: every Docker resource is created through it. */
+  provider: docker.Provider;
   outputs: StackOutputs;
 }
 
@@ -25,13 +31,21 @@ export interface Deployment {
  * Declares one environment's resources. A function rather than module-level
  * code, so tests can install Pulumi's mocks first and then deploy any model.
  */
-export function deploy(model: Model, secretSource: SecretSource = new pulumi.Config('stowage')): Deployment {
-  const stack = new StackDeployment(`${model.app}-${model.env}`, { model, secretSource });
+export function deploy(
+  model: Model,
+  secretSource: SecretSource = new pulumi.Config('stowage'),
+  engine: docker.ProviderArgs = deployTarget(model, undefined).provider,
+): Deployment {
+  const provider = engineProvider(model, engine);
+  // Given to the component, the provider reaches every Docker resource below it (their parent chain leads here).
+  const stack = new StackDeployment(`${model.app}-${model.env}`, { model, secretSource }, { providers: [provider] });
   const secretValues = Object.fromEntries(stack.secrets.keys.map((key) => [key, stack.secrets.value(key)]));
   return {
     stack,
+    provider,
     outputs: {
       project: model.project,
+      engine: typeof engine.context === 'string' ? `context ${engine.context}` : typeof engine.host === 'string' ? engine.host : '(the provider\'s default)',
       network: stack.network.name,
       volumes: stack.volumes.names,
       containers: stack.containerNames,

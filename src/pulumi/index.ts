@@ -3,6 +3,7 @@
 // mocks; everything worth testing on its own lives in deploy.ts and program.ts.
 import * as pulumi from '@pulumi/pulumi';
 import { deploy } from './deploy.js';
+import { deployTarget } from './engine.js';
 import { checkEngineLabels, loadModel, programSettings, projectRoot, stackNameWarning } from './program.js';
 
 const config = new pulumi.Config('stowage');
@@ -11,10 +12,13 @@ const warning = stackNameWarning(settings, pulumi.getStack());
 if (warning !== undefined) void pulumi.log.warn(warning);
 
 const model = loadModel(settings);
-await checkEngineLabels(model, new pulumi.Config('docker').get('host'));
-const { outputs } = deploy(model, config);
+const target = deployTarget(model, new pulumi.Config('docker').get('host'));
+for (const warning of target.warnings) void pulumi.log.warn(warning);
+await checkEngineLabels(model, target.endpoint);
+const { outputs } = deploy(model, config, target.provider);
 
 export const project = outputs.project;
+export const engine = outputs.engine;
 export const network = outputs.network;
 export const volumes = outputs.volumes;
 export const containers = outputs.containers;

@@ -6,6 +6,7 @@ import { loadStackFile } from '../config/load.js';
 import { resolveModel, type Model } from '../config/model.js';
 import { DEFAULT_STACKS_DIR } from '../config/select.js';
 import { Runner } from '../engine/command.js';
+import { describeEngine, withEngine, type EngineEndpoint } from '../engine/endpoint.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 
 /** The `stowage:*` keys of a Pulumi stack config (stacks/Pulumi.<app>-<env>.yaml). */
@@ -95,20 +96,18 @@ export function stackNameWarning(settings: ProgramSettings, stackName: string): 
  * Before anything is declared: the volumes and containers this environment is
  * about to use must not carry another environment's labels (dev and prod of one
  * app on one engine share every name, and Docker hands prod dev's volume). Reads
- * the engine the provider talks to (`docker:host`, else DOCKER_HOST or the Docker
- * context) with the docker CLI; read-only, so previews check too.
+ * the engine the provider talks to (deployTarget) with the docker CLI;
+ * read-only, so previews check too.
  */
-export async function checkEngineLabels(model: Model, dockerHost: string | undefined): Promise<void> {
-  // The docker CLI the check runs honours DOCKER_HOST; this process runs only this program.
-  if (dockerHost !== undefined && dockerHost !== '') process.env['DOCKER_HOST'] = dockerHost;
+export async function checkEngineLabels(model: Model, engine: EngineEndpoint): Promise<void> {
   try {
-    await refuseOtherEnvironment(model, new Runner());
+    await withEngine(engine, () => refuseOtherEnvironment(model, new Runner()));
   } catch (err) {
     if (err instanceof UsageError) throw new pulumi.RunError(err.message);
     const reason = err instanceof Error ? err.message : String(err);
     throw new pulumi.RunError(
       `cannot read the labels of ${model.project}'s volumes and containers on the engine, which stowage checks before every deploy: ${reason}\n` +
-        'The check uses the docker CLI (Debian: apt-get install docker.io, or docker-ce-cli) and the engine of docker:host or DOCKER_HOST.',
+        `The check uses the docker CLI (Debian: apt-get install docker.io, or docker-ce-cli) and the engine the provider gets: ${describeEngine(engine)}.`,
     );
   }
 }

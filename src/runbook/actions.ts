@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { engineIsLocal } from '../engine/endpoint.js';
 import { isDumpMethod, type Model } from '../config/model.js';
 import { command, renderCommand, shellQuote, type Runner } from '../engine/command.js';
 import { docker } from '../engine/docker.js';
+import { engineIsLocal } from '../engine/endpoint.js';
 import { inspectVolumes } from '../engine/inspect.js';
 import { resolveBackupSet } from '../backup/set.js';
 import { assertDrill, drillCheck, drillModel, drillReport, drillRestore, removeDrill } from '../backup/drill.js';
@@ -82,7 +82,8 @@ async function missingVolumes(ctx: ActionContext): Promise<ActionOutcome> {
   const missing: string[] = [];
   const report: string[] = [];
   for (const v of ctx.model.volumes) {
-    const gone = v.kind === 'bind' ? !remote && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
+    // A bind directory is looked for here only when the engine shares this machine's paths.
+    const gone = v.kind === 'bind' ? engineIsLocal() && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
     if (!gone) continue;
     const where = v.kind === 'bind' ? v.hostPath ?? '' : v.name;
     if (v.backup.method === 'none') report.push(`${v.key} (${where}) is missing and not backed up: Compose creates it empty`);

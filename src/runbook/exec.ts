@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Command } from '../engine/command.js';
+import { dockerEnvironment } from '../engine/endpoint.js';
 
 /**
  * Runs a step's command: output streams to the operator as it comes (a
@@ -40,7 +41,8 @@ export function forwardSignal(signal: NodeJS.Signals): boolean {
 
 export const spawnExec: Exec = (cmd, options) =>
   new Promise((resolve, reject) => {
-    const child = spawn(cmd.program, cmd.args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Compose, docker and stowage's own scripts go to the run's engine (DOCKER_HOST), whatever the shell had.
+    const child = spawn(cmd.program, cmd.args, { cwd: options.cwd, env: dockerEnvironment(undefined, { ...process.env, ...options.env }), stdio: ['ignore', 'pipe', 'pipe'] });
     current = child;
     let stdout = '';
     let stderr = '';

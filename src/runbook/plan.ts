@@ -28,6 +28,8 @@ export interface PlanContext {
   cwd: string;
   composeDir: string;
   compose: ComposeInvocation;
+  /** --engine given to the runbook: its operations get it too, or they would go to the stack file's engine. */
+  engineFlag: string | undefined;
 }
 
 export interface PlannedCommand {
@@ -50,7 +52,8 @@ export function composeFiles(ctx: PlanContext): string[] {
 /** The command of an op, run or compose step (actions have none: they are built in). */
 export function stepCommand(step: RunbookStep, scope: Scope, ctx: PlanContext): PlannedCommand | undefined {
   if (step.op !== undefined) {
-    return { program: 'node', args: [text(displayPath(join(ctx.scriptsDir, `${step.op}.mjs`), ctx.cwd)), ...expandWords(step.args ?? [], scope)] };
+    const engine = ctx.engineFlag === undefined ? [] : [text('--engine'), text(ctx.engineFlag)];
+    return { program: 'node', args: [text(displayPath(join(ctx.scriptsDir, `${step.op}.mjs`), ctx.cwd)), ...expandWords(step.args ?? [], scope), ...engine] };
   }
   if (step.run !== undefined) {
     const [program, ...rest] = step.run;

@@ -5,6 +5,7 @@ import { EngineSession } from '../session/session.js';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import type { Model } from '../config/model.js';
 import { command, renderCommand, type Command, type Runner } from '../engine/command.js';
+import { enginePlanLines, type EngineEndpoint } from '../engine/endpoint.js';
 import { refuseOtherEnvironment } from '../session/environment-guard.js';
 import { planAction, runAction } from './actions.js';
 import { forwardSignal, lastLines, type Exec, type ExecResult } from './exec.js';
@@ -40,6 +41,8 @@ export interface RunbookOptions {
   exec: Exec;
   /** Runs the built-in actions' docker commands. */
   runner: Runner;
+  /** The engine of this run: Compose and every step's docker commands go there. */
+  engine: EngineEndpoint;
   compose: () => Promise<ComposeInvocation>;
   /** A terminal that can answer a confirmation prompt. */
   interactive: boolean;
@@ -155,7 +158,7 @@ export async function runRunbook(o: RunbookOptions): Promise<RunbookResult> {
   // containers it is about to use are another environment's (dev and prod on one engine).
   if (!o.dryRun && usesCompose(book)) await refuseOtherEnvironment(o.model, o.runner);
   const compose = usesCompose(book) ? await o.compose() : { program: 'docker', prefix: ['compose'] };
-  const ctx: PlanContext = { model: o.model, scriptsDir: o.scriptsDir, cwd: o.cwd, composeDir: o.settings.composeDir, compose };
+  const ctx: PlanContext = { model: o.model, scriptsDir: o.scriptsDir, cwd: o.cwd, composeDir: o.settings.composeDir, compose, engineFlag: o.engine.source === 'flag' ? o.engine.url : undefined };
   const scalars = builtinScalars(o.model, o.settings);
   const lists = builtinLists(o.model);
 
@@ -166,7 +169,10 @@ export async function runRunbook(o: RunbookOptions): Promise<RunbookResult> {
       vars,
       scalars,
       lists,
-      preamble: o.settings.stacksDir === resolve(o.cwd, 'stacks') ? [] : [`export STOWAGE_STACKS_DIR=${renderCommand(command(o.settings.stacksDir, [], ''))}`],
+      preamble: [
+        ...enginePlanLines(o.engine),
+        ...(o.settings.stacksDir === resolve(o.cwd, 'stacks') ? [] : [`export STOWAGE_STACKS_DIR=${renderCommand(command(o.settings.stacksDir, [], ''))}`]),
+      ],
       planAction: (step) => (step.action === undefined ? [] : planAction(step.action, o.model, actionParams(step, { scalars, lists, pending: pendingCaptures(book) }, vars))),
     });
     return { ...base, status: 'dry-run', exitCode: 0, journal: undefined, seconds: 0, steps: [], failure: undefined, next: undefined, plan };

@@ -58,7 +58,7 @@ export function foreignEnvironmentError(model: Model, foreign: readonly ForeignO
       `${stack}: ${first.kind} ${first.name} on this engine belongs to ${owner(first)} (labels ${labels}), not to "${model.env}": ` +
         `a deploy or restore of ${model.env} would take over its data. Nothing was changed.`,
       ...(rest.length > 0 ? [`  also: ${rest.map((o) => `${o.kind} ${o.name} (${owner(o)})`).join(', ')}`] : []),
-      `fix: run ${otherEnv}${model.env} on separate engines (DOCKER_HOST or the Docker context), or give "${model.env}" names of its own: ` +
+      `fix: run ${otherEnv}${model.env} on separate engines (environments.<env>.engine in ${basename(model.stackFile)}), or give "${model.env}" names of its own: ` +
         `environments.${model.env}.project: ${model.app}-${model.env} in ${basename(model.stackFile)}. ` +
         `Check the labels with: docker ${first.kind} inspect --format '{{json ${labelPath}}}' ${first.name}`,
     ].join('\n'),

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { LABEL } from '../config/model.js';
 import { CommandFailed, startStreaming, type Runner } from '../engine/command.js';
 import { HELPER_LABEL, RUN_LABEL, docker } from '../engine/docker.js';
+import { currentEngine, dockerEnvironment, type EngineEndpoint } from '../engine/endpoint.js';
 import { imageExists, inspectContainers, type ContainerState } from '../engine/inspect.js';
 import { END_OF_ARCHIVE, encodeHeader, walkTar } from '../engine/tar-format.js';
 import { currentProcess, ownerGone, type ProcessOwner } from './process-owner.js';
@@ -167,8 +168,8 @@ function journalArchive(files: Array<{ name: string; mtime: number }>): Buffer {
   ]);
 }
 
-async function readJournal(container: string): Promise<JournalRead> {
-  const proc = startStreaming(docker.archiveReadPath(container, `/${JOURNAL_DIR}`), { stdin: 'ignore', stdout: 'pipe' });
+async function readJournal(container: string, engine: EngineEndpoint = currentEngine()): Promise<JournalRead> {
+  const proc = startStreaming(docker.archiveReadPath(container, `/${JOURNAL_DIR}`), { stdin: 'ignore', stdout: 'pipe' }, engine);
   const stdout = proc.child.stdout;
   if (stdout === null) throw new Error('docker cp produced no stream');
   const files: Array<{ name: string; mtime: number }> = [];
@@ -230,6 +231,9 @@ export class EngineLock {
   private heartbeat: NodeJS.Timeout | undefined;
   private warned = false;
   private released = false;
+
+  /** The engine the lock lives on: its journal, heartbeat and release go there, even from a signal handler. */
+  private readonly engine: EngineEndpoint = currentEngine();
 
   private constructor(
     private readonly runner: Runner,
@@ -320,14 +324,20 @@ export class EngineLock {
 
   /** The same, from a signal handler that cannot wait for promises. */
   noteSync(entry: JournalEntry): void {
-    const result = spawnSync(docker.archiveWrite(this.name, '/').program, docker.archiveWrite(this.name, '/').args, { input: journalArchive([{ name: journalFileName(entry, ++this.counter), mtime: Date.now() / 1000 }]), stdio: ['pipe', 'ignore', 'pipe'], timeout: 30_000 });
+    const write = docker.archiveWrite(this.name, '/');
+    const result = spawnSync(write.program, write.args, {
+      input: journalArchive([{ name: journalFileName(entry, ++this.counter), mtime: Date.now() / 1000 }]),
+      env: dockerEnvironment(this.engine),
+      stdio: ['pipe', 'ignore', 'pipe'],
+      timeout: 30_000,
+    });
     if (result.status !== 0) this.warn(result.stderr.toString().trim());
   }
 
   private async write(entries: JournalEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const archive = journalArchive(entries.map((e) => ({ name: journalFileName(e, ++this.counter), mtime: Date.now() / 1000 })));
-    const result = await this.runner.run(docker.archiveWrite(this.name, '/'), { allowFailure: true, input: archive });
+    const result = await this.runner.run(docker.archiveWrite(this.name, '/'), { allowFailure: true, input: archive, engine: this.engine });
     if (result.code !== 0) this.warn(result.stderr.trim());
   }
 
@@ -338,7 +348,7 @@ export class EngineLock {
 
   private startHeartbeat(): void {
     const beat = (): void => {
-      const proc = startStreaming(docker.archiveWrite(this.name, '/'), { stdin: 'pipe', stdout: 'ignore' });
+      const proc = startStreaming(docker.archiveWrite(this.name, '/'), { stdin: 'pipe', stdout: 'ignore' }, this.engine);
       proc.done.catch(() => undefined);
       proc.child.stdin?.on('error', () => undefined);
       proc.child.stdin?.end(journalArchive([{ name: 'heartbeat', mtime: Date.now() / 1000 }]));
@@ -349,7 +359,7 @@ export class EngineLock {
 
   /** What is still open in this lock's journal (this run's and what it inherited). */
   async open(): Promise<Leftovers> {
-    const journal = await readJournal(this.name);
+    const journal = await readJournal(this.name, this.engine);
     return leftoversOf('this run', [], journal.entries);
   }
 
@@ -367,7 +377,7 @@ export class EngineLock {
       await this.note({ kind: 'released' });
       return;
     }
-    await this.runner.run(docker.removeContainer(this.name), { allowFailure: true });
+    await this.runner.run(docker.removeContainer(this.name), { allowFailure: true, engine: this.engine });
   }
 
   /** Synchronous release for a signal handler: the lock goes, unless something is left open. */
@@ -376,7 +386,7 @@ export class EngineLock {
     this.released = true;
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     if (leftOpen) this.noteSync({ kind: 'released' });
-    else spawnSync('docker', ['rm', '--force', this.name], { stdio: 'ignore', timeout: 30_000 });
+    else spawnSync('docker', ['rm', '--force', this.name], { env: dockerEnvironment(this.engine), stdio: 'ignore', timeout: 30_000 });
   }
 }
 

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { killAllStreams } from '../engine/command.js';
+import { currentEngine, dockerEnvironment, type EngineEndpoint } from '../engine/endpoint.js';
 
 /**
  * What this process must undo if it is interrupted (Ctrl-C, SIGTERM):
@@ -17,10 +18,14 @@ export interface InterruptHooks {
   release(leftOpen: boolean): void;
 }
 
-const stopped = new Set<string>();
+/**
+ * Each name with the engine it lives on (the one in effect when it was
+ * registered): a command that visits several stacks may have them on several.
+ */
+const stopped = new Map<string, EngineEndpoint>();
 /** Containers that must stay stopped even on interrupt (a volume they mount is half swapped). */
 const held = new Set<string>();
-const helpers = new Set<string>();
+const helpers = new Map<string, EngineEndpoint>();
 let hooks: InterruptHooks | undefined;
 let installed = false;
 let critical = 0;
@@ -28,7 +33,7 @@ let pending: NodeJS.Signals | undefined;
 
 export const interrupts = {
   stopped(names: string[]): void {
-    for (const n of names) stopped.add(n);
+    for (const n of names) stopped.set(n, currentEngine());
   },
   startedAgain(names: string[]): void {
     for (const n of names) stopped.delete(n);
@@ -37,7 +42,7 @@ export const interrupts = {
     for (const n of names) held.add(n);
   },
   helperCreated(name: string): void {
-    helpers.add(name);
+    helpers.set(name, currentEngine());
   },
   helperRemoved(name: string): void {
     helpers.delete(name);
@@ -66,18 +71,26 @@ function cleanUpAndExit(signal: NodeJS.Signals): never {
   // Synchronous on purpose: the process is about to exit and must not leave services down.
   // Streams first: an in-flight docker cp would make the helper's removal wait for it.
   killAllStreams();
-  if (helpers.size > 0) spawnSync('docker', ['rm', '--force', ...helpers], { stdio: 'ignore', timeout: 60_000 });
-  const toStart = [...stopped].filter((n) => !held.has(n));
+  for (const [engine, names] of byEngine(helpers)) spawnSync('docker', ['rm', '--force', ...names], { env: dockerEnvironment(engine), stdio: 'ignore', timeout: 60_000 });
+  const toStart = new Map([...stopped].filter(([n]) => !held.has(n)));
   let leftOpen = held.size > 0;
-  if (toStart.length > 0) {
-    process.stderr.write(`\n${signal}: starting ${toStart.join(', ')} again before exiting\n`);
-    const started = spawnSync('docker', ['start', ...toStart], { stdio: 'inherit' });
-    if (started.status === 0) hooks?.started(toStart);
-    else leftOpen = true;
+  if (toStart.size > 0) {
+    process.stderr.write(`\n${signal}: starting ${[...toStart.keys()].join(', ')} again before exiting\n`);
+    for (const [engine, names] of byEngine(toStart)) {
+      const started = spawnSync('docker', ['start', ...names], { env: dockerEnvironment(engine), stdio: 'inherit', timeout: 120_000 });
+      if (started.status === 0) hooks?.started(names);
+      else leftOpen = true;
+    }
   }
   if (held.size > 0) process.stderr.write(`${signal}: ${[...held].join(', ')} stay stopped: a volume they mount is not whole yet; run the restore again to finish it\n`);
   hooks?.release(leftOpen);
   process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+
+function byEngine(names: ReadonlyMap<string, EngineEndpoint>): Map<EngineEndpoint, string[]> {
+  const grouped = new Map<EngineEndpoint, string[]>();
+  for (const [name, engine] of names) grouped.set(engine, [...(grouped.get(engine) ?? []), name]);
+  return grouped;
 }
 
 /**

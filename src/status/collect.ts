@@ -1,8 +1,9 @@
-import { LABEL, type Model } from '../config/model.js';
+import type { Model } from '../config/model.js';
 import type { Runner } from '../engine/command.js';
-import { docker } from '../engine/docker.js';
+import { currentEngine, engineJson } from '../engine/endpoint.js';
 import { inspectContainers } from '../engine/inspect.js';
 import { defaultHistoryFile, diskUsage, readHistory } from '../ops/disk-usage.js';
+import { deployedOnEngine, engineProblem } from '../ops/engines.js';
 import { liveDrift } from '../ops/live-drift.js';
 import type { SetSource } from '../backup/set-source.js';
 import { evaluateStack, type StackInputs, type StackStatus } from './status.js';
@@ -36,14 +37,6 @@ async function attempt<T>(work: () => Promise<T>): Promise<T | { error: string }
   }
 }
 
-/** Containers or volumes carrying the environment's labels. */
-async function onEngine(runner: Runner, model: Model): Promise<boolean> {
-  const filters = [`label=${LABEL.project}=${model.project}`, `label=${LABEL.env}=${model.env}`];
-  const containers = await runner.output(docker.listContainerIds(filters, true));
-  if (containers !== '') return true;
-  return (await runner.output(docker.listVolumes(filters))) !== '';
-}
-
 export async function collectStack(model: Model, options: CollectOptions): Promise<StackStatus> {
   const { runner, source, now } = options;
   const sets = await source.sets(model.project);
@@ -53,23 +46,24 @@ export async function collectStack(model: Model, options: CollectOptions): Promi
   }
   const hasBackups = verifications.size > 0;
   let deployed = true;
-  const base = { model, now, destination: source.where(model.project), sets, verifications };
+  // Asked once: an engine that does not answer is reported by name, and its checks are not tried one by one.
+  const problem = await engineProblem(runner);
+  const base = { model, engine: { endpoint: engineJson(currentEngine()), problem }, now, destination: source.where(model.project), sets, verifications };
+  if (problem !== undefined) {
+    // Whether anything of it is there cannot be told: without backups it is not checked, and the error says why.
+    const unknown = { error: problem };
+    return evaluateStack({ ...base, deployed: !options.onlyIfDeployed || hasBackups, disk: options.measure ? unknown : { skipped: true }, history: readStackHistory(model, options.stateDir), containers: unknown, drift: unknown });
+  }
   if (options.onlyIfDeployed && !hasBackups) {
     // When the engine does not answer, say so rather than calling the stack "not deployed".
-    const found = await attempt(() => onEngine(runner, model));
+    const found = await attempt(() => deployedOnEngine(runner, model));
     deployed = typeof found === 'boolean' ? found : true;
   }
   if (!deployed) {
     return evaluateStack({ ...base, deployed, disk: { skipped: true }, history: { samples: [] }, containers: [], drift: { skipped: true } });
   }
 
-  const historyFile = defaultHistoryFile(model.project, options.stateDir);
-  let history: StackInputs['history'];
-  try {
-    history = { samples: readHistory(historyFile, model.project).samples };
-  } catch (err) {
-    history = { error: message(err) };
-  }
+  const history = readStackHistory(model, options.stateDir);
   const containers = await attempt(() => inspectContainers(runner, model.containers.map((c) => c.name)));
   const drift = await attempt(() => liveDrift(runner, model));
   const disk: StackInputs['disk'] = options.measure
@@ -78,4 +72,12 @@ export async function collectStack(model: Model, options: CollectOptions): Promi
       }))
     : { skipped: true };
   return evaluateStack({ ...base, deployed, disk, history, containers, drift });
+}
+
+function readStackHistory(model: Model, stateDir: string): StackInputs['history'] {
+  try {
+    return { samples: readHistory(defaultHistoryFile(model.project, stateDir), model.project).samples };
+  } catch (err) {
+    return { error: message(err) };
+  }
 }

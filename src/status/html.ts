@@ -282,10 +282,11 @@ function stackSection(s: StackStatus): string {
   const id = `stack-${slug(s.stack)}`;
   const head = `<h2 id="${id}-h">${esc(s.stack)} ${badge(s.health)}</h2>`;
   if (!s.deployed) {
-    return `<section class="stack" id="${id}" data-stack="${esc(s.stack)}" aria-labelledby="${id}-h">${head}<p>Nothing of ${esc(s.stack)} on this engine and no backups in ${esc(s.destination)}: not checked.</p></section>`;
+    const why = s.errors.length > 0 ? `No backups in ${esc(s.destination)}, and not checked: ${esc(s.errors.join('; '))}` : `Nothing of ${esc(s.stack)} on ${esc(s.engine?.url ?? 'this engine')} and no backups in ${esc(s.destination)}: not checked.`;
+    return `<section class="stack" id="${id}" data-stack="${esc(s.stack)}" aria-labelledby="${id}-h">${head}<p>${why}</p></section>`;
   }
   const meta =
-    `<p class="meta">project <b>${esc(s.project)}</b> · stack file ${esc(s.stackFile)} · backups in ${esc(s.destination)} · max age ${esc(formatMaxAge(s.maxAgeSeconds))}` +
+    `<p class="meta">project <b>${esc(s.project)}</b> · stack file ${esc(s.stackFile)}${s.engine === null ? '' : ` · engine ${esc(s.engine.url)}`} · backups in ${esc(s.destination)} · max age ${esc(formatMaxAge(s.maxAgeSeconds))}` +
     ` · disk warn ${s.thresholds.warn}%, crit ${s.thresholds.crit}% · sizes ${s.disk.source === 'live' ? 'measured now' : s.disk.source === 'history' ? `from the disk-usage history (${esc(formatTime(s.disk.measured ?? ''))})` : 'not measured'} · drift: ${esc(driftWord(s))}</p>`;
   const problems =
     s.problems.length === 0

@@ -1,5 +1,6 @@
 import type { BackupMethod } from '../config/types.js';
 import type { Model, VolumeKind } from '../config/model.js';
+import type { EngineJson } from '../engine/endpoint.js';
 import type { ContainerState } from '../engine/inspect.js';
 import type { Manifest } from '../backup/set.js';
 import { levelOf, usedPercentOf, type DiskUsageReport, type HistorySample, type Level } from '../ops/disk-usage.js';
@@ -133,6 +134,8 @@ export interface StackStatus {
   env: string;
   project: string;
   stackFile: string;
+  /** The engine its live checks (containers, drift, sizes) went to. */
+  engine: EngineJson | null;
   /** false: nothing of this environment on this engine and no backup of it (with --all); nothing was checked. */
   deployed: boolean;
   destination: string;
@@ -163,6 +166,8 @@ export interface StatusReport {
 /** Everything read for one stack; each source that could not be read says why instead. */
 export interface StackInputs {
   model: Model;
+  /** The engine the live checks went to, and why they could not run there when it did not answer. */
+  engine?: { endpoint: EngineJson; problem?: string | undefined };
   now: Date;
   deployed: boolean;
   destination: string;
@@ -280,14 +285,17 @@ export function evaluateStack(inputs: StackInputs): StackStatus {
 
   // ------------------------------------------------------------ engine
   const containers = Array.isArray(inputs.containers) ? inputs.containers : [];
-  if (!Array.isArray(inputs.containers)) errors.push(`containers: ${inputs.containers.error}`);
+  // An engine that does not answer is one error, not one per check that needed it.
+  const unreachable = inputs.engine?.problem;
+  if (unreachable !== undefined) errors.push(`engine: ${unreachable}`);
+  else if (!Array.isArray(inputs.containers)) errors.push(`containers: ${inputs.containers.error}`);
   const drift: StackStatus['drift'] =
     'skipped' in inputs.drift
       ? { state: 'skipped', items: [] }
       : 'error' in inputs.drift
         ? { state: 'unknown', items: [], error: inputs.drift.error }
         : { state: inputs.drift.clean ? 'clean' : 'drift', items: inputs.drift.drift };
-  if (drift.error !== undefined) errors.push(`drift: ${drift.error}`);
+  if (drift.error !== undefined && unreachable === undefined) errors.push(`drift: ${drift.error}`);
 
   // ------------------------------------------------------------ disk
   const samples = 'samples' in inputs.history ? inputs.history.samples : [];
@@ -456,6 +464,7 @@ export function evaluateStack(inputs: StackInputs): StackStatus {
     env: model.env,
     project: model.project,
     stackFile: model.stackFile,
+    engine: inputs.engine?.endpoint ?? null,
     deployed: inputs.deployed,
     destination: inputs.destination,
     maxAgeSeconds: model.backups.maxAgeSeconds,
@@ -472,10 +481,11 @@ export function evaluateStack(inputs: StackInputs): StackStatus {
     filesystems: fs.list,
     drift,
     disk: { source: fs.source, measured: fs.measured, ...('error' in inputs.disk ? { error: inputs.disk.error } : {}) },
-    health: !inputs.deployed ? 'not-deployed' : deployedProblems.length > 0 ? 'problem' : deployedNotes.length > 0 || errors.length > 0 ? 'attention' : 'ok',
+    health: !inputs.deployed ? (unreachable === undefined ? 'not-deployed' : 'attention') : deployedProblems.length > 0 ? 'problem' : deployedNotes.length > 0 || errors.length > 0 ? 'attention' : 'ok',
     problems: deployedProblems,
     notes: deployedNotes,
-    errors: inputs.deployed ? errors : [],
+    // Not checked because its engine did not answer is not the same as nothing there: the error stays.
+    errors: inputs.deployed || unreachable !== undefined ? errors : [],
   };
 }
 

@@ -93,9 +93,11 @@ export function newestSetLine(s: StackStatus): string {
 function renderStack(s: StackStatus): string[] {
   const lines = [stackHeadline(s)];
   if (!s.deployed) {
-    lines.push(`  nothing of ${s.stack} on this engine and no backups in ${s.destination}: not checked`);
+    if (s.errors.length > 0) lines.push(`  no backups in ${s.destination}, and not checked: ${s.errors.join('; ')}`);
+    else lines.push(`  nothing of ${s.stack} on ${s.engine?.url ?? 'this engine'} and no backups in ${s.destination}: not checked`);
     return lines;
   }
+  if (s.engine !== null) lines.push(`  engine: ${s.engine.url} (${s.engine.origin})`);
   lines.push(`  backups: ${s.destination}, max age ${formatMaxAge(s.maxAgeSeconds)}; disk warn ${s.thresholds.warn}%, crit ${s.thresholds.crit}%`);
   lines.push(`  ${newestSetLine(s)}`);
   lines.push('');

@@ -602,6 +602,100 @@ const cases: BrokenCase[] = [
     message: '"26 hours" must match',
     fix: 'e.g. 26h, 2d',
   },
+  {
+    name: 'a relative bind in an environment that runs on another host (ssh://)',
+    yaml: yamlText`
+      app: shop
+      volumes:
+        data: {}
+      services:
+        web: { image: shop/web:1, mounts: [data:/data] }
+      environments:
+        prod:
+          engine: ssh://deploy@shop.example.org
+          volumes:
+            data: { bind: ./data }
+        dev: {}
+    `,
+    line: 10,
+    column: 21,
+    keyPath: 'environments.prod.volumes.data.bind',
+    message: 'bind "./data" is relative to this checkout, but environment "prod" runs on ssh://deploy@shop.example.org',
+    fix: 'write the absolute path on that host, e.g. bind: /srv/<app>/data',
+  },
+  {
+    name: 'an engine address that is not one (a bare host name)',
+    yaml: yamlText`
+      app: shop
+      volumes:
+        data: {}
+      services:
+        web: { image: shop/web:1, mounts: [data:/data] }
+      environments:
+        dev:
+          engine: shop.example.org
+    `,
+    line: 8,
+    column: 13,
+    keyPath: 'environments.dev.engine',
+    message: '"shop.example.org" is not an engine address',
+    fix: 'write ssh://user@host[:port], tcp://host:port or unix:///path/to/docker.sock',
+  },
+  {
+    name: 'an ssh engine with a password in it',
+    yaml: yamlText`
+      app: shop
+      volumes:
+        data: {}
+      services:
+        web: { image: shop/web:1, mounts: [data:/data] }
+      environments:
+        dev:
+          engine: ssh://deploy:hunter2@shop.example.org
+    `,
+    line: 8,
+    column: 13,
+    keyPath: 'environments.dev.engine',
+    message: 'the address carries a password (ssh://deploy:***@shop.example.org)',
+    fix: 'use an SSH key',
+  },
+  {
+    name: 'a tcp:// engine without TLS',
+    yaml: yamlText`
+      app: shop
+      volumes:
+        data: {}
+      services:
+        web: { image: shop/web:1, mounts: [data:/data] }
+      environments:
+        dev:
+          engine: tcp://shop.example.org:2375
+    `,
+    line: 8,
+    column: 13,
+    keyPath: 'environments.dev.engine',
+    message: 'tcp://shop.example.org:2375 without TLS: anyone who reaches that port is root on the engine\'s host',
+    fix: 'add engineTls: { certPath:',
+  },
+  {
+    name: 'TLS settings for an ssh:// engine',
+    yaml: yamlText`
+      app: shop
+      volumes:
+        data: {}
+      services:
+        web: { image: shop/web:1, mounts: [data:/data] }
+      environments:
+        dev:
+          engine: ssh://deploy@shop.example.org
+          engineTls: { certPath: /etc/shop/certs }
+    `,
+    line: 9,
+    column: 5,
+    keyPath: 'environments.dev.engineTls',
+    message: 'engineTls applies to a tcp:// engine only, not to ssh://deploy@shop.example.org',
+    fix: 'remove engineTls',
+  },
 ];
 
 function escapeRegExp(text: string): string {

@@ -381,7 +381,8 @@ describe('the command line', () => {
 
   test('cat --json carries the content and its encoding', async () => {
     const run = await cli(['--volume', 'data', 'cat', 'secrets.env', '--json']);
-    expect(JSON.parse(run.stdout)).toEqual({ volume: 'data', path: 'secrets.env', bytes: Buffer.byteLength(SECRETS), encoding: 'utf8', content: SECRETS });
+    // Like every --json document of a command that talks to an engine, it names the engine.
+    expect(JSON.parse(run.stdout)).toEqual({ volume: 'data', path: 'secrets.env', bytes: Buffer.byteLength(SECRETS), encoding: 'utf8', content: SECRETS, engine: expect.objectContaining({ url: expect.any(String), source: expect.any(String) }) });
   });
 
   test('info is the default action and names the users in plain text', async () => {

@@ -338,6 +338,19 @@ describe('environments-apart (advisory)', () => {
     expect(placed(undefined, 'ssh://deploy@prod.example')).toBe(1);
     expect(placed('unix:///var/run/docker.sock', 'unix:///var/run/docker.sock')).toBe(1);
   });
+
+  test("reads the engines from the stack file's environments.<env>.engine", () => {
+    const apart = edit((s) => {
+      s.environments['dev'] = { engine: 'ssh://deploy@dev.example' };
+      const prod = s.environments['prod'];
+      if (prod !== undefined) {
+        delete prod.project;
+        prod.engine = 'ssh://deploy@prod.example';
+      }
+    });
+    expect(flagged(apart, 'environments-apart', 'prod')).toEqual([]);
+    expect(flagged(apart, 'environments-apart', 'dev')).toEqual([]);
+  });
 });
 
 describe('the rule set', () => {

@@ -36,6 +36,7 @@ export const CONTAINER_TYPE = 'docker:index/container:Container';
 export const VOLUME_TYPE = 'docker:index/volume:Volume';
 export const NETWORK_TYPE = 'docker:index/network:Network';
 export const PASSWORD_TYPE = 'random:index/randomPassword:RandomPassword';
+export const DOCKER_PROVIDER_TYPE = 'pulumi:providers:docker';
 
 /** What the Docker provider would report as the image ID: stable per reference, so tests can predict it. */
 export function fakeImageId(reference: string): string {
@@ -74,12 +75,15 @@ export interface RegisteredOptions {
   protect: boolean;
   retainOnDelete: boolean;
   deleteBeforeReplace: boolean;
+  /** The provider reference (`<urn>::<id>`) the resource is created through; '' for the default provider. */
+  provider: string;
 }
 
 export function registeredOptions(request: RegisterResourceRequest): RegisteredOptions {
   return {
     type: request.getType(),
     name: request.getName(),
+    provider: request.getProvider(),
     protect: request.getProtect() === true,
     retainOnDelete: request.getRetainondelete() === true,
     deleteBeforeReplace: request.getDeletebeforereplace(),

@@ -183,6 +183,25 @@ describe('--dry-run prints every step as commands to paste, and runs nothing', (
     expect(r.stdout).toContain('for ITEM in ${MISSING}; do node scripts/restore.mjs --stack digidig-dev --backup "${BACKUP}" --volume "${ITEM}" --yes; done');
   });
 
+  it("a stack on another host: the plan first points DOCKER_HOST at its engine, so pasted Compose steps go there", async () => {
+    const stacks = temp.stacksDir({ 'pim.yaml': readFileSync(join(repoRoot, 'stacks', 'pim.yaml'), 'utf8').replace('  prod:\n', '  prod:\n    engine: ssh://deploy@pim.example.org\n') });
+    const r = await runScript('runbook', ['safe-update', '--stack', 'pim-prod', '--stacks-dir', stacks, '--dry-run'], { env });
+    expect(r.code, show(r)).toBe(0);
+    const lines = r.stdout.split('\n');
+    const exported = lines.indexOf('export DOCKER_HOST=ssh://deploy@pim.example.org');
+    const compose = lines.findIndex((l) => l.includes('docker-compose -p pim -f compose/pim.yml -f compose/pim.prod.yml down'));
+    expect(lines).toContain(`# engine: ssh://deploy@pim.example.org (${join(stacks, 'pim.yaml')} environments.prod.engine)`);
+    expect(exported).toBeGreaterThan(-1);
+    expect(compose).toBeGreaterThan(exported);
+  });
+
+  it('--engine is passed on to the operations the runbook runs, which would otherwise go to the stack file\'s engine', async () => {
+    const r = await runScript('runbook', ['restore', '--stack', 'digidig-prod', '--dry-run', '--var', 'mode=database', '--engine', 'ssh://root@standby.example.org'], { env });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toContain('export DOCKER_HOST=ssh://root@standby.example.org');
+    expect(r.stdout).toContain('node scripts/restore.mjs --stack digidig-prod --backup "${BACKUP}" --volume postgres_data --yes --engine ssh://root@standby.example.org');
+  });
+
   it('every shipped runbook plans on both reference stacks', async () => {
     for (const file of listRunbooks(join(repoRoot, 'runbooks'))) {
       const name = file.replace(/^.*\//, '').replace(/\.yaml$/, '');
