@@ -141,7 +141,9 @@ export async function repositoryBackups(ctx: BenchContext, bench: RepositoryBenc
     filesChanged = change.files;
     changed.push(change.bytes);
     log(`repository: ${change.files} files (${(change.bytes / 1e6).toFixed(1)} MB) rewritten, backup ${k + 1} of ${GROWTH_BACKUPS + 1}`);
-    bench.growthRuns.push(await stowage(k + 2));
+    const r = await stowage(k + 2);
+    bench.growthRuns.push(r);
+    log(`  ${r.timing.seconds.toFixed(2)} s, ${String(r.detail?.['added'] ?? '?')} bytes added`);
   }
   const afterSeventh = directoryBytes(ours);
   bench.growth = { afterFirstBytes: afterFirst, afterSeventhBytes: afterSeventh, ratio: afterSeventh / afterFirst, filesChangedPerRound: filesChanged, bytesChangedPerRound: changed };
