@@ -9,11 +9,12 @@ import { planDataset } from './dataset.js';
 import { generateDataset } from './generate.js';
 import { descendantsOf, must, run, runningChildren, syncDisks, timed } from './measure.js';
 import {
-  APP_COMMAND, APP_CONTAINER, SOURCE_VOLUME, digestVolume, docsBackup, docsRestore, floorBackup, floorRestore, freshHostVolume, hostVolume, resticBackup, stowageBackup, stowageRestore, RESTORE_FROM_DEV,
+  APP_COMMAND, APP_CONTAINER, RESTIC_PASSWORD, SOURCE_VOLUME, digestVolume, docsBackup, docsRestore, floorBackup, floorRestore, freshHostVolume, hostVolume, resticBackup, stowageBackup, stowageRestore, RESTORE_FROM_DEV,
   type BenchContext, type OpResult, type Path, type TreeDigest,
 } from './methods.js';
 import { ensureTestImages } from '../test/images/ensure.js';
-import { PHASES, evaluate, render, series, type BenchReport, type Phase, type RestoreCheck } from './report.js';
+import { PHASES, evaluate, render, repositoryReport, series, type BenchReport, type Phase, type RestoreCheck } from './report.js';
+import { newRepositoryBench, repositoryBackups, repositoryRestore, type RepositoryBench } from './repository.js';
 import { IMAGE, PROJECT, Resources } from './resources.js';
 import { applyChanges, planChanges, ROLLBACK_SHARE } from './rollback.js';
 import { measureStartup } from './startup.js';
@@ -22,14 +23,16 @@ import { measureStartup } from './startup.js';
  * npm run bench [-- --size-mib N] [--rounds N] [--json] [--breakdown]
  *
  * Builds a seeded data volume, then measures stowage's backup and restore
- * against the reference docs' helper-container tar and restic, prints a table
+ * against the reference docs' helper-container tar and restic, and its backups
+ * into a restic repository against restic's own, prints a table
  * with PASS/MISS per target and removes everything it created. A benchmark,
  * not a test: a missed target still exits 0; exit 1 means something failed to
  * run, 2 bad usage, 130 interrupted.
  */
 
 const HELP = `stowage benchmark: backup and restore of a seeded volume on both of stowage's paths, against the floor
-(the same work by stock tools on the host), the reference docs' method and restic; rollback restores; start-up
+(the same work by stock tools on the host), the reference docs' method and restic; backups into a restic repository
+against restic's own and restores from it; rollback restores; start-up
 
 Usage: npm run bench -- [options]        (or: npx zx bench/backup.mjs [options])
 
@@ -37,8 +40,9 @@ Options:
   --size-mib N     size of the data set in MiB (default 1024; e.g. 128 for a quick run)
   --rounds N       rounds per method, rotating the order (default 2, at least 2)
   --seed N         data set seed (default 1)
-  --only LIST      measure only these, comma-separated: startup, backup, restore, rollback (default: all);
-                   e.g. --only rollback (a set and fresh restores are made for it, the rest is skipped)
+  --only LIST      measure only these, comma-separated: ${PHASES.join(', ')} (default: all);
+                   e.g. --only rollback (a set and fresh restores are made for it, the rest is skipped),
+                   --only repository (with the docs' restores it is compared with)
   --breakdown      also time the archive path piece by piece and record timelines of stowage runs
   --work-dir DIR   where temporary files go (default: the system temp directory)
   --json           print one JSON document on stdout; the table goes to stderr
@@ -176,9 +180,10 @@ export function newReport(opts: Options): BenchReport {
     },
     dataset: null,
     backup: { local: series([]), archive: series([]), floor: series([]), docs: series([]), restic: series([]) },
-    restore: { local: series([]), archive: series([]), floor: series([]), docs: series([]), sourceRemovalSeconds: null, checks: [] },
+    restore: { local: series([]), archive: series([]), floor: series([]), docs: series([]), repository: series([]), sourceRemovalSeconds: null, checks: [] },
     rollback: { local: series([]), archive: series([]), changes: null, checks: [] },
     startup: null,
+    repository: null,
     sizes: { stowageArchiveBytes: null, archivePathArchiveBytes: null, floorArchiveBytes: null, docsArchiveBytes: null, resticRepositoryBytes: null, stowageVsDocs: null },
     memory: { backupStowageNodePeakBytes: null, restoreStowageNodePeakBytes: null, backupTreePeakBytes: null, backupGnuTimeMaxRssBytes: null },
     targets: [],
@@ -198,8 +203,13 @@ function logRun(log: (line: string) => void, r: OpResult): void {
   log(`  ${r.timing.seconds.toFixed(2)} s${r.bytes === undefined ? '' : `, ${r.bytes} bytes`}${r.memory?.stowageNodePeakBytes === undefined ? '' : `, node peak RSS ${(r.memory.stowageNodePeakBytes / 1e6).toFixed(1)} MB`}`);
 }
 
-function compare(method: string, round: number, got: TreeDigest, source: TreeDigest): RestoreCheck {
-  return { method, round, content: got.content === source.content && got.files === source.files, metadata: got.metadata === source.metadata, fileMetadata: got.fileMetadata === source.fileMetadata };
+function compare(method: string, round: number, got: TreeDigest, want: TreeDigest): RestoreCheck {
+  return { method, round, content: got.content === want.content && got.files === want.files, metadata: got.metadata === want.metadata, fileMetadata: got.fileMetadata === want.fileMetadata };
+}
+
+/** What a restore of `method` must give back. */
+function wanted(method: string): string {
+  return method === 'repository' ? 'the volume as the last backup into the repository saw it' : 'the source';
 }
 
 /** A fresh stowage restore kept for the rollback phase: its directory holds exactly the backup. */
@@ -229,7 +239,7 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
       report.errors.push(`start-up: ${message(err)}`);
     }
   }
-  if (!only.has('backup') && !only.has('restore') && !only.has('rollback')) return;
+  if (!only.has('backup') && !only.has('repository') && !only.has('restore') && !only.has('rollback')) return;
 
   // Preflight: the engine, the image, no other benchmark on the engine, and nothing of ours left over from an interrupted run.
   if (report.machine.docker === 'not installed') throw new Error('docker does not answer: is the engine running? (docker version)');
@@ -252,6 +262,9 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
   // One environment per fresh stowage restore, each bound to its own new directory.
   const restoreEnv = (path: Path, round: number): [string, string] => [`r${path === 'local' ? 'l' : 'a'}${round}`, join(restoreDir, `${path}-${round}`)];
   const stowageEnvs = PATHS.flatMap((path) => Array.from({ length: opts.rounds }, (_, i) => restoreEnv(path, i + 1)));
+  // And one per restore from the repository.
+  const repositoryEnv = (round: number): [string, string] => [`rr${round}`, join(restoreDir, `repository-${round}`)];
+  const repositoryEnvs = Array.from({ length: opts.rounds }, (_, i) => repositoryEnv(i + 1));
   const timelineEnv: [string, string] = ['timeline', join(restoreDir, 'timeline')];
   writeFileSync(join(stacksDir, `${PROJECT}.yaml`), stackFile([...stowageEnvs, ...repositoryEnvs, timelineEnv]));
 
@@ -300,11 +313,13 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
   if (!direct) failed.add('local').add('floor');
   if (report.machine.restic === 'not installed') {
     if (only.has('backup')) report.errors.push('restic is not installed: its first backup was not measured');
+    if (only.has('repository')) report.errors.push('restic is not installed: backups into a restic repository were not measured');
     failed.add('restic');
   }
 
   // Backups: every method every round, the order rotating so no method always runs first.
-  // Without the backup phase, one stowage backup (and the docs' archive, for the docs' restores) is made untimed.
+  // Without the backup phase, what the other phases restore from is made once, untimed: a stowage set for the
+  // restores and the rollbacks, the docs' archive for the docs' restores (the baseline of the repository's restores too).
   const backupRuns: Record<string, OpResult[]> = { local: [], archive: [], floor: [], docs: [], restic: [] };
   const backupOps: Record<string, (round: number) => Promise<OpResult>> = {
     local: (round) => stowageBackup(ctx, round, 'local'),
@@ -313,7 +328,9 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     docs: (round) => docsBackup(ctx, round),
     restic: (round) => resticBackup(ctx, round),
   };
-  const backupMethods = only.has('backup') ? ['local', 'archive', 'floor', 'docs', 'restic'] : [direct ? 'local' : 'archive', ...(only.has('restore') ? ['docs'] : [])];
+  const needSet = only.has('restore') || only.has('rollback');
+  const needDocs = only.has('restore') || only.has('repository');
+  const backupMethods = only.has('backup') ? ['local', 'archive', 'floor', 'docs', 'restic'] : [...(needSet ? [direct ? 'local' : 'archive'] : []), ...(needDocs ? ['docs'] : [])];
   const backupRounds = only.has('backup') ? opts.rounds : 1;
   for (let round = 1; round <= backupRounds; round++) {
     for (const method of rotate(backupMethods, round - 1)) {
@@ -356,7 +373,25 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     }
   }
 
-  if (!only.has('restore') && !only.has('rollback')) {
+  // Into a restic repository, against restic's own runs (bench/repository.ts). It rewrites 1% of the files six times,
+  // so it comes after every other backup of the source; the restores of the other methods compare with the source as it was.
+  let repository: RepositoryBench | undefined;
+  let repositoryDigest: TreeDigest | undefined;
+  if (only.has('repository') && !failed.has('restic')) {
+    const passwordFile = join(work, 'restic-password');
+    writeFileSync(passwordFile, `${RESTIC_PASSWORD}\n`, { mode: 0o600 });
+    const bench = newRepositoryBench(ctx, passwordFile);
+    try {
+      await repositoryBackups(ctx, bench, opts.seed, log);
+      repositoryDigest = await digestVolume(SOURCE_VOLUME);
+      repository = bench;
+    } catch (err) {
+      report.errors.push(`backup into a restic repository: ${message(err)}`);
+    }
+    report.repository = repositoryReport(bench);
+  }
+
+  if (!only.has('restore') && !only.has('rollback') && !only.has('repository')) {
     if (opts.breakdown) report.breakdown = breakdown;
     return;
   }
@@ -373,43 +408,74 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
   );
   const setDir = typeof stowageSet?.detail?.['set'] === 'string' ? stowageSet.detail['set'] : undefined;
   const artifact = stowageSet?.path;
-  const restoreRuns: Record<string, OpResult[]> = { local: [], archive: [], floor: [], docs: [] };
+  const restoreRuns: Record<string, OpResult[]> = { local: [], archive: [], floor: [], docs: [], repository: [] };
   const restored: Restored[] = [];
-  if (setDir === undefined || artifact === undefined) {
-    report.errors.push('restore: no stowage set to restore from (see the backup errors)');
-    return;
-  }
-  if (only.has('restore') && docsArchive === undefined) {
-    report.errors.push("restore: the docs' archive to restore from is missing (see the backup errors)");
-    failed.add('docs-restore');
-  }
   // The rollback phase alone still needs fresh stowage restores: they are its baseline and leave the volumes it starts from.
-  const restoreMethods = only.has('restore') ? ['local', 'archive', 'floor', 'docs'] : [...PATHS];
+  // The repository's restores are compared with the docs' restores of the same run.
+  const restoreMethods = [
+    ...(only.has('restore') ? ['local', 'archive', 'floor', 'docs'] : only.has('rollback') ? [...PATHS] : []),
+    ...(only.has('repository') ? [...(only.has('restore') ? [] : ['docs']), 'repository'] : []),
+  ];
+  // What each method restores from, and what it must give back; a method whose source is missing has no entry.
+  const restoreOps = new Map<string, { restore: (round: number) => Promise<OpResult>; want: TreeDigest }>();
+  if (setDir !== undefined && artifact !== undefined) {
+    for (const path of PATHS) {
+      restoreOps.set(path, {
+        restore: async (round) => {
+          const [env, dir] = restoreEnv(path, round);
+          await freshHostVolume(ctx, SOURCE_VOLUME, dir, env);
+          const r = await stowageRestore(ctx, round, env, setDir, path);
+          restored.push({ path, round, env, dir });
+          return r;
+        },
+        want: digest,
+      });
+    }
+    restoreOps.set('floor', {
+      restore: async (round) => {
+        const dir = join(restoreDir, `floor-${round}`);
+        const r = await floorRestore(round, artifact, dir);
+        await hostVolume(ctx, SOURCE_VOLUME, dir, 'floor');
+        return r;
+      },
+      want: digest,
+    });
+  } else if (needSet) report.errors.push('restore: no stowage set to restore from (see the backup errors)');
+  if (docsArchive !== undefined) {
+    restoreOps.set('docs', {
+      restore: async (round) => {
+        await freshHostVolume(ctx, SOURCE_VOLUME, join(restoreDir, `docs-${round}`), 'docs');
+        return docsRestore(ctx, round, SOURCE_VOLUME, docsArchive);
+      },
+      want: digest,
+    });
+  } else if (needDocs) report.errors.push("restore: the docs' archive to restore from is missing (see the backup errors)");
+  // Without a repository the repository phase has said why.
+  const bench = repository;
+  if (bench !== undefined && repositoryDigest !== undefined) {
+    restoreOps.set('repository', {
+      restore: async (round) => {
+        const [env, dir] = repositoryEnv(round);
+        await freshHostVolume(ctx, SOURCE_VOLUME, dir, env);
+        return repositoryRestore(ctx, bench, round, env);
+      },
+      // The repository's newest set holds the volume as its last backup saw it, after the phase's changes.
+      want: repositoryDigest,
+    });
+  }
   for (let round = 1; round <= opts.rounds; round++) {
     for (const method of rotate(restoreMethods, round - 1)) {
-      if (failed.has(method) || failed.has(`${method}-restore`)) continue;
+      const op = restoreOps.get(method);
+      if (op === undefined || failed.has(method) || failed.has(`${method}-restore`)) continue;
       log(`restore round ${round}/${opts.rounds}: ${method}`);
       try {
-        let r: OpResult;
-        if (method === 'local' || method === 'archive') {
-          const [env, dir] = restoreEnv(method, round);
-          await freshHostVolume(ctx, SOURCE_VOLUME, dir, env);
-          r = await stowageRestore(ctx, round, env, setDir, method);
-          restored.push({ path: method, round, env, dir });
-        } else if (method === 'floor') {
-          const dir = join(restoreDir, `floor-${round}`);
-          r = await floorRestore(round, artifact, dir);
-          await hostVolume(ctx, SOURCE_VOLUME, dir, 'floor');
-        } else {
-          await freshHostVolume(ctx, SOURCE_VOLUME, join(restoreDir, `docs-${round}`), 'docs');
-          r = await docsRestore(ctx, round, SOURCE_VOLUME, docsArchive as string);
-        }
+        const r = await op.restore(round);
         restoreRuns[method]?.push(r);
         logRun(log, r);
         const got = await digestVolume(SOURCE_VOLUME);
-        const check = compare(method, round, got, digest);
+        const check = compare(method, round, got, op.want);
         report.restore.checks.push(check);
-        if (!check.content) report.errors.push(`restore with ${method}, round ${round}: the restored tree differs from the source (${got.files} files, ${got.bytes} bytes; source ${digest.files} files, ${digest.bytes} bytes)`);
+        if (!check.content) report.errors.push(`restore with ${method}, round ${round}: the restored tree differs from ${wanted(method)} (${got.files} files, ${got.bytes} bytes; it holds ${op.want.files} files, ${op.want.bytes} bytes)`);
         await must('docker', ['volume', 'rm', SOURCE_VOLUME]);
       } catch (err) {
         report.errors.push(`restore with ${method}, round ${round}: ${message(err)}`);
@@ -424,16 +490,17 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
     archive: series(restoreRuns['archive'] ?? []),
     floor: series(restoreRuns['floor'] ?? []),
     docs: series(restoreRuns['docs'] ?? []),
+    repository: series(restoreRuns['repository'] ?? []),
   };
   for (const method of restoreMethods) {
     const checks = report.restore.checks.filter((c) => c.method === method);
     if (checks.length === 0) continue;
-    if (checks.every((c) => c.metadata)) report.notes.push(`${method} restores: content, owners, modes and times of every file and directory match the source`);
-    else if (checks.every((c) => c.fileMetadata)) report.notes.push(`${method} restores: content and file metadata match the source; directory times differ`);
-    else report.notes.push(`${method} restores: content matches the source, but file owners, modes or times differ`);
+    if (checks.every((c) => c.metadata)) report.notes.push(`${method} restores: content, owners, modes and times of every file and directory match ${wanted(method)}`);
+    else if (checks.every((c) => c.fileMetadata)) report.notes.push(`${method} restores: content and file metadata match ${wanted(method)}; directory times differ`);
+    else report.notes.push(`${method} restores: content matches ${wanted(method)}, but file owners, modes or times differ`);
   }
 
-  if (opts.breakdown && docsArchive !== undefined) {
+  if (opts.breakdown && docsArchive !== undefined && setDir !== undefined) {
     log('breakdown of the restore data path');
     try {
       breakdown.restore = await restoreComponents(ctx, setDir, 'data.tar.zst', docsArchive, 2);
@@ -448,7 +515,7 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
   }
   if (opts.breakdown) report.breakdown = breakdown;
 
-  if (only.has('rollback')) await rollbacks(ctx, opts, report, restored, setDir, digest);
+  if (only.has('rollback') && setDir !== undefined) await rollbacks(ctx, opts, report, restored, setDir, digest);
 }
 
 /**

@@ -96,7 +96,7 @@ export function stowageBackupRoot(ctx: BenchContext): string {
 export type Path = 'local' | 'archive';
 
 /** The path each volume took, from a script's --json `via`; a run that did not take the path it was asked for is an error, not a measurement. */
-function checkVia(script: string, via: Path, doc: { via?: Array<{ volume: string; via: string; reason: string }> }): void {
+export function checkVia(script: string, via: Path, doc: { via?: Array<{ volume: string; via: string; reason: string }> }): void {
   const wrong = (doc.via ?? []).filter((v) => v.via !== via);
   if (wrong.length > 0) throw new Error(`${script} --via ${via} took the ${wrong[0]?.via ?? '?'} path for volume ${wrong[0]?.volume ?? '?'}: ${wrong[0]?.reason ?? ''}`);
 }

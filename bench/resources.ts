@@ -12,19 +12,18 @@ import { run, runningChildren } from './measure.js';
  * from a signal handler just before the process exits.
  */
 
-/** The project every name derives from; STOWAGE_BENCH_PROJECT keeps two benchmarks on one engine apart. */
-export const PROJECT = benchProject(process.env['STOWAGE_BENCH_PROJECT']);
-
-function benchProject(name: string | undefined): string {
-  if (name === undefined || name === '') return 'stowagebench';
-  if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new Error(`STOWAGE_BENCH_PROJECT=${name}: write a project name ([a-z][a-z0-9-]*)`);
-  return name;
-}
+/**
+ * The project every name derives from. One name on purpose: the lock below
+ * keeps benchmarks on one engine one at a time, which a second project name
+ * would get around (two runs at once on one machine spoil each other's timings).
+ */
+export const PROJECT = 'stowagebench';
 export const IMAGE = testImageTag('busybox');
 
 /**
  * Two benchmarks on one engine would share the volume and container names
- * (and each would remove the other's as leftovers): the first takes this lock,
+ * (and each would remove the other's as leftovers), and would slow each other
+ * down on the machine they share: the first takes this lock,
  * a never-started container whose name the engine lets exist once, and later
  * ones wait for it. Its own project label, so no cleanup takes it for a leftover.
  */
