@@ -18,6 +18,8 @@ import { newRepositoryBench, repositoryBackups, repositoryRestore, type Reposito
 import { IMAGE, PROJECT, Resources } from './resources.js';
 import { applyChanges, planChanges, ROLLBACK_SHARE } from './rollback.js';
 import { measureStartup } from './startup.js';
+import { emptyRemote, remotePhase, remotePhaseUnavailable } from './remote.js';
+import { engineIsLocal } from '../src/engine/endpoint.js';
 
 /**
  * npm run bench [-- --size-mib N] [--rounds N] [--json] [--breakdown]
@@ -44,6 +46,7 @@ Options:
                    e.g. --only rollback (a set and fresh restores are made for it, the rest is skipped),
                    --only repository (with the docs' restores it is compared with)
   --breakdown      also time the archive path piece by piece and record timelines of stowage runs
+  --no-ssh         leave out the backup from an engine reached over SSH (it needs root and openssh-server)
   --work-dir DIR   where temporary files go (default: the system temp directory)
   --json           print one JSON document on stdout; the table goes to stderr
   -h, --help       this help
@@ -57,7 +60,6 @@ interface Options {
   seed: number;
   only: Phase[];
   breakdown: boolean;
-  ssh: boolean;
   json: boolean;
   workDir: string;
   help: boolean;
@@ -106,9 +108,8 @@ export function parseOptions(argv: string[]): Options {
     sizeMiB: integer(v['size-mib'], 'size-mib', 1024, 16),
     rounds: integer(v.rounds, 'rounds', 2, 2),
     seed: integer(v.seed, 'seed', 1, 0),
-    only: phases(v.only),
+    only: phases(v.only).filter((p) => p !== 'ssh' || v['no-ssh'] !== true),
     breakdown: v.breakdown === true,
-    ssh: v['no-ssh'] !== true,
     json: v.json === true,
     workDir: resolve(v['work-dir'] ?? tmpdir()),
     help: v.help === true,
@@ -184,6 +185,7 @@ export function newReport(opts: Options): BenchReport {
     rollback: { local: series([]), archive: series([]), changes: null, checks: [] },
     startup: null,
     repository: null,
+    remote: emptyRemote(),
     sizes: { stowageArchiveBytes: null, archivePathArchiveBytes: null, floorArchiveBytes: null, docsArchiveBytes: null, resticRepositoryBytes: null, stowageVsDocs: null },
     memory: { backupStowageNodePeakBytes: null, restoreStowageNodePeakBytes: null, backupTreePeakBytes: null, backupGnuTimeMaxRssBytes: null },
     targets: [],
@@ -239,7 +241,34 @@ export async function runBenchmark(opts: Options, resources: Resources, log: (li
       report.errors.push(`start-up: ${message(err)}`);
     }
   }
-  if (!only.has('backup') && !only.has('repository') && !only.has('restore') && !only.has('rollback')) return;
+  if (only.has('backup') || only.has('repository') || only.has('restore') || only.has('rollback')) await enginePhases(opts, resources, log, report, { repo, work, only });
+  if (only.has('ssh')) await sshPhase(opts, resources, log, report, { repo, work });
+}
+
+/**
+ * The backup from an engine on "another host" reached over SSH only, beside
+ * the docs' method run on that host (bench/remote.ts). Last: it starts a
+ * second engine of its own, which would otherwise share the cores with the
+ * other phases.
+ */
+async function sshPhase(opts: Options, resources: Resources, log: (line: string) => void, report: BenchReport, where: { repo: string; work: string }): Promise<void> {
+  const unavailable = await remotePhaseUnavailable();
+  if (unavailable !== undefined) {
+    report.errors.push(`backup over SSH was not measured: ${unavailable}; pass --no-ssh to leave it out`);
+    return;
+  }
+  await ensureTestImages(['busybox'], { log });
+  const ctx: BenchContext = { repo: where.repo, work: where.work, stacksDir: join(where.work, 'stacks'), resources, log, mountpoint: undefined, gnuTime: report.machine.gnuTime };
+  try {
+    report.remote = await remotePhase(ctx, { bytes: opts.sizeMiB * 1024 * 1024, seed: opts.seed, rounds: opts.rounds }, (remote) => resources.remote(remote));
+  } catch (err) {
+    report.errors.push(`backup over SSH: ${message(err)}`);
+  }
+}
+
+/** Every phase on this machine's engine, after the preflight: backups, repository, restores, rollbacks. */
+async function enginePhases(opts: Options, resources: Resources, log: (line: string) => void, report: BenchReport, where: { repo: string; work: string; only: Set<Phase> }): Promise<void> {
+  const { repo, work, only } = where;
 
   // Preflight: the engine, the image, no other benchmark on the engine, and nothing of ours left over from an interrupted run.
   if (report.machine.docker === 'not installed') throw new Error('docker does not answer: is the engine running? (docker version)');

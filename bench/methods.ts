@@ -52,7 +52,7 @@ export interface OpResult {
 }
 
 /** Runs one stowage script under the /proc sampler (and GNU time when installed), with more environment variables when given. */
-export async function stowageScript(ctx: BenchContext, script: string, args: string[], env?: Record<string, string>): Promise<{ stdout: string; memory: MemoryReport; timing: Timing }> {
+export async function stowageScript(ctx: BenchContext, script: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ stdout: string; memory: MemoryReport; timing: Timing }> {
   let sampler: TreeSampler | undefined;
   const argv = ['npx', 'zx', `scripts/${script}`, ...args];
   const program = ctx.gnuTime ? '/usr/bin/time' : (argv[0] as string);

@@ -5,6 +5,7 @@ import type { OpResult, TreeDigest } from './methods.js';
 import type { RepositoryBench } from './repository.js';
 import type { ChangeSummary } from './rollback.js';
 import type { StartupReport } from './startup.js';
+import type { RemoteSeries } from './remote.js';
 
 /** The benchmark's result document (--json) and its table. */
 
@@ -34,7 +35,7 @@ export interface RestoreCheck {
 }
 
 /** The parts the benchmark measures, in the order they run; --only picks some (default: all). */
-export const PHASES = ['startup', 'backup', 'repository', 'restore', 'rollback'] as const;
+export const PHASES = ['startup', 'backup', 'repository', 'restore', 'rollback', 'ssh'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface BenchReport {
@@ -54,6 +55,8 @@ export interface BenchReport {
   startup: StartupReport | null;
   /** Backups into a restic repository against restic's own (bench/repository.ts); null when not measured. */
   repository: RepositoryReport | null;
+  /** The backup from an engine reached over SSH, beside the docs' method run on that engine's host (bench/remote.ts). */
+  remote: RemoteSeries;
   sizes: { stowageArchiveBytes: number | null; archivePathArchiveBytes: number | null; floorArchiveBytes: number | null; docsArchiveBytes: number | null; resticRepositoryBytes: number | null; stowageVsDocs: number | null };
   memory: { backupStowageNodePeakBytes: number | null; restoreStowageNodePeakBytes: number | null; backupTreePeakBytes: number | null; backupGnuTimeMaxRssBytes: number | null };
   targets: Target[];
@@ -113,6 +116,8 @@ export const GOALS = {
   rollbackVsFull: 5,
   startupOwnShare: 0.5,
   archiveSize: 0.05,
+  /** A backup from an engine over SSH against the docs' tar czf run on that engine's own host. */
+  sshBackupVsDocsOnHost: 3,
   /** Into a repository, against restic's own runs of the same directory: at most this many times their time. */
   repoFirstVsRestic: 1.3,
   repoSecondVsRestic: 2,
@@ -235,6 +240,9 @@ export function evaluate(report: BenchReport): void {
     targets.push({ id, description: label, measured: value === null ? 'n/a' : mb(value), goal: '< 200 MB', pass: value === null ? null : value < RSS_LIMIT, value });
   }
   targets.push(...repositoryTargets(report));
+  if (report.options.only.includes('ssh')) {
+    targets.push(speedTarget('ssh-backup-vs-docs-on-host', "backup from an engine over SSH vs the docs' tar czf run on that host", report.remote.docs.median, report.remote.stowage.median, GOALS.sshBackupVsDocsOnHost));
+  }
   const d = report.sizes.stowageVsDocs;
   targets.push({
     id: 'archive-size',
@@ -348,6 +356,10 @@ export function render(report: BenchReport): string {
   add('restore', 'floor: zstd -dc | tar -x on the host (no checks)', r.floor, speed(r.docs.median, r.floor.median, 'docs'));
   add('restore', 'docs: rm + tar xzf in a helper', r.docs, '');
   add('restore', 'stowage restore.mjs --via local from the repository (newest set)', r.repository, speed(r.docs.median, r.repository.median, 'docs'));
+  const ssh = report.remote;
+  add('ssh', 'stowage backup.mjs from an engine over SSH (its socket tunnel)', ssh.stowage, speed(ssh.docs.median, ssh.stowage.median, "docs on that host"));
+  add('ssh', "stowage backup.mjs over SSH (docker's dial-stdio)", ssh.stowageDialStdio, speed(ssh.docs.median, ssh.stowageDialStdio.median, "docs on that host"));
+  add('ssh', "docs: tar czf in a helper, on the engine's host", ssh.docs, '');
   const changed = rb.changes === null ? '' : ` (${rb.changes.changed} changed, ${rb.changes.deleted} deleted, ${rb.changes.added} added of ${rb.changes.files})`;
   add('rollback', `stowage restore.mjs --via local${changed}`, rb.local, [speed(r.local.median, rb.local.median, 'a fresh restore'), kept(rb.local)].filter((x) => x !== '').join('; '));
   add('rollback', `stowage restore.mjs --via archive${changed}`, rb.archive, [speed(r.archive.median, rb.archive.median, 'a fresh restore'), kept(rb.archive)].filter((x) => x !== '').join('; '));

@@ -4,7 +4,6 @@ import { engineIsLocal } from '../engine/endpoint.js';
 import { UsageError } from '../config/errors.js';
 import { LABEL, type Model, type VolumeModel } from '../config/model.js';
 import { CommandFailed, type Runner } from '../engine/command.js';
-import { engineIsLocal } from '../engine/endpoint.js';
 import { docker } from '../engine/docker.js';
 import { inspectContainers, inspectVolumes, type ContainerState } from '../engine/inspect.js';
 import { parseEmptied, usage, type UsageMount } from '../engine/usage.js';

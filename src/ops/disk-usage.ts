@@ -9,7 +9,6 @@ import { loadStackFile } from '../config/load.js';
 import { LABEL, resolveModel, type Model, type VolumeKind, type VolumeModel } from '../config/model.js';
 import { listStackFiles } from '../config/select.js';
 import { CommandFailed, type Runner } from '../engine/command.js';
-import { engineIsLocal } from '../engine/endpoint.js';
 import { inspectVolumes } from '../engine/inspect.js';
 import { parseMeasurement, parseStatfs, usage, type Measurement, type Statfs } from '../engine/usage.js';
 import { writeFileAtomic } from '../util/durable-file.js';

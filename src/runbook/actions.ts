@@ -78,7 +78,6 @@ async function rollbackImages(ctx: ActionContext): Promise<ActionOutcome> {
 async function missingVolumes(ctx: ActionContext): Promise<ActionOutcome> {
   const named = ctx.model.volumes.filter((v) => v.kind !== 'bind');
   const existing = new Set((await inspectVolumes(ctx.runner, named.map((v) => v.name))).map((v) => v.Name));
-  const remote = !engineIsLocal();
   const missing: string[] = [];
   const report: string[] = [];
   for (const v of ctx.model.volumes) {
