@@ -1,8 +1,5 @@
 #!/usr/bin/env -S npx zx
-// Entry point only: the command lives in src/commands/copy.ts.
-import { register } from 'tsx/esm/api';
+// Entry point only: the command lives in src/commands/copy.ts (build/entry.mjs: compiled in dist/ when current).
+import { runCommand } from '../build/entry.mjs';
 
-register();
-const { main } = await import('../src/cli/cli.ts');
-const { spec, handler } = await import('../src/commands/copy.ts');
-await main(spec, import.meta.url, handler);
+await runCommand('copy', import.meta.url);
