@@ -425,18 +425,27 @@ async function stageVerified(
     const reader = set.read(item.artifact, 'content', identity, onBytes);
     const expected = [...(item.artifact.paths ?? []), ...(item.artifact.databases ?? [])].map((p) => entryNameOf(normalizedPath(p)));
     const gated = gate(reader.content, { holdBack: local === undefined, reuseFrom: local?.reuseFrom, stagingDir: local?.stagingDir, databases, expected });
-    // A consumer that dies (the engine went away) must stop the decoder too, or it would wait on a full pipe for ever.
-    const writing = writeStoppingReader(consumer, gated.output, reader.content);
-    const outcome = await Promise.allSettled([reader.done, gated.result, writing]);
-    const [read, scanned, written] = outcome;
+    // Which of the gate and the extraction failed first says which caused the other: a gate that
+    // stops on a bad archive breaks the extraction's input; an extraction that dies (tar or the
+    // engine refused something, the engine went away) stops the reader and so the gate.
+    const failedFirst: Array<'scan' | 'write'> = [];
+    const scanning = gated.result.catch((err: unknown) => {
+      failedFirst.push('scan');
+      throw err;
+    });
+    // A consumer that dies must stop the decoder too, or it would wait on a full pipe for ever.
+    const writing = writeStoppingReader(consumer, gated.output, reader.content).catch((err: unknown) => {
+      failedFirst.push('write');
+      throw err;
+    });
+    const [read, scanned, written] = await Promise.allSettled([reader.done, scanning, writing]);
     const problems: string[] = [];
     // The reader read everything, and its bytes are not the manifest's.
     const mismatch = read.status === 'rejected' && read.reason instanceof CheckFailed;
-    // The extraction failed on its own (tar or the engine refused something): that is the cause, not the broken pipe it left.
-    if (written.status === 'rejected' && !(scanned.status === 'rejected' && scanned.reason instanceof UnsafeArchive) && !mismatch) throw written.reason;
+    if (written.status === 'rejected' && failedFirst[0] === 'write' && !mismatch) throw written.reason;
     if (mismatch) problems.push(errorText(read.reason));
     if (scanned.status === 'rejected') problems.push(scanned.reason instanceof UnsafeArchive ? scanned.reason.message : `cannot be read to its end: ${errorText(scanned.reason)}`);
-    else if (read.status === 'rejected' && !mismatch) problems.push(`cannot be decoded to its end: ${errorText(read.reason)}`);
+    if (read.status === 'rejected' && !mismatch) problems.push(`cannot be decoded to its end: ${errorText(read.reason)}`);
     if (problems.length === 0 && written.status === 'rejected') throw written.reason;
     if (problems.length === 0 && scanned.status === 'fulfilled') {
       const check = { problems: [] as string[], checked: [] as string[], warnings: [] as string[] };
