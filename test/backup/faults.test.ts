@@ -19,6 +19,7 @@ import {
   parseJsonDocument,
   projectContainers,
   readManifestFile,
+  freezeSwaps,
   runningHelpers,
   show,
   uniqueProject,
@@ -261,12 +262,14 @@ describe('an interrupted swap', () => {
   async function restoreCaughtMidSwap(onSwap: (restore: { pgid: number }) => Promise<void>): Promise<RunResult | undefined> {
     const restore = sb.spawnCli('restore', ['--backup', swapSet, '--yes'], { direct: true });
     const pgid = restore.child.pid ?? 0;
-    // inotify, not polling: the moment the swap makes its old-content directory, it is mid-swap.
+    // inotify, not polling: the moment the swap makes its old-content directory, it is mid-swap,
+    // and it is frozen there at once (its helper is killed next; the freeze makes that deterministic).
     const caught = new Promise<void>((resolve, reject) => {
       const watcher = watch(mountpoint, (_event, name) => {
         if (typeof name === 'string' && name.startsWith('.stowage-old-')) {
           watcher.close();
-          resolve();
+          if (freezeSwaps().length === 0) reject(new Error('the swap made its old-content directory, but no swap process was found to freeze'));
+          else resolve();
         }
       });
       void restore.result.then((r) => {

@@ -11,6 +11,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SWAP_PHASE_IN } from '../../src/backup/swap.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -538,6 +539,34 @@ exec ${real} "$@"
   );
   chmodSync(join(binDir, 'zstd'), 0o755);
   return { binDir, gated, open: () => existsSync(dir) && writeFileSync(gate, '') };
+}
+
+/**
+ * Stops (SIGSTOP) every process on this machine that runs a stowage swap
+ * script, at once and without asking the engine: a swap caught mid-way stays
+ * mid-way until its helper is killed, however busy the machine is (a `docker
+ * ps` first could come after the swap finished). Returns the pids stopped.
+ */
+export function freezeSwaps(): number[] {
+  const frozen: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'latin1');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // The helper's own shell (sh -c SCRIPT inside the container), not the docker CLI that started it.
+    if (!cmdline.startsWith('sh\0-c\0') || !cmdline.includes(SWAP_PHASE_IN)) continue;
+    try {
+      process.kill(Number(entry), 'SIGSTOP');
+      frozen.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return frozen;
 }
 
 /** Running stowage helper containers of a project (a swap in progress, a stream). */
