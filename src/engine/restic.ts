@@ -251,7 +251,8 @@ export type ResticFailure = 'wrong-password' | 'no-repository' | 'locked' | 'unr
 export function classifyFailure(stderr: string): ResticFailure {
   if (/wrong password|no key found/i.test(stderr)) return 'wrong-password';
   if (/repository is already locked|unable to create lock/i.test(stderr)) return 'locked';
-  if (/no space left on device|ENOSPC|quota exceeded|insufficient storage|507/i.test(stderr)) return 'no-space';
+  // A REST server's 507 only as a status: ids, sizes and ports in the same output hold those digits too.
+  if (/no space left on device|ENOSPC|quota exceeded|insufficient storage|HTTP response \(507\)|status(?: code)?:? 507\b/i.test(stderr)) return 'no-space';
   // A bare EOF is also what a damaged pack reads as: only the transport's own EOF means the connection went.
   if (/connection refused|connection reset|no route to host|network is unreachable|i\/o timeout|ssh command exited|sftp[^\n]*\bEOF\b|broken pipe|dial tcp|unable to start the sftp session|connection lost|TLS handshake|Temporary failure in name resolution|no such host/i.test(stderr)) return 'unreachable';
   if (/Is there a repository at the following location\?|config file does not exist|unable to open config file.*(no such file|not exist|404)/is.test(stderr)) return 'no-repository';

@@ -145,6 +145,12 @@ describe('restic\'s output', () => {
     expect(classifyFailure('Fatal: unable to open config file: client.Head: dial tcp 127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?')).toBe('unreachable');
     expect(classifyFailure('unable to create lock in backend: repository is already locked by PID 1 on vm by root')).toBe('locked');
     expect(classifyFailure('Save(<data/1>) returned error: write /r/data/x: no space left on device')).toBe('no-space');
+    expect(classifyFailure('Save(<data/1>) returned error: unexpected HTTP response (507): 507 Insufficient Storage')).toBe('no-space');
+  });
+
+  it('takes a dropped REST server for unreachable even when an id in the same output holds the digits 507', () => {
+    const stderr = 'Remove(<lock/4294d70180>) returned error, retrying after 27.3s: client.Do: Delete "http://127.0.0.1:38047/dropped/locks/4294d701806507fdf": dial tcp 127.0.0.1:38047: connect: connection refused';
+    expect(classifyFailure(stderr)).toBe('unreachable');
   });
 });
 
