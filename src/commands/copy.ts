@@ -1,4 +1,5 @@
-import { DRY_RUN_OPTION, EXIT, STACK_OPTION, flag, requireString, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+// scripts/copy.mjs: parse its options (spec), call the library, print the result; no logic here.
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, requireString, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
 import { UsageError } from '../config/errors.js';
 import { formatBytes } from '../cli/progress.js';
 import { copySet } from '../backup/copy.js';
@@ -15,6 +16,7 @@ export const spec: CommandSpec = {
   usage: '--stack <app>-<env> --backup <latest|id|path> --to restic:REPO [--from DIR|restic:REPO] [--init] [--prune] [--identity FILE] [--json] [--dry-run]',
   options: {
     ...STACK_OPTION,
+    ...ENGINE_OPTION,
     backup: { type: 'string', value: '<latest|id|path>', description: 'the set: latest (the newest complete set of this environment), its id (UTC timestamp), or a set directory' },
     to: { type: 'string', value: 'restic:REPO', description: 'the repository the set is copied into' },
     from: { type: 'string', value: 'DEST', description: 'where the set is: a directory or restic:<repository> (default: backups.to, else ./backups)' },

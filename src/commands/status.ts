@@ -19,7 +19,7 @@ import { renderStatus } from '../status/text.js';
 export const spec: CommandSpec = {
   name: 'status',
   summary: 'every stack\'s state at a glance: backups fresh and verified, disks, growth, services, drift',
-  usage: '--stack <app>-<env> | --all [--to DIR] [--html FILE] [--prom FILE] [--no-measure] [--state-dir DIR] [--json]',
+  usage: '--stack <app>-<env> | --all [--engine URL] [--to DIR|restic:REPO] [--html FILE] [--prom FILE] [--no-measure] [--state-dir DIR] [--json]',
   options: {
     ...STACK_OPTION,
     ...ENGINE_OPTION,

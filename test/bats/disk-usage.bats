@@ -15,7 +15,7 @@ setup() {
 @test "disk-usage.mjs --help exits 0 and prints the usage" {
   run --separate-stderr npx zx scripts/disk-usage.mjs --help
   [ "$status" -eq 0 ]
-  [[ "$output" == *"Usage: npx zx scripts/disk-usage.mjs --stack <app>-<env> [--top N] [--warn P] [--crit P] [--history FILE] [--prom FILE] [--dry-run] [--json]"* ]]
+  [[ "$output" == *"Usage: npx zx scripts/disk-usage.mjs --stack <app>-<env> | --all [--engine URL] [--top N] [--warn P] [--crit P] [--history FILE] [--prom FILE] [--dry-run] [--json]"* ]]
   [[ "$output" == *"Exit codes: "*"3 a check found a problem"* ]]
 }
 

@@ -8,7 +8,8 @@ load helpers
 
 # Scripts that change nothing: --dry-run has no meaning for them. Every other
 # script, a new one included, must take it.
-READ_ONLY=(verify inspect drift lint)
+# status writes only the reports it is asked for (--html, --prom), as verify writes its record.
+READ_ONLY=(verify inspect drift lint status)
 
 # What a script needs besides --stack to get as far as reading its stack file.
 declare -gA NEEDS=([verify]="--backup latest" [restore]="--backup latest" [runbook]="restore-drill" [secrets]="init")

@@ -15,7 +15,7 @@ setup() {
 @test "status.mjs --help exits 0 and prints the usage" {
   run --separate-stderr npx zx scripts/status.mjs --help
   [ "$status" -eq 0 ]
-  [[ "$output" == *"Usage: npx zx scripts/status.mjs --stack <app>-<env> | --all [--to DIR] [--html FILE] [--prom FILE] [--no-measure] [--state-dir DIR] [--json]"* ]]
+  [[ "$output" == *"Usage: npx zx scripts/status.mjs --stack <app>-<env> | --all [--engine URL] [--to DIR|restic:REPO] [--html FILE] [--prom FILE] [--no-measure] [--state-dir DIR] [--json]"* ]]
   [[ "$output" == *"backups.maxAge (default 26h)"* ]]
 }
 
@@ -45,10 +45,10 @@ setup() {
   [ ! -e "$BATS_TEST_TMPDIR/report.html" ]
 }
 
-@test "status.mjs --to a restic repository exits 2 and says what it reads instead" {
-  run --separate-stderr npx zx scripts/status.mjs --stack "$APP-dev" --stacks-dir "$BATS_TEST_TMPDIR/stacks" --to restic:/srv/restic --json
+@test "status.mjs --to a restic repository without its password exits 2 and says where the password comes from" {
+  run --separate-stderr env -u RESTIC_PASSWORD -u RESTIC_PASSWORD_FILE npx zx scripts/status.mjs --stack "$APP-dev" --stacks-dir "$BATS_TEST_TMPDIR/stacks" --to restic:/srv/restic --json
   [ "$status" -eq 2 ]
-  [[ "$stderr" == *"--to restic:/srv/restic: status.mjs reads backup sets from directories only so far"* ]]
+  [[ "$stderr" == *"restic:/srv/restic needs the repository's password: set backups.resticPasswordFile"* ]]
   run jq -e '.error.kind == "usage"' <<<"$output"
   [ "$status" -eq 0 ]
 }
