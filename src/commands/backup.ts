@@ -1,19 +1,22 @@
 // scripts/backup.mjs: parse its options (spec), call the library, print the result; no logic here.
-import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, stringList, stringValue, type CommandSpec, type Handler } from '../cli/cli.js';
+import { DRY_RUN_OPTION, EXIT, STACK_OPTION, ENGINE_OPTION, flag, stringList, stringValue, type CommandSpec, type ExitCode, type Handler, type Output, type Values } from '../cli/cli.js';
 import { backup, type BackupResult } from '../backup/backup.js';
+import { backupAll, type EnvironmentBackup } from '../backup/backup-all.js';
+import { Runner } from '../engine/command.js';
 import { writeBackupMetrics } from '../backup/metrics.js';
 import { prune, pruneRepository, type PruneResult } from '../backup/retention.js';
 import { UsageError } from '../config/errors.js';
-import { formatBytes } from '../cli/progress.js';
-import { VIA_OPTION, destinationFor, repositoryOf, stackContext, viaOf, viaReport } from './context.js';
+import { formatBytes, silentProgress, terminalProgress } from '../cli/progress.js';
+import { VIA_OPTION, allEnvironments, destinationFor, repositoryOf, stackContext, viaOf, viaReport } from './context.js';
 
 export const spec: CommandSpec = {
   name: 'backup',
   summary: 'back up a stack\'s volumes into a verified-format backup set',
-  usage: '--stack <app>-<env> [--volume V]... [--path P]... [--to DIR|restic:REPO] [--init] [--prune] [--via auto|local|archive] [--json] [--dry-run]',
+  usage: '--stack <app>-<env> | --all [--engine URL] [--volume V]... [--path P]... [--to DIR|restic:REPO] [--init] [--prune] [--via auto|local|archive] [--json] [--dry-run]',
   options: {
     ...STACK_OPTION,
     ...ENGINE_OPTION,
+    all: { type: 'boolean', description: 'every environment of every stack file that has anything on its engine, each through its own engine (exit 1 when one could not be backed up; the others still are)' },
     volume: { type: 'string', multiple: true, value: 'V', description: 'back up only this volume' },
     path: { type: 'string', multiple: true, value: 'P', description: 'only this path inside the volume (with one --volume), e.g. secrets.env' },
     to: { type: 'string', value: 'DEST', description: 'a directory of local sets, or restic:<repository> (default: the stack\'s backups.to, else ./backups)' },
@@ -33,6 +36,7 @@ export const spec: CommandSpec = {
 };
 
 export const handler: Handler = async ({ values, out }) => {
+  if (flag(values, 'all')) return allHandler(values, out);
   const ctx = stackContext(spec, values, out);
   const model = ctx.selected.model;
   const destination = destinationFor(values, ctx.selected);
@@ -61,14 +65,7 @@ export const handler: Handler = async ({ values, out }) => {
     {
       id: result.id,
       path: result.path,
-      artifacts: result.artifacts.map((a) => ({
-        volume: a.volume,
-        file: a.file,
-        bytes: a.bytes,
-        sha256: a.sha256,
-        ...(a.snapshot === undefined ? {} : { snapshot: a.snapshot, added: a.added ?? 0 }),
-        ...(a.unchanged === undefined ? {} : { unchanged: a.unchanged }),
-      })),
+      artifacts: artifactsJson(result),
       stopped: result.stopped,
       durationSeconds: result.durationSeconds,
       via: viaReport(result.via),
@@ -89,3 +86,54 @@ export const handler: Handler = async ({ values, out }) => {
   );
   return EXIT.ok;
 };
+
+/** The artifacts of a set as --json shows them (DESIGN: volume, file, bytes, sha256; snapshots for repositories). */
+function artifactsJson(result: BackupResult): Array<Record<string, unknown>> {
+  return result.artifacts.map((a) => ({
+    volume: a.volume,
+    file: a.file,
+    bytes: a.bytes,
+    sha256: a.sha256,
+    ...(a.snapshot === undefined ? {} : { snapshot: a.snapshot, added: a.added ?? 0 }),
+    ...(a.unchanged === undefined ? {} : { unchanged: a.unchanged }),
+  }));
+}
+
+async function allHandler(values: Values, out: Output): Promise<ExitCode> {
+  if (stringValue(values, 'stack') !== undefined) throw new UsageError('--stack and --all exclude each other: pass one of them');
+  for (const name of ['volume', 'path']) {
+    if (stringList(values, name).length > 0) throw new UsageError(`--${name} selects inside one stack: back that stack up with --stack, or leave --${name} out`);
+  }
+  for (const name of ['prune', 'metrics']) {
+    if (values[name] !== undefined && values[name] !== false) throw new UsageError(`--${name} works per stack: run backup.mjs --stack <app>-<env> --${name} for each (or leave it out of --all)`);
+  }
+  const runner = new Runner({ dryRun: flag(values, 'dry-run'), printPlan: (line) => out.say(line) });
+  const environments = await backupAll(allEnvironments(values), {
+    runner,
+    to: stringValue(values, 'to'),
+    init: flag(values, 'init'),
+    via: viaOf(values),
+    progress: out.interactive ? terminalProgress(process.stderr) : silentProgress,
+    log: (line) => out.warn(line),
+  });
+  const json = environments.map((e) =>
+    e.state === 'backed-up'
+      ? { stack: e.stack, engine: e.engine, state: e.state, id: e.result.id, path: e.result.path, artifacts: artifactsJson(e.result), stopped: e.result.stopped, via: viaReport(e.result.via) }
+      : e,
+  );
+  out.result({ stacks: json, ...(runner.dryRun ? { dryRun: true } : {}) }, () => environments.map(describeEnvironment).join('\n'));
+  const failed = environments.flatMap((e) => (e.state === 'unreachable' || e.state === 'failed' ? [`${e.stack}: ${e.error}`] : []));
+  for (const line of failed) out.warn(`error: ${line}`);
+  return failed.length > 0 ? EXIT.failed : EXIT.ok;
+}
+
+function describeEnvironment(e: EnvironmentBackup): string {
+  switch (e.state) {
+    case 'backed-up':
+      return `${e.stack} (${e.engine.url}): backup set ${e.result.path}, ${formatBytes(e.result.artifacts.reduce((n, a) => n + a.bytes, 0))} in ${e.result.artifacts.length} artifact(s)`;
+    case 'not-deployed':
+      return `${e.stack}: nothing on ${e.engine.url}: not backed up`;
+    default:
+      return `${e.stack}: NOT BACKED UP (${e.state}): ${e.error}`;
+  }
+}

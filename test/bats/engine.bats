@@ -91,3 +91,13 @@ done
   [ "$status" -eq 1 ]
   [[ "$stderr" == *"cannot reach the Docker engine unix:///nonexistent/docker.sock (--engine)"* ]]
 }
+
+@test "backup.mjs --all with --volume or --stack is bad usage (exit 2), before any engine is asked" {
+  stacks="$(write_local_stack)"
+  run --separate-stderr node scripts/backup.mjs --all --stacks-dir "$stacks" --volume data
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--volume selects inside one stack: back that stack up with --stack, or leave --volume out"* ]]
+  run --separate-stderr node scripts/backup.mjs --all --stack shop-dev --stacks-dir "$stacks"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--stack and --all exclude each other"* ]]
+}

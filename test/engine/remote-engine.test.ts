@@ -337,6 +337,21 @@ describe('--all forms, each environment on its own engine, one of them unreachab
     expect(doc.stacks[1]?.error).toContain(dead);
   });
 
+  it('backup --all backs up the reachable environment through its engine and names the other: exit 1', async () => {
+    const r = await all('backup', ['--all', '--to', join(sb.root, 'all-backups')]);
+    expect(r.code, show(r)).toBe(1);
+    const doc = parseJsonDocument<{ stacks: Array<{ stack: string; state: string; engine: { url: string }; path?: string; artifacts?: Array<{ volume: string }>; error?: string }> }>(r.stdout);
+    expect(doc.stacks.map((st) => [st.stack, st.state, st.engine.url])).toEqual([
+      [sb.stack, 'backed-up', remote.url],
+      [`${other}-dev`, 'unreachable', dead],
+    ]);
+    expect(doc.stacks[0]?.artifacts?.length).toBeGreaterThan(0);
+    expect(existsSync(join(doc.stacks[0]?.path ?? '/nonexistent', 'manifest.json'))).toBe(true);
+    expect(doc.stacks[1]?.error).toContain(dead);
+    // The writers it stopped on the remote engine run again.
+    expect((await remote.docker('ps', '--all', '--quiet', '--filter', `label=stowage.project=${project}`, '--filter', 'status=exited')).trim()).toBe('');
+  });
+
   it('drift --all --live compares the reachable environment on its engine and names the other: exit 1', async () => {
     const r = await all('drift', ['--all', '--live', '--compose-dir', composeDir]);
     expect(r.code, show(r)).toBe(1);
