@@ -173,6 +173,8 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
   // The lock is taken while the repository opens; nothing stops before both are done, and a repository
   // that does not open (a wrong password: exit 2) lets the lock go again.
   const sessionOpening = EngineSession.open(runner, model, 'backup', log);
+  // Handled below, after the repository: a busy lock must not crash the process as an unhandled rejection meanwhile.
+  sessionOpening.catch(() => undefined);
   let repoSets: Awaited<typeof opening>;
   try {
     repoSets = await opening;

@@ -30,6 +30,12 @@ export interface Command {
   shownEnv?: Record<string, string>;
   /** Working directory (a directory restic backs up as `.`). */
   cwd?: string;
+  /**
+   * Output on stderr after which waiting cannot help (restic retries a full
+   * disk for minutes): the command is stopped at once and fails with what it
+   * printed.
+   */
+  giveUpOn?: RegExp;
 }
 
 export function command(program: string, args: string[], purpose: string, mutates = true): Command {
@@ -199,6 +205,7 @@ function execute(cmd: Command, input: string | Buffer | undefined, engine: Engin
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    giveUpWhen(cmd, child, stderr);
     child.on('error', (err) => reject(new Error(`${cmd.purpose}: cannot run ${cmd.program}: ${err.message}; is it installed and on PATH?`)));
     child.on('close', (code, signal) =>
       resolve({
@@ -210,6 +217,19 @@ function execute(cmd: Command, input: string | Buffer | undefined, engine: Engin
     child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
+}
+
+/** Stops `child` (SIGTERM, so restic still removes its lock) once its stderr so far matches `cmd.giveUpOn`. */
+function giveUpWhen(cmd: Command, child: ChildProcess, stderr: Buffer[]): void {
+  const pattern = cmd.giveUpOn;
+  if (pattern === undefined) return;
+  const check = (): void => {
+    if (pattern.test(Buffer.concat(stderr).toString('utf8'))) {
+      child.stderr?.off('data', check);
+      child.kill('SIGTERM');
+    }
+  };
+  child.stderr?.on('data', check);
 }
 
 /** Starts a command whose stdin/stdout carry a stream; the caller wires the pipes and awaits `done`. */
@@ -269,6 +289,7 @@ export function startStreaming(cmd: Command, stdio: { stdin: StdinSource; stdout
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr.push(chunk);
   });
+  giveUpWhen(cmd, child, stderr);
   const done = new Promise<void>((resolve, reject) => {
     child.on('error', (err) => reject(new Error(`${cmd.purpose}: cannot run ${cmd.program}: ${err.message}; is it installed and on PATH?`)));
     child.on('close', (code, signal) => {

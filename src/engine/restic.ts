@@ -28,7 +28,7 @@ export const MANIFEST_FILE = 'manifest.json';
 
 function resticCommand(repo: RepositoryDestination, args: string[], purpose: string, mutates: boolean, extra: Partial<Command> = {}): Command {
   const { env, unsetEnv, shownEnv } = resticEnvironment(repo);
-  return { program: 'restic', args, purpose, mutates, env, unsetEnv, shownEnv, ...extra };
+  return { program: 'restic', args, purpose, mutates, env, unsetEnv, shownEnv, giveUpOn: NO_SPACE_RETRY, ...extra };
 }
 
 /** Characters restic's exclude patterns treat as wildcards (Go's filepath.Match), escaped so a name matches only itself. */
@@ -244,6 +244,9 @@ export function backupErrors(stderr: string): Array<{ item: string; errno: numbe
   }
   return found;
 }
+
+/** restic retries a write that found the repository's disk full for minutes; no retry can succeed. */
+const NO_SPACE_RETRY = /returned error, retrying after[^\n]*(no space left on device|insufficient storage|HTTP response \(507\))/i;
 
 /** What a failed restic run says, classified: the cases stowage answers differently. */
 export type ResticFailure = 'wrong-password' | 'no-repository' | 'locked' | 'unreachable' | 'no-space' | 'other';

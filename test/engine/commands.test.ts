@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderCommand, shellQuote } from '../../src/engine/command.js';
+import { command, renderCommand, Runner, shellQuote, startStreaming } from '../../src/engine/command.js';
 import { mongo, pg, sqlite } from '../../src/engine/databases.js';
 import { docker } from '../../src/engine/docker.js';
 import { filters } from '../../src/engine/pipeline.js';
@@ -110,5 +110,24 @@ describe('compression and encryption filters', () => {
 
   it('encrypts to every age recipient', () => {
     expect(filters.encrypt(['age1a', 'age1b']).args).toEqual(['-r', 'age1a', '-r', 'age1b']);
+  });
+});
+
+describe('a command that prints what no retry can fix', () => {
+  // restic retries a write into a full repository for minutes; such a command is stopped at once.
+  const script = 'echo "Save(<data/1>) returned error, retrying after 1.2s: write /r/data/x: no space left on device" >&2; sleep 30; echo finished';
+  const giveUp = /retrying after[^\n]*no space left on device/;
+
+  it('is stopped as soon as its stderr says so, and fails with what it printed', async () => {
+    const result = await new Runner().run({ ...command('sh', ['-c', script], 'write into a full repository', false), giveUpOn: giveUp }, { allowFailure: true });
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).not.toContain('finished');
+    expect(result.stderr).toContain('no space left on device');
+  });
+
+  it('as a stream too', async () => {
+    const proc = startStreaming({ ...command('sh', ['-c', script], 'write into a full repository', false), giveUpOn: giveUp }, { stdin: 'ignore', stdout: 'pipe' });
+    proc.child.stdout?.resume();
+    await expect(proc.done).rejects.toThrow(/no space left on device/);
   });
 });
