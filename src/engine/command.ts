@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { currentEngine, describeEngine, dockerEnvironment, type EngineEndpoint } from './endpoint.js';
 import { prepareTransport, tunnelEnded } from './ssh-tunnel.js';
+import { traceCommand } from '../util/trace.js';
 
 /**
  * A command is data: program and argument array, never a shell string. Builders
@@ -200,7 +201,9 @@ const ISOLATED = { detached: true } as const;
 
 function execute(cmd: Command, input: string | Buffer | undefined, engine: EngineEndpoint): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
+    const traced = traceCommand(cmd.program, cmd.purpose);
     const child = spawn(cmd.program, cmd.args, { ...ISOLATED, env: environmentOf(cmd, engine), cwd: cmd.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.once('close', traced);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -280,7 +283,9 @@ export type StdinSource = 'pipe' | 'ignore' | Readable | number;
 
 /** `engine`: where a docker command goes (default: the engine in effect, see endpoint.ts). */
 export function startStreaming(cmd: Command, stdio: { stdin: StdinSource; stdout: 'pipe' | 'ignore' }, engine: EngineEndpoint = currentEngine()): StreamingProcess {
+  const traced = traceCommand(cmd.program, cmd.purpose);
   const child = spawn(cmd.program, cmd.args, { ...ISOLATED, env: environmentOf(cmd, engine), cwd: cmd.cwd, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  child.once('close', traced);
   // Our copy of a handed-over stdout must go, or the producer would not see its reader exit.
   if (stdio.stdin instanceof Readable) stdio.stdin.destroy();
   liveStreams.set(child, cmd);
