@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, existsSync, lstatSync, rmSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { engineIsLocal } from '../engine/endpoint.js';
-import { decideLocal, hostTarCreate, type LocalDecision, type Via } from '../engine/local-path.js';
+import { decideLocal, hostTarCreate, localPathConceivable, seenByRunningContainer, type LocalDecision, type Via } from '../engine/local-path.js';
 import { treeIndexScan } from './tree-index.js';
 import { privateScratch } from '../session/scratch.js';
 import { COPY_PREFIX, copyOf, removeCopies, sqliteOnlineCopies, type OnlineCopies } from './sqlite-copies.js';
@@ -13,8 +13,8 @@ import { UsageError } from '../config/errors.js';
 import { isSafeRelativePath } from '../config/syntax.js';
 import { transformArchive, type Chunks } from '../engine/archive.js';
 import { displayName, entryNameOf } from '../engine/tar-format.js';
-import { parseLinkGroups, parseOwnEntries, parseRootIdentity, parseSpecialFiles, specialFilesScan, type SpecialFile } from '../engine/special-files.js';
-import { startStreaming, renderCommand, type Command, type Runner } from '../engine/command.js';
+import { hostSpecialFilesScan, parseLinkGroups, parseOwnEntries, parseRootIdentity, parseSpecialFiles, specialFilesScan, type SpecialFile } from '../engine/special-files.js';
+import { startStreaming, renderCommand, type Command, type CommandResult, type Runner } from '../engine/command.js';
 import { mongo, pg } from '../engine/databases.js';
 import { docker } from '../engine/docker.js';
 import { inspectVolumes, runningContainersUsing, withoutHelpers, type ContainerState, type VolumeState } from '../engine/inspect.js';
@@ -165,28 +165,34 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
 
   if (runner.dryRun) {
     await opening;
-    const decisions = await decideVia(runner, model, volumes.filter((v) => !isDumpMethod(v.backup.method)), options.via ?? 'auto', states);
-    planBackup(model, volumes, await usingVolumes(), options, stepsAfterTar, runner, decisions, repo);
+    const running = await usingVolumes();
+    const decisions = await decideVia(runner, model, volumes.filter((v) => !isDumpMethod(v.backup.method)), options.via ?? 'auto', states, running);
+    planBackup(model, volumes, running, options, stepsAfterTar, runner, decisions, repo);
     return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0, recovered: [], via: [...decisions.values()] };
   }
 
-  // The lock is taken while the repository opens; nothing stops before both are done, and a repository
+  // The lock is taken and the volumes are looked at while the repository opens (restic's key
+  // derivation alone takes half a second); nothing stops before all are done, and a repository
   // that does not open (a wrong password: exit 2) lets the lock go again.
   const sessionOpening = EngineSession.open(runner, model, 'backup', log);
-  // Handled below, after the repository: a busy lock must not crash the process as an unhandled rejection meanwhile.
-  sessionOpening.catch(() => undefined);
-  let repoSets: Awaited<typeof opening>;
+  let session: EngineSession;
   try {
-    repoSets = await opening;
+    session = await sessionOpening;
   } catch (err) {
-    await (await sessionOpening.catch(() => undefined))?.close();
+    // A busy lock wins over a repository that does not open: the lock is what the operator waits for.
+    await opening?.catch(() => undefined);
     throw err;
   }
-  const session = await sessionOpening;
   let writer: SetWriter | undefined;
   let committed = false;
   try {
     const running = await usingVolumes();
+    const scanned: ScanContext = { model, runner, session, paths, log, running, specials: new Map(), linkGroups: new Map(), staleCopies: new Map(), local: new Map(), via: options.via ?? 'auto', states };
+    const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
+    const scanning = findSpecialFiles(scanned, tarLike);
+    scanning.catch(() => undefined);
+    const repoSets = await opening;
+    await scanning;
     writer =
       typeof options.to === 'string'
         ? await DirectorySetWriter.create(options.to, model.project, { steps: { tar: stepsAfterTar, dump: stepsAfterDump }, compression, encrypted: recipients.length > 0 })
@@ -194,10 +200,8 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     if (writer.kind === 'directory') for (const path of writer.removedIncomplete) log(`removed incomplete backup set ${path} (no manifest: an interrupted run)`);
     const records = new Map<string, ArtifactRecord>();
     const stopped: string[] = [];
-    const context: ArtifactContext = { model, runner, session, writer, paths, progress, log, running, expected: writer.expected, specials: new Map(), linkGroups: new Map(), staleCopies: new Map(), local: new Map(), via: options.via ?? 'auto', states };
+    const context: ArtifactContext = { ...scanned, writer, progress, expected: writer.expected };
 
-    const tarLike = volumes.filter((v) => v.backup.method === 'tar' || v.backup.method === 'sqlite');
-    await findSpecialFiles(context, tarLike);
     const dumps = volumes.filter((v) => isDumpMethod(v.backup.method));
 
     // SQLite volumes copy online when a running container has sqlite3; otherwise they fall back to stopping writers.
@@ -301,6 +305,9 @@ interface ArtifactContext {
   /** Hard link groups per volume, looked up when --path selects part of it. */
   linkGroups: Map<string, Map<string, string[]>>;
 }
+
+/** What the look before anything stops needs and fills: everything but the set being written. */
+type ScanContext = Omit<ArtifactContext, 'writer' | 'expected' | 'progress'>;
 
 /** The volume's tree through the archive endpoint of a never-started helper, compressed (and encrypted) into the set. */
 async function archiveVolume(ctx: ArtifactContext, volume: VolumeModel, online: OnlineCopies | undefined): Promise<ArtifactRecord> {
@@ -465,19 +472,18 @@ function matchMetadata(copy: string, live: string): void {
  * Looks for sockets and device files in each volume before anything stops,
  * and says which ones the backup will not hold: never a silent loss.
  */
-async function findSpecialFiles(ctx: ArtifactContext, volumes: VolumeModel[]): Promise<void> {
+async function findSpecialFiles(ctx: ScanContext, volumes: VolumeModel[]): Promise<void> {
   await Promise.all(
     volumes.map(async (volume) => {
-      const image = await helperImage(ctx.runner, ctx.model, volume.key);
-      const scan = await ctx.runner.run(specialFilesScan(image, volumeMount(volume, HELPER_MOUNT, true), ctx.session.labels(), ctx.paths.length > 0), { allowFailure: true });
+      const look = await lookAtVolume(ctx.runner, ctx.model, volume, ctx.via, ctx.states.get(volume.name), ctx.running, ctx.session.labels(), ctx.paths.length > 0);
       let found: SpecialFile[];
       let leftovers: string[] = [];
       try {
-        if (scan.code !== 0) throw new Error(scan.stderr.trim().split('\n').pop() ?? `exit ${scan.code}`);
-        found = parseSpecialFiles(scan.stdout);
-        leftovers = parseOwnEntries(scan.stdout);
-        ctx.local.set(volume.key, decideLocal(ctx.via, volume, ctx.states.get(volume.name), parseRootIdentity(scan.stdout)));
-        if (ctx.paths.length > 0) ctx.linkGroups.set(volume.key, parseLinkGroups(scan.stdout));
+        if (look.scan.code !== 0) throw new Error(look.scan.stderr.trim().split('\n').pop() ?? `exit ${look.scan.code}`);
+        found = parseSpecialFiles(look.scan.stdout);
+        leftovers = parseOwnEntries(look.scan.stdout);
+        ctx.local.set(volume.key, look.decide());
+        if (ctx.paths.length > 0) ctx.linkGroups.set(volume.key, parseLinkGroups(look.scan.stdout));
       } catch (err) {
         ctx.local.set(volume.key, { volume: volume.key, path: undefined, reason: 'the archive endpoint: the helper could not look at the volume' });
         ctx.log(`warning: volume ${volume.key}: could not look for sockets and device files (${err instanceof Error ? err.message : String(err)}); the archive endpoint leaves sockets out, and a device file would make the set unrestorable. Set helper.image to an image with find and od (busybox)`);
@@ -511,13 +517,42 @@ async function findSpecialFiles(ctx: ArtifactContext, volumes: VolumeModel[]): P
   );
 }
 
-/** For --dry-run: how each volume would be read, from the same read-only scan a backup runs. */
-async function decideVia(runner: Runner, model: Model, volumes: VolumeModel[], via: Via, states: Map<string, VolumeState>): Promise<Map<string, LocalDecision>> {
+/**
+ * The read-only look at a volume before anything stops: its sockets and
+ * device files, leftovers of interrupted runs, and whether the local path may
+ * read it. When a running container already proves the local path
+ * (local-path.ts), the look runs on this machine; otherwise a helper of the
+ * engine looks, and its view of the volume root is the proof.
+ */
+async function lookAtVolume(
+  runner: Runner,
+  model: Model,
+  volume: VolumeModel,
+  via: Via,
+  state: VolumeState | undefined,
+  running: ContainerState[],
+  labels: Record<string, string>,
+  links: boolean,
+): Promise<{ scan: CommandResult; decide: () => LocalDecision }> {
+  if (localPathConceivable(via)) {
+    const seen = seenByRunningContainer(volume, running);
+    const decision = seen === undefined ? undefined : decideLocal(via, volume, state, seen);
+    if (decision?.path !== undefined) {
+      const scan = await runner.run(hostSpecialFilesScan(decision.path, links), { allowFailure: true });
+      if (scan.code === 0) return { scan, decide: () => decision };
+    }
+  }
+  const image = await helperImage(runner, model, volume.key);
+  const scan = await runner.run(specialFilesScan(image, volumeMount(volume, HELPER_MOUNT, true), labels, links), { allowFailure: true });
+  return { scan, decide: () => { const seen = parseRootIdentity(scan.stdout); return decideLocal(via, volume, state, seen === undefined ? undefined : { ...seen, by: 'a helper container' }); } };
+}
+
+/** For --dry-run: how each volume would be read, from the same read-only look a backup takes. */
+async function decideVia(runner: Runner, model: Model, volumes: VolumeModel[], via: Via, states: Map<string, VolumeState>, running: ContainerState[]): Promise<Map<string, LocalDecision>> {
   const decisions = new Map<string, LocalDecision>();
   for (const volume of volumes) {
-    const image = await helperImage(runner, model, volume.key);
-    const scan = await runner.run(specialFilesScan(image, volumeMount(volume, HELPER_MOUNT, true), { [LABEL.project]: model.project, [LABEL.env]: model.env }), { allowFailure: true });
-    decisions.set(volume.key, scan.code === 0 ? decideLocal(via, volume, states.get(volume.name), parseRootIdentity(scan.stdout)) : { volume: volume.key, path: undefined, reason: 'the archive endpoint: the helper could not look at the volume' });
+    const look = await lookAtVolume(runner, model, volume, via, states.get(volume.name), running, { [LABEL.project]: model.project, [LABEL.env]: model.env }, false);
+    decisions.set(volume.key, look.scan.code === 0 ? look.decide() : { volume: volume.key, path: undefined, reason: 'the archive endpoint: the helper could not look at the volume' });
   }
   return decisions;
 }

@@ -8,7 +8,8 @@ export interface ContainerState {
   Name: string;
   /** FinishedAt: RFC 3339; the zero time (year 1) when it never stopped. */
   /** Health: present only when the container has a healthcheck. */
-  State: { Running: boolean; Status: string; FinishedAt?: string; StartedAt?: string; Health?: { Status: string } | null };
+  /** Pid: the container's first process as the engine's host sees it (0 when it does not run). */
+  State: { Running: boolean; Status: string; Pid?: number; FinishedAt?: string; StartedAt?: string; Health?: { Status: string } | null };
   Config: { Image: string; Labels: Record<string, string> | null; User: string; Env: string[] | null };
   Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; RW: boolean }>;
 }
@@ -26,6 +27,7 @@ const containerSchema: SchemaObject = {
         required: ['Running', 'Status'],
         properties: {
           Running: { type: 'boolean' },
+          Pid: { type: 'integer' },
           Status: { type: 'string' },
           FinishedAt: { type: 'string' },
           StartedAt: { type: 'string' },

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { engineIsLocal } from './endpoint.js';
 import type { VolumeModel } from '../config/model.js';
 import { command, type Command } from './command.js';
 import { docker, type HelperMount } from './docker.js';
 import { currentEngine, describeEngine, type EngineEndpoint } from './endpoint.js';
-import type { VolumeState } from './inspect.js';
+import type { ContainerState, VolumeState } from './inspect.js';
 
 /**
  * The local fast path: reading and writing a volume's directory on this
@@ -63,6 +63,55 @@ export function parseIdentities(stdout: string, count: number): Array<{ dev: big
   });
 }
 
+/** What the engine's side of the proof saw: the volume root's device and inode, and who looked. */
+export interface SeenRoot {
+  dev: bigint;
+  ino: bigint;
+  /** `a helper container` or `container <name>`: for the reason a run prints. */
+  by: string;
+}
+
+function cgroupNames(proc: string, pid: number, id: string): boolean {
+  try {
+    return readFileSync(`${proc}/${pid}/cgroup`, 'utf8').includes(id);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The engine's view of a volume without starting a helper: a running
+ * container that mounts it, looked at through `/proc/<pid>/root`, which is
+ * that container's own mount namespace. The process must be the container's
+ * (its cgroup names the container's full id, before and after the look, so a
+ * pid of another pid namespace or a reused pid never counts), and no component
+ * of the path may be a symlink (an absolute one would resolve on this host).
+ * Undefined when no such container proves anything: the caller asks a helper.
+ */
+export function seenByRunningContainer(volume: Pick<VolumeModel, 'kind' | 'name' | 'hostPath'>, containers: ContainerState[], proc = '/proc'): SeenRoot | undefined {
+  for (const c of containers) {
+    const pid = c.State.Pid ?? 0;
+    if (!c.State.Running || pid <= 0 || !/^[0-9a-f]{64}$/.test(c.Id)) continue;
+    const mount = c.Mounts.find((m) => (volume.kind === 'bind' ? m.Type === 'bind' && m.Source === volume.hostPath : m.Type === 'volume' && m.Name === volume.name));
+    if (mount === undefined || !cgroupNames(proc, pid, c.Id)) continue;
+    let path = `${proc}/${pid}/root`;
+    let linked = false;
+    try {
+      for (const part of mount.Destination.split('/').filter((p) => p !== '' && p !== '.')) {
+        if (part === '..') throw new Error('a mount destination with ..');
+        path = `${path}/${part}`;
+        if (lstatSync(path).isSymbolicLink()) linked = true;
+      }
+      const st = statSync(path, { bigint: true });
+      if (linked || !st.isDirectory() || !cgroupNames(proc, pid, c.Id)) continue;
+      return { dev: st.dev, ino: st.ino, by: `container ${c.Name.replace(/^\//, '')}` };
+    } catch {
+      continue;
+    }
+  }
+  return undefined;
+}
+
 let gnuTar: boolean | undefined;
 
 /** GNU tar keeps owners, xattrs, ACLs and holes; the local path needs it (busybox tar does not). */
@@ -76,7 +125,7 @@ export function gnuTarAvailable(): boolean {
  * `local`), the engine on this machine, root here, GNU tar, and the very
  * directory the engine mounts (`seen` is what a helper saw of the volume root).
  */
-export function decideLocal(via: Via, volume: VolumeModel, state: VolumeState | undefined, seen: { dev: bigint; ino: bigint } | undefined): LocalDecision {
+export function decideLocal(via: Via, volume: VolumeModel, state: VolumeState | undefined, seen: { dev: bigint; ino: bigint; by?: string } | undefined): LocalDecision {
   const no = (reason: string): LocalDecision => ({ volume: volume.key, path: undefined, reason });
   if (via === 'archive') return no('the archive endpoint, as --via archive asks');
   if (!engineIsLocal()) return no('the archive endpoint: the engine is not on this machine');
@@ -86,7 +135,12 @@ export function decideLocal(via: Via, volume: VolumeModel, state: VolumeState | 
   if (path === undefined) return no(`the archive endpoint: the engine keeps volume ${volume.name} where this machine cannot see it (driver ${volume.driver}${volume.kind === 'nfs' ? ', NFS' : ''})`);
   const mismatch = sameDirectory(path, seen);
   if (mismatch !== undefined) return no(`the archive endpoint: ${mismatch}`);
-  return { volume: volume.key, path, reason: `the local path: ${path} is the directory the engine mounts (same device and inode)` };
+  return { volume: volume.key, path, reason: `the local path: ${path} is the directory the engine mounts (same device and inode${seen?.by === undefined ? '' : ` as ${seen.by} sees it`})` };
+}
+
+/** Whether a proof is worth trying at all: the conditions of the local path that need no look at the volume. */
+export function localPathConceivable(via: Via): boolean {
+  return via !== 'archive' && engineIsLocal() && canActAsRoot() && gnuTarAvailable();
 }
 
 /** Whether this process may read and write every file there: the local path copies as root. */

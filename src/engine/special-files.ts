@@ -1,5 +1,5 @@
 import { docker, type HelperMount } from './docker.js';
-import type { Command } from './command.js';
+import { command, type Command } from './command.js';
 
 /**
  * Entries of a volume that the engine's archive endpoint cannot carry back:
@@ -52,6 +52,15 @@ fi
 export function specialFilesScan(image: string, mount: HelperMount, labels: Record<string, string>, links = false): Command {
   const cmd = docker.runHelperScript(image, [{ ...mount, readOnly: true }], SPECIAL_FILES_SCRIPT, [mount.target, ...(links ? ['links'] : [])], labels);
   return { ...cmd, mutates: false, purpose: `look for sockets and device files in ${mount.source}` };
+}
+
+/**
+ * The same scan on this machine, of a directory the local path proved to be
+ * the volume's (GNU find, stat and od do what busybox's do): no helper to
+ * create and remove before the writers stop.
+ */
+export function hostSpecialFilesScan(directory: string, links = false): Command {
+  return command('sh', ['-c', SPECIAL_FILES_SCRIPT, 'sh', directory, ...(links ? ['links'] : [])], `look for sockets and device files in ${directory}`, false);
 }
 
 /** Parses the script's output; throws on anything else. */

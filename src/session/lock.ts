@@ -231,6 +231,12 @@ export class EngineLock {
   private heartbeat: NodeJS.Timeout | undefined;
   private warned = false;
   private released = false;
+  /** Every entry this run wrote or inherited, in order: what the journal holds, unless a child process wrote too. */
+  private readonly written: JournalEntry[] = [];
+  /** `started` entries not written yet: written with the next entry, or never when the lock goes right after. */
+  private pending: JournalEntry[] = [];
+  /** Set once a child process (a runbook step) may write into this journal: then only reading it tells what is open. */
+  private shared = false;
 
   /** The engine the lock lives on: its journal, heartbeat and release go there, even from a signal handler. */
   private readonly engine: EngineEndpoint = currentEngine();
@@ -311,6 +317,7 @@ export class EngineLock {
 
   /** Environment for child processes (runbook steps) that must work under this lock. */
   childEnvironment(): Record<string, string> {
+    this.shared = true;
     return { [LOCK_ENV]: this.runId };
   }
 
@@ -319,7 +326,17 @@ export class EngineLock {
    * the write must not keep a writer from being started again, so a failure only warns.
    */
   async note(entry: JournalEntry): Promise<void> {
-    await this.write([entry]);
+    // A container started again closes its `stopped` entry. Should this run die before that
+    // reaches the journal, the next run starts an already running container: a no-op. So it
+    // waits for the next write, and costs nothing when the lock is removed right after.
+    if (entry.kind === 'started' && !this.shared) {
+      this.pending.push(entry);
+      this.written.push(entry);
+      return;
+    }
+    const entries = [...this.pending, entry];
+    this.pending = [];
+    await this.write(entries);
   }
 
   /** The same, from a signal handler that cannot wait for promises. */
@@ -336,6 +353,7 @@ export class EngineLock {
 
   private async write(entries: JournalEntry[]): Promise<void> {
     if (entries.length === 0) return;
+    this.written.push(...entries.filter((e) => !this.written.includes(e)));
     const archive = journalArchive(entries.map((e) => ({ name: journalFileName(e, ++this.counter), mtime: Date.now() / 1000 })));
     const result = await this.runner.run(docker.archiveWrite(this.name, '/'), { allowFailure: true, input: archive, engine: this.engine });
     if (result.code !== 0) this.warn(result.stderr.trim());
@@ -372,7 +390,8 @@ export class EngineLock {
     if (this.released || this.joined) return;
     this.released = true;
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
-    const left = await this.open().catch(() => undefined);
+    // Only this run wrote the journal: what it remembers is what the journal holds, no need to read it back.
+    const left = this.shared ? await this.open().catch(() => undefined) : leftoversOf('this run', [], this.written);
     if (left !== undefined && hasWork({ ...left, runs: [] })) {
       await this.note({ kind: 'released' });
       return;

@@ -126,12 +126,20 @@ describe('a tar backup that fails because no helper image is on the engine', () 
 
   it('exits 1 naming the missing helper image, without ever stopping the writer', async () => {
     const before = await containerState(writer);
-    const r = await other.cli('backup', ['--to', other.to], { env: { STOWAGE_HELPER_IMAGE: '' } });
+    // Through the engine: the local path, proven through the running writer itself, needs no helper at all.
+    const r = await other.cli('backup', ['--to', other.to, '--via', 'archive'], { env: { STOWAGE_HELPER_IMAGE: '' } });
     expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toMatch(/helper image/);
     const after = await containerState(writer);
     expect(after.running).toBe(true);
     expect(after.startedAt).toBe(before.startedAt);
     expect(other.sets()).toEqual([]);
+  });
+
+  it('is no failure on the local path: the running writer proves the directory, and the host reads it', async () => {
+    const r = await other.cli('backup', ['--to', other.to, '--via', 'local', '--json'], { env: { STOWAGE_HELPER_IMAGE: '' } });
+    expect(r.code, show(r)).toBe(0);
+    expect(parseJsonDocument<{ via: Array<{ reason: string }> }>(r.stdout).via[0]?.reason).toMatch(/as container .*-app sees it/);
+    expect((await containerState(writer)).running).toBe(true);
   });
 });
