@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { CheckFailed, UsageError } from '../config/errors.js';
 import { CommandFailed, startStreaming, type Command, type CommandResult, type Runner, type StreamingProcess } from '../engine/command.js';
 import { classifyFailure, MANIFEST_FILE, parseLock, parseSnapshots, restic, TAG, type ResticLock, type ResticSnapshot } from '../engine/restic.js';
@@ -78,7 +79,8 @@ export class Repository {
    */
   async open(project: string, options: OpenOptions = {}): Promise<RepositorySet[]> {
     const listing = this.runner.run(restic.snapshots(this.destination, [TAG.stowage, TAG.project(project)]), { allowFailure: true });
-    const locks = options.clearStaleLocks === true ? this.runner.run(restic.listLocks(this.destination), { allowFailure: true }) : undefined;
+    // Each restic run derives the key first (half a second by design): a local repository without locks needs none.
+    const locks = options.clearStaleLocks === true && !lockFreeOnDisk(this.destination.repository) ? this.runner.run(restic.listLocks(this.destination), { allowFailure: true }) : undefined;
     let first = await listing;
     await locks?.catch(() => undefined);
     if (first.code !== 0 && classifyFailure(first.stderr) === 'no-repository' && options.init === true) {
@@ -191,6 +193,21 @@ export class Repository {
   private passwordSource(): string {
     const p = this.destination.password;
     return p.from === 'RESTIC_PASSWORD' ? 'from RESTIC_PASSWORD' : `from ${p.from} ${p.file}`;
+  }
+}
+
+/**
+ * Whether `repository` is a local repository whose locks directory is
+ * readable here and empty: then there is no stale lock to look for. Anything
+ * else (another backend, an unreadable directory) is looked at through restic.
+ */
+export function lockFreeOnDisk(repository: string): boolean {
+  const path = repository.startsWith('local:') ? repository.slice('local:'.length) : repository;
+  if (!isAbsolute(path)) return false;
+  try {
+    return readdirSync(join(path, 'locks')).length === 0;
+  } catch {
+    return false;
   }
 }
 

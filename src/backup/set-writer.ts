@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import type { Model, VolumeModel } from '../config/model.js';
 import { CommandFailed, startStreaming, type Command, type StreamingProcess } from '../engine/command.js';
 import { feedProcess, writeArtifact, writeArtifactFromProcess, type ByteCounter, type Compression } from '../engine/pipeline.js';
-import { backupErrors, backupSummary, MANIFEST_FILE, restic, TAG, type BackupSummary, type BackupTags } from '../engine/restic.js';
+import { backupErrors, backupSummary, MANIFEST_FILE, restic, TAG, type BackupSummary, type BackupTags, type ResticSnapshot } from '../engine/restic.js';
 import type { Chunks } from '../engine/tar-format.js';
 import { fsyncPath } from '../util/durable-file.js';
 import { utcStamp } from '../util/timestamps.js';
@@ -161,6 +161,12 @@ export class RepositorySetWriter implements SetWriter {
   readonly takesDirectories = true;
   readonly expected = new Map<string, number>();
   private readonly made: string[] = [];
+  /**
+   * The set's snapshots as listed after the newest one was stored: started at
+   * once, so that the listing (a restic run: key derivation, index) runs while
+   * the writers start again, and commit finds it done.
+   */
+  private listing: Promise<ResticSnapshot[]> | undefined;
 
   private constructor(
     private readonly repo: Repository,
@@ -221,7 +227,7 @@ export class RepositorySetWriter implements SetWriter {
     }
     const summary = backupSummary(fed.stdout);
     if (summary === undefined) throw new Error(`${cmd.purpose}: restic printed no summary; is restic 0.14 or later installed?`);
-    this.made.push(summary.snapshot_id);
+    this.stored(summary.snapshot_id);
     return { bytes: fed.bytes, sha256: fed.sha256, summary };
   }
 
@@ -263,7 +269,7 @@ export class RepositorySetWriter implements SetWriter {
     } else if (result.code !== 0) throw this.repo.explain(new CommandFailed(cmd, result));
     const summary = backupSummary(result.stdout);
     if (summary === undefined) throw new Error(`${cmd.purpose}: restic printed no summary; is restic 0.14 or later installed?`);
-    this.made.push(summary.snapshot_id);
+    this.stored(summary.snapshot_id);
     return { file: volume.key, bytes: summary.total_bytes_processed, sha256: '', format: 'tree', encrypted: false, snapshot: summary.snapshot_id, added: summary.data_added, unchanged: summary.files_unmodified, tree: index };
   }
 
@@ -271,8 +277,17 @@ export class RepositorySetWriter implements SetWriter {
    * Resolves the snapshots' full ids (and a tree's root tree, its sha256)
    * from the repository, then stores the manifest as the set's last snapshot.
    */
+  private stored(shortId: string): void {
+    this.made.push(shortId);
+    this.listing = this.listSet();
+    this.listing.catch(() => undefined);
+  }
+
   async commit(manifest: Manifest): Promise<Manifest> {
-    const set = groupSets(await this.listSet()).find((s) => s.id === this.id);
+    // The listing started after the newest snapshot: it holds them all unless two volumes finished at once.
+    let listed = this.listing === undefined ? undefined : await this.listing.catch(() => undefined);
+    if (listed === undefined || !this.made.every((short) => listed?.some((s) => s.id.startsWith(short)) === true)) listed = await this.listSet();
+    const set = groupSets(listed).find((s) => s.id === this.id);
     const artifacts = manifest.artifacts.map((a) => {
       const snapshot = set?.volumes.get(a.volume);
       // A copied snapshot names the one it was copied from as its original.
@@ -291,7 +306,7 @@ export class RepositorySetWriter implements SetWriter {
     return stored;
   }
 
-  private async listSet(): Promise<Awaited<ReturnType<Repository['snapshots']>>> {
+  private async listSet(): Promise<ResticSnapshot[]> {
     return this.repo.snapshots(this.owner.project, [TAG.set(this.id)]);
   }
 

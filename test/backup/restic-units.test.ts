@@ -2,14 +2,14 @@
 // password's way to restic, the commands as argument arrays, restic's output
 // read and classified, sets grouped from snapshots, retention per volume, and
 // the repair that makes `restic dump` of a directory snapshot an exact tar.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/config/errors.js';
 import { maskRepository, parseDestination, resticEnvironment, type RepositoryDestination } from '../../src/backup/destination.js';
-import { groupSets } from '../../src/backup/repository.js';
+import { groupSets, lockFreeOnDisk } from '../../src/backup/repository.js';
 import { keptRepositorySets } from '../../src/backup/retention.js';
 import { pickSet } from '../../src/backup/set-reader.js';
 import { withShadows } from '../../src/backup/set-writer.js';
@@ -268,5 +268,26 @@ describe('the exact tar of a directory snapshot', () => {
   it('indexes hard link groups and the symlink targets restic cannot keep from find\'s output', () => {
     const out = ['h2049:17', './a', 'h2049:17', './sub/b', 'h2049:99', './alone', 'l./ok', 'x', 'l./caf\xe9-out', '../caf\xe9', ''].join('\0');
     expect(parseTreeIndex(out, { uid: 0, gid: 0, mode: 0o755, mtime: 1 })).toEqual({ root: { uid: 0, gid: 0, mode: 0o755, mtime: 1 }, links: [['a', 'sub/b']], targets: [['caf\xe9-out', '../caf\xe9']] });
+  });
+});
+
+describe('looking for stale locks without a restic run', () => {
+  const root = mkdtempSync(join(tmpdir(), 'stowage-locks-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('needs none for a local repository whose locks directory is empty', () => {
+    mkdirSync(join(root, 'empty/locks'), { recursive: true });
+    expect(lockFreeOnDisk(join(root, 'empty'))).toBe(true);
+    expect(lockFreeOnDisk(`local:${join(root, 'empty')}`)).toBe(true);
+  });
+
+  it('asks restic when a lock file is there, the directory cannot be read, or the repository is not a local path', () => {
+    mkdirSync(join(root, 'locked/locks'), { recursive: true });
+    writeFileSync(join(root, 'locked/locks', 'a'.repeat(64)), '');
+    expect(lockFreeOnDisk(join(root, 'locked'))).toBe(false);
+    expect(lockFreeOnDisk(join(root, 'missing'))).toBe(false);
+    expect(lockFreeOnDisk('relative/repo')).toBe(false);
+    expect(lockFreeOnDisk('sftp:backup@host:/srv/restic')).toBe(false);
+    expect(lockFreeOnDisk('rest:http://127.0.0.1:8000/pim')).toBe(false);
   });
 });
