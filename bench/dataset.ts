@@ -149,7 +149,7 @@ const STACK_TEXT = `${STACK.join('\n')}\n`;
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** Users and client addresses shared by every file of one data set. */
-class Population {
+export class Population {
   readonly users: string[];
   readonly ips: string[];
 
@@ -224,7 +224,7 @@ export class LogText {
   }
 
   /** A small text document of n bytes: a mail message, a JSON record or a note. */
-  document(n: number, kind: 'mail' | 'json' | 'note'): Buffer {
+  document(n: number, kind: DocumentKind): Buffer {
     const r = this.rng;
     const users = this.people.users;
     let head: string;
@@ -244,6 +244,12 @@ export class LogText {
 }
 
 export type FileKind = 'log' | 'doc' | 'bin';
+export type DocumentKind = 'mail' | 'json' | 'note';
+
+/** What kind of text document a small text file of the data set holds, from its name. */
+export function documentKind(path: string): DocumentKind {
+  return path.endsWith('.eml') ? 'mail' : path.endsWith('.json') ? 'json' : 'note';
+}
 
 export interface FileJob {
   index: number;
@@ -346,7 +352,7 @@ export function writeFiles(root: string, seed: number, jobs: FileJob[]): number 
     if (job.kind === 'bin') content = new RandomBytes(seed, `f${job.index}`).take(job.size);
     else {
       const text = new LogText(fileSeed, people, (job.mtime - (job.kind === 'log' ? 86400 : 60)) * 1000);
-      content = job.kind === 'log' ? text.take(job.size) : text.document(job.size, job.path.endsWith('.eml') ? 'mail' : job.path.endsWith('.json') ? 'json' : 'note');
+      content = job.kind === 'log' ? text.take(job.size) : text.document(job.size, documentKind(job.path));
     }
     const full = join(root, job.path);
     const fd = openSync(full, 'w', 0o640);

@@ -402,7 +402,7 @@ async function enginePhases(opts: Options, resources: Resources, log: (line: str
     }
   }
 
-  // Into a restic repository, against restic's own runs (bench/repository.ts). It rewrites 1% of the files six times,
+  // Into a restic repository, against restic's own runs (bench/repository.ts). It changes 1% of the files six times,
   // so it comes after every other backup of the source; the restores of the other methods compare with the source as it was.
   let repository: RepositoryBench | undefined;
   let repositoryDigest: TreeDigest | undefined;
@@ -411,7 +411,7 @@ async function enginePhases(opts: Options, resources: Resources, log: (line: str
     writeFileSync(passwordFile, `${RESTIC_PASSWORD}\n`, { mode: 0o600 });
     const bench = newRepositoryBench(ctx, passwordFile);
     try {
-      await repositoryBackups(ctx, bench, opts.seed, log);
+      await repositoryBackups(ctx, bench, { bytes, seed: opts.seed }, log);
       repositoryDigest = await digestVolume(SOURCE_VOLUME);
       repository = bench;
     } catch (err) {

@@ -1,7 +1,7 @@
-import { randomFillSync } from 'node:crypto';
-import { closeSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import { Rng } from './dataset.js';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { planDataset, Population, Rng, type DatasetSpec } from './dataset.js';
+import { applyGrowthRound, planGrowthRound } from './growth.js';
 import { must, timed, type Timing } from './measure.js';
 import { checkVia, directoryBytes, RESTIC_PASSWORD, RESTORE_FROM_DEV, stowageScript, type BenchContext, type OpResult } from './methods.js';
 import { PROJECT } from './resources.js';
@@ -12,8 +12,10 @@ import { PROJECT } from './resources.js';
  * - the first backup into a new local repository, stowage's backup.mjs against
  *   `restic backup` (the repositories are created untimed);
  * - the second backup with nothing changed, the same way;
- * - seven backups with 1% of the files rewritten between each: how much the
- *   repository grows over its size after the first;
+ * - seven backups with 1% of the files changed between each, each as files of
+ *   its kind change (bench/growth.ts): how much the repository grows over its
+ *   size after the first, beside restic's own repository backed up after the
+ *   same changes;
  * - restores from the repository into a fresh volume run with the others in
  *   main.ts (method `repository`), against the docs' tar xzf.
  * stowage reads the volume on the local path here, as restic reads it: both
@@ -22,15 +24,28 @@ import { PROJECT } from './resources.js';
 
 /** The path stowage's repository backups and restores take: the one restic's own runs are comparable with. */
 const VIA = 'local';
-/** Backups after the first with 1% of the files rewritten before each: seven in all. */
+/** Backups after the first with 1% of the files changed before each: seven in all. */
 export const GROWTH_BACKUPS = 6;
+
+/** How the repository grew over seven backups with 1% of the files changed between each. */
+export interface RepositoryGrowth {
+  afterFirstBytes: number;
+  afterSeventhBytes: number;
+  ratio: number;
+  /** restic's own repository, backed up from the same directory after the same changes: the reference. */
+  restic: { afterFirstBytes: number; afterSeventhBytes: number; ratio: number };
+  filesChangedPerRound: number;
+  bytesChangedPerRound: number[];
+  /** Per round: small files replaced whole, large logs appended to, large blobs with a region rewritten. */
+  changesPerRound: Array<{ replaced: number; appended: number; regions: number }>;
+}
 
 export interface RepositoryBench {
   first: { stowage: OpResult | null; resticSeconds: number | null };
   second: { stowage: OpResult | null; resticSeconds: number | null };
-  /** The backups after 1% of the files were rewritten each time. */
+  /** The backups after 1% of the files were changed each time. */
   growthRuns: OpResult[];
-  growth: { afterFirstBytes: number; afterSeventhBytes: number; ratio: number; filesChangedPerRound: number; bytesChangedPerRound: number[] } | null;
+  growth: RepositoryGrowth | null;
   /** The repository stowage's restores read from (`--to`), and its password file. */
   repository: string;
   passwordFile: string;
@@ -45,49 +60,18 @@ async function resticTimed(ctx: BenchContext, repo: string, args: string[]): Pro
   return (await timed(() => must('restic', ['--repo', repo, ...args], { env }))).timing;
 }
 
+/** The regular files under root, as paths relative to it, sorted: the list a round's seeded choice indexes. */
 function files(root: string): string[] {
   const out: string[] = [];
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) out.push(p);
+      else if (e.isFile()) out.push(relative(root, p));
     }
   };
   walk(root);
   return out.sort();
-}
-
-/** Which of `total` files one growth round rewrites: 1% of them (at least one), distinct, the same for the same seed's generator. */
-export function chooseRewrites(total: number, rng: Rng): number[] {
-  if (total <= 0) throw new Error('the volume holds no files to rewrite: the data set was not generated');
-  const count = Math.max(1, Math.round(total / 100));
-  const chosen = new Set<number>();
-  while (chosen.size < count) chosen.add(rng.int(total));
-  return [...chosen].sort((a, b) => a - b);
-}
-
-/** Rewrites 1% of the files (a seeded choice) with new random bytes of the same size: the worst case for deduplication. */
-function changeOnePercent(mountpoint: string, rng: Rng): { files: number; bytes: number } {
-  const all = files(mountpoint);
-  const chosen = chooseRewrites(all.length, rng);
-  let bytes = 0;
-  for (const index of chosen) {
-    const path = all[index] as string;
-    const size = statSync(path).size;
-    const fd = openSync(path, 'r+');
-    try {
-      const block = Buffer.alloc(Math.min(size, 1 << 20));
-      for (let at = 0; at < size; at += block.length) {
-        randomFillSync(block);
-        writeSync(fd, block, 0, Math.min(block.length, size - at), at);
-      }
-    } finally {
-      closeSync(fd);
-    }
-    bytes += size;
-  }
-  return { files: chosen.length, bytes };
 }
 
 /** Where the repository phase's repository goes, before anything is measured. */
@@ -97,10 +81,10 @@ export function newRepositoryBench(ctx: BenchContext, passwordFile: string): Rep
 
 /**
  * The repository phase's backups, filling `bench` as they go (a failure keeps
- * what was measured). It rewrites files of the source volume, so it runs after
- * every other backup of it.
+ * what was measured). It changes files of the source volume (`dataset`, as
+ * generated), so it runs after every other backup of it.
  */
-export async function repositoryBackups(ctx: BenchContext, bench: RepositoryBench, seed: number, log: (line: string) => void): Promise<void> {
+export async function repositoryBackups(ctx: BenchContext, bench: RepositoryBench, dataset: DatasetSpec, log: (line: string) => void): Promise<void> {
   if (ctx.mountpoint === undefined) throw new Error('the repository benchmark reads the volume on the host: its Mountpoint must be readable here (local engine, run as root)');
   const own = join(ctx.work, 'restic-own');
   const ours = bench.repository.replace(/^restic:/, '');
@@ -120,6 +104,7 @@ export async function repositoryBackups(ctx: BenchContext, bench: RepositoryBenc
   log('repository: restic, first backup');
   bench.first.resticSeconds = (await resticTimed(ctx, own, resticArgs)).seconds;
   log(`  ${bench.first.resticSeconds.toFixed(2)} s`);
+  const resticAfterFirst = directoryBytes(own);
   log(`repository: stowage backup.mjs --to restic:... --via ${VIA}, first backup`);
   bench.first.stowage = await stowage(1);
   log(`  ${bench.first.stowage.timing.seconds.toFixed(2)} s`);
@@ -132,22 +117,44 @@ export async function repositoryBackups(ctx: BenchContext, bench: RepositoryBenc
   bench.second.resticSeconds = (await resticTimed(ctx, own, resticArgs)).seconds;
   log(`  ${bench.second.resticSeconds.toFixed(2)} s`);
 
-  // Seven backups in all (the first two above count as one: nothing changed in between).
-  const rng = new Rng(seed + 7);
+  // Seven backups in all (the first two above count as one: nothing changed in between). After each
+  // round of changes restic backs up the same directory into its own repository: how much a repository
+  // grows under these changes when restic alone writes it, the reference for stowage's.
+  const plan = planDataset(dataset);
+  const people = new Population(dataset.seed);
+  const rng = new Rng(dataset.seed + 7);
   const changed: number[] = [];
+  const kinds: RepositoryGrowth['changesPerRound'] = [];
   let filesChanged = 0;
   for (let k = 1; k <= GROWTH_BACKUPS; k++) {
-    const change = changeOnePercent(ctx.mountpoint, rng);
+    const change = applyGrowthRound(ctx.mountpoint, planGrowthRound(files(ctx.mountpoint), plan, rng), people, k);
     filesChanged = change.files;
     changed.push(change.bytes);
-    log(`repository: ${change.files} files (${(change.bytes / 1e6).toFixed(1)} MB) rewritten, backup ${k + 1} of ${GROWTH_BACKUPS + 1}`);
+    kinds.push({ replaced: change.replaced, appended: change.appended, regions: change.regions });
+    log(
+      `repository: ${change.files} files changed (${change.replaced} replaced, ${change.appended} logs appended to, ${change.regions} blob regions rewritten; ` +
+        `${(change.bytes / 1e6).toFixed(1)} MB written), backup ${k + 1} of ${GROWTH_BACKUPS + 1}`,
+    );
     const r = await stowage(k + 2);
     bench.growthRuns.push(r);
     log(`  ${r.timing.seconds.toFixed(2)} s, ${String(r.detail?.['added'] ?? '?')} bytes added`);
+    const before = directoryBytes(own);
+    const seconds = (await resticTimed(ctx, own, resticArgs)).seconds;
+    log(`  restic's own: ${seconds.toFixed(2)} s, ${directoryBytes(own) - before} bytes added`);
   }
   const afterSeventh = directoryBytes(ours);
-  bench.growth = { afterFirstBytes: afterFirst, afterSeventhBytes: afterSeventh, ratio: afterSeventh / afterFirst, filesChangedPerRound: filesChanged, bytesChangedPerRound: changed };
+  const resticAfterSeventh = directoryBytes(own);
+  bench.growth = {
+    afterFirstBytes: afterFirst,
+    afterSeventhBytes: afterSeventh,
+    ratio: afterSeventh / afterFirst,
+    restic: { afterFirstBytes: resticAfterFirst, afterSeventhBytes: resticAfterSeventh, ratio: resticAfterSeventh / resticAfterFirst },
+    filesChangedPerRound: filesChanged,
+    bytesChangedPerRound: changed,
+    changesPerRound: kinds,
+  };
   log(`  repository ${(afterFirst / 1e6).toFixed(1)} MB after the first backup, ${(afterSeventh / 1e6).toFixed(1)} MB after the seventh (${bench.growth.ratio.toFixed(3)}x)`);
+  log(`  restic's own ${(resticAfterFirst / 1e6).toFixed(1)} MB after the first backup, ${(resticAfterSeventh / 1e6).toFixed(1)} MB after the seventh (${bench.growth.restic.ratio.toFixed(3)}x)`);
 }
 
 /** A restore from the repository's newest set into the fresh volume of environment `env`. */
