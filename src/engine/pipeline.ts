@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
-import { close, closeSync, createReadStream, createWriteStream, fsync, openSync, readFileSync, type BigIntStats } from 'node:fs';
+import { close, closeSync, createReadStream, createWriteStream, fdatasync, fsync, openSync, readFileSync, type BigIntStats, type WriteStream } from 'node:fs';
 import { promisify } from 'node:util';
 import { open as openFile, rm } from 'node:fs/promises';
 
@@ -12,6 +12,7 @@ import { open as openFile, rm } from 'node:fs/promises';
  */
 
 const fsyncFd = promisify(fsync);
+const fdatasyncFd = promisify(fdatasync);
 const closeFd = promisify(close);
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -162,27 +163,75 @@ export async function writeArtifact(source: Chunks, steps: Command[], path: stri
   const counter = new Meter(undefined, onSourceBytes);
   const stored = new Meter(hash, undefined);
   const upstream = asReadable(source);
-  // autoClose off: the descriptor must stay open for fsync. (A FileHandle stream would make close() wait forever.)
-  const sink = createWriteStream(path, { flags: 'wx', mode: 0o600, autoClose: false, highWaterMark: 1 << 20 });
-  let fd: number | undefined;
-  sink.once('open', (opened: number) => {
-    fd = opened;
-  });
+  const file = new ArtifactFile(path);
   const { output, settled, processes } = chain(upstream.pipe(counter), steps);
   upstream.on('error', (err) => counter.destroy(err));
   try {
-    await Promise.all([...settled, pipeline(output, stored, sink)]);
-    if (fd === undefined) throw new Error(`${path} was not opened`);
-    await fsyncFd(fd);
-    await closeFd(fd);
-    fd = undefined;
+    await Promise.all([...settled, pipeline(output, stored, file.stream)]);
+    await file.finish();
     return { bytes: stored.bytes, sha256: hash.digest('hex'), sourceBytes: counter.bytes };
   } catch (err) {
     for (const p of processes) p.child.kill('SIGKILL');
-    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
-    // Never remove a file this call did not create (wx failed because it exists).
-    if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) await rm(path, { force: true });
+    await file.abandon(err);
     throw err;
+  }
+}
+
+/** Bytes written between two background flushes of an artifact file. */
+const FLUSH_EVERY = 32 * 1024 * 1024;
+
+/**
+ * An artifact file being written: new (mode 0600, never overwriting), flushed
+ * to disk in the background as it grows, so that the fsync at the end waits
+ * for the last stretch only. Compression leaves the disk idle; without this
+ * the whole artifact would be written back at the end, while the writers start
+ * again and queue their own small writes behind it.
+ */
+class ArtifactFile {
+  readonly stream: WriteStream;
+  private fd: number | undefined;
+  private flushedUpTo = 0;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly watch: NodeJS.Timeout;
+
+  constructor(private readonly path: string) {
+    // autoClose off: the descriptor must stay open for fsync. (A FileHandle stream would make close() wait forever.)
+    this.stream = createWriteStream(path, { flags: 'wx', mode: 0o600, autoClose: false, highWaterMark: 1 << 20 });
+    this.stream.once('open', (opened: number) => {
+      this.fd = opened;
+    });
+    this.watch = setInterval(() => this.flushIfGrown(), 50);
+    this.watch.unref();
+  }
+
+  private flushIfGrown(): void {
+    const fd = this.fd;
+    const written = this.stream.bytesWritten;
+    if (fd === undefined || written - this.flushedUpTo < FLUSH_EVERY) return;
+    this.flushedUpTo = written;
+    // One at a time; a failure here shows again in the final fsync, which decides.
+    this.flushing = this.flushing.then(() => fdatasyncFd(fd)).catch(() => undefined);
+  }
+
+  /** Waits for the background flush, fsyncs and closes: the artifact is on disk. */
+  async finish(): Promise<void> {
+    clearInterval(this.watch);
+    const fd = this.fd;
+    if (fd === undefined) throw new Error(`${this.path} was not opened`);
+    await this.flushing;
+    await fsyncFd(fd);
+    this.fd = undefined;
+    await closeFd(fd);
+  }
+
+  /** Closes and removes the partial file (never a file this call did not create: wx failed because it exists). */
+  async abandon(err: unknown): Promise<void> {
+    clearInterval(this.watch);
+    await this.flushing;
+    const fd = this.fd;
+    this.fd = undefined;
+    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
+    if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) await rm(this.path, { force: true });
   }
 }
 
@@ -205,23 +254,15 @@ export async function writeArtifactFromProcess(producer: StreamingProcess, steps
   if (headOut === null) throw new Error(`${first.purpose}: no output pipe`);
   const hash = createHash('sha256');
   const stored = new Meter(hash, onStoredBytes);
-  const sink = createWriteStream(path, { flags: 'wx', mode: 0o600, autoClose: false, highWaterMark: 1 << 20 });
-  let fd: number | undefined;
-  sink.once('open', (opened: number) => {
-    fd = opened;
-  });
+  const file = new ArtifactFile(path);
   const { output, settled, processes } = chain(headOut, rest);
   try {
-    await settlePipeline([producer.done, head.done, ...settled, pipeline(output, stored, sink)], [producer, head, ...processes]);
-    if (fd === undefined) throw new Error(`${path} was not opened`);
-    await fsyncFd(fd);
-    await closeFd(fd);
-    fd = undefined;
+    await settlePipeline([producer.done, head.done, ...settled, pipeline(output, stored, file.stream)], [producer, head, ...processes]);
+    await file.finish();
     return { bytes: stored.bytes, sha256: hash.digest('hex'), sourceBytes: 0 };
   } catch (err) {
     for (const p of [producer, head, ...processes]) p.child.kill('SIGKILL');
-    if (fd !== undefined) await closeFd(fd).catch(() => undefined);
-    if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) await rm(path, { force: true });
+    await file.abandon(err);
     throw err;
   }
 }
