@@ -148,11 +148,26 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
 
   const inspected = inspectVolumes(runner, volumes.filter((v) => v.kind !== 'bind').map((v) => v.name));
   inspected.catch(() => undefined);
-  const states = new Map((await inspected).map((v) => [v.Name, v]));
+  // The lock is taken while the engine is asked about the volumes (and while the repository opens, below).
+  const sessionOpening = runner.dryRun ? undefined : EngineSession.open(runner, model, 'backup', log);
+  // Handled below: a busy lock must not crash the process as an unhandled rejection meanwhile.
+  sessionOpening?.catch(() => undefined);
+  const letGo = async (): Promise<void> => (await sessionOpening?.catch(() => undefined))?.close();
+  const states = new Map(
+    (
+      await inspected.catch(async (err: unknown) => {
+        await letGo();
+        throw err;
+      })
+    ).map((v) => [v.Name, v]),
+  );
   const existing = new Set(states.keys());
   for (const v of volumes) {
     const missing = v.kind === 'bind' ? engineIsLocal() && !existsSync(v.hostPath ?? '') : !existing.has(v.name);
-    if (missing) throw new Error(`volume ${v.key} (${v.kind === 'bind' ? v.hostPath ?? '' : v.name}) does not exist on the engine; deploy the stack first, or leave it out with --volume`);
+    if (missing) {
+      await letGo();
+      throw new Error(`volume ${v.key} (${v.kind === 'bind' ? v.hostPath ?? '' : v.name}) does not exist on the engine; deploy the stack first, or leave it out with --volume`);
+    }
   }
   const usingVolumes = async (): Promise<ContainerState[]> =>
     withoutHelpers(
@@ -163,7 +178,7 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
       ),
     );
 
-  if (runner.dryRun) {
+  if (sessionOpening === undefined) {
     await opening;
     const running = await usingVolumes();
     const decisions = await decideVia(runner, model, volumes.filter((v) => !isDumpMethod(v.backup.method)), options.via ?? 'auto', states, running);
@@ -171,10 +186,9 @@ export async function backup(model: Model, options: BackupOptions): Promise<Back
     return { id: '(dry run)', path: '(dry run)', artifacts: [], stopped: [], removedIncomplete: [], durationSeconds: 0, recovered: [], via: [...decisions.values()] };
   }
 
-  // The lock is taken and the volumes are looked at while the repository opens (restic's key
-  // derivation alone takes half a second); nothing stops before all are done, and a repository
-  // that does not open (a wrong password: exit 2) lets the lock go again.
-  const sessionOpening = EngineSession.open(runner, model, 'backup', log);
+  // The volumes are looked at while the repository opens (restic's key derivation alone takes
+  // half a second); nothing stops before all are done, and a repository that does not open
+  // (a wrong password: exit 2) lets the lock go again.
   let session: EngineSession;
   try {
     session = await sessionOpening;

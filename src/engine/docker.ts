@@ -44,7 +44,8 @@ export const docker = {
   createLock(name: string, image: string, labels: Record<string, string>): Command {
     return command(
       'docker',
-      ['create', '--name', name, ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]), '--network', 'none', image, 'true'],
+      // --pull never: the image is made here (docker import); a missing one must say so at once, not try a registry.
+      ['create', '--pull', 'never', '--name', name, ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]), '--network', 'none', image, 'true'],
       `take the lock ${name}`,
     );
   },

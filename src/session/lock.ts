@@ -263,7 +263,8 @@ export class EngineLock {
     const parentRun = process.env[LOCK_ENV];
     let inherited: Leftovers | undefined;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const [existing] = await inspectContainers(runner, [name]);
+      // The first attempt just creates the lock (most runs find none); only a conflict makes us look at the holder.
+      const [existing] = attempt === 0 ? [] : await inspectContainers(runner, [name]);
       if (existing !== undefined) {
         const state = lockStateOf(existing);
         // A runbook's steps (child processes) and an operation inside another (clean-start's backup) work under the lock they are part of.
@@ -300,8 +301,11 @@ export class EngineLock {
         [OWNER.command]: options.command,
         [OWNER.since]: new Date().toISOString(),
       };
-      await ensureLockImage(runner);
-      const created = await runner.run(docker.createLock(name, LOCK_IMAGE, labels), { allowFailure: true });
+      let created = await runner.run(docker.createLock(name, LOCK_IMAGE, labels), { allowFailure: true });
+      if (created.code !== 0 && /No such image/i.test(created.stderr)) {
+        await ensureLockImage(runner);
+        created = await runner.run(docker.createLock(name, LOCK_IMAGE, labels), { allowFailure: true });
+      }
       if (created.code !== 0) {
         if (/Conflict|already in use/.test(created.stderr)) continue; // someone else was faster: look again
         throw new Error(`cannot create the lock container ${name}: ${created.stderr.trim()}`);
