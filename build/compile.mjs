@@ -12,7 +12,9 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { createRequire } from 'node:module';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FORMAT, MANIFEST, OUT_DIR, SETTINGS_FILES, sha256, sourceFiles, staleness } from './sources.mjs';
+import { FORMAT, MANIFEST, OUT_DIR, SETTINGS_FILES, schemaFiles, sha256, sourceFiles, staleness } from './sources.mjs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import standaloneCode from 'ajv/dist/standalone/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -54,6 +56,7 @@ async function compile() {
   // dist/ stale (its hash differs), never wrongly current.
   const sources = sourceFiles(root).map((path) => ({ path, bytes: readFileSync(join(root, path)) }));
   const settings = SETTINGS_FILES.map((path) => ({ path, bytes: readFileSync(join(root, path)) }));
+  const schemas = schemaFiles(root).map((path) => ({ path, bytes: readFileSync(join(root, path)) }));
   const tsconfig = settings.find((s) => s.path === 'tsconfig.json');
   if (tsconfig === undefined) throw new Error('tsconfig.json is not among the settings files');
   const tsconfigRaw = { compilerOptions: compilerOptions(tsconfig.bytes) };
@@ -92,12 +95,13 @@ async function compile() {
         writeFileSync(`${out}.map`, result.map);
       }),
     );
+    for (const { path, bytes } of schemas) writeValidator(staging, path, bytes);
     /** @type {import('./sources.mjs').Manifest} */
     const manifest = {
       format: FORMAT,
       compiler: compilerName(esbuild),
       builtAt: new Date().toISOString(),
-      inputs: Object.fromEntries([...sources, ...settings].map(({ path, bytes }) => [path, sha256(bytes)])),
+      inputs: Object.fromEntries([...sources, ...schemas, ...settings].map(({ path, bytes }) => [path, sha256(bytes)])),
     };
     writeFileSync(join(staging, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
     swapIn(staging);
@@ -106,6 +110,34 @@ async function compile() {
   }
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(`compiled ${sources.length} files from src/ into ${OUT_DIR}/ in ${seconds.toFixed(1)} s (esbuild ${esbuild.version})\n`);
+}
+
+/**
+ * The options src/config/schema.ts compiles every schema with (makeAjv); the module records
+ * them with the schema's sha256, and schema.ts uses it only when both still match.
+ */
+const AJV_OPTIONS = { allErrors: true, strict: true, verbose: true, useDefaults: false };
+
+/**
+ * Compiles schemas/<name>.json into dist/validators/<name>.cjs (ajv's standalone code): at
+ * start-up a script loads the validator instead of compiling the schema (80 ms for the stack
+ * file's alone).
+ * @param {string} staging @param {string} path @param {Buffer} bytes
+ */
+function writeValidator(staging, path, bytes) {
+  const ajv = new Ajv2020({ ...AJV_OPTIONS, code: { source: true } });
+  let code;
+  try {
+    code = standaloneCode(ajv, ajv.compile(JSON.parse(bytes.toString('utf8'))));
+  } catch (err) {
+    throw new Error(`cannot compile ${path} into a validator: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const name = posix.basename(path).replace(/\.json$/, '.cjs');
+  mkdirSync(join(staging, 'validators'), { recursive: true });
+  writeFileSync(
+    join(staging, 'validators', name),
+    `${code}\nmodule.exports.compiledFrom = ${JSON.stringify({ schemaSha256: sha256(bytes), options: AJV_OPTIONS })};\n`,
+  );
 }
 
 /** @param {unknown} err @param {string} code */

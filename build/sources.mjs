@@ -3,7 +3,7 @@
 // (build/compile.mjs) and by every script at start-up (build/entry.mjs). Plain JavaScript on
 // purpose: it runs before anything can load TypeScript, and it must stay cheap (node: modules only).
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Bumped when the layout of dist/ or of its manifest changes: an older dist/ is then stale. */
@@ -39,6 +39,20 @@ export function sourceFiles(root) {
   };
   walk('src');
   return out.sort();
+}
+
+/** @param {Buffer | string} bytes */
+/**
+ * The JSON Schemas, compiled into validators next to dist/ (dist/validators/): a schema that
+ * changed makes dist/ stale like a source does.
+ * @param {string} root @returns {string[]}
+ */
+export function schemaFiles(root) {
+  if (!existsSync(join(root, 'schemas'))) return [];
+  return readdirSync(join(root, 'schemas'))
+    .filter((n) => n.endsWith('.json'))
+    .sort()
+    .map((n) => `schemas/${n}`);
 }
 
 /** @param {Buffer | string} bytes */
@@ -90,9 +104,9 @@ export function staleness(root, compiler) {
   const recorded = parsed.inputs;
   let sources;
   try {
-    sources = sourceFiles(root);
+    sources = [...sourceFiles(root), ...schemaFiles(root)];
   } catch (err) {
-    return `src/ cannot be listed (${err instanceof Error ? err.message : String(err)})`;
+    return `src/ or schemas/ cannot be listed (${err instanceof Error ? err.message : String(err)})`;
   }
   const now = [...sources, ...SETTINGS_FILES];
   const present = new Set(now);

@@ -1,4 +1,4 @@
-import { Ajv, type SchemaObject } from 'ajv';
+import { compileSchema, type ValidateFunction } from '../config/schema.js';
 import type { Command } from '../engine/command.js';
 import { docker, type HelperMount } from '../engine/docker.js';
 
@@ -33,23 +33,13 @@ export interface SwapMarker {
   args: string[];
 }
 
-const STAGING = /^\.stowage-restore-[a-z0-9-]+$/;
-const OLD = /^\.stowage-old-[a-z0-9-]+$/;
 
-const markerSchema: SchemaObject = {
-  type: 'object',
-  required: ['format', 'mode', 'staging', 'old', 'args'],
-  additionalProperties: false,
-  properties: {
-    format: { const: 1 },
-    mode: { enum: ['all', 'paths'] },
-    staging: { type: 'string', pattern: STAGING.source },
-    old: { type: 'string', pattern: OLD.source },
-    args: { type: 'array', items: { type: 'string' }, maxItems: 10000 },
-  },
-};
-
-const validate = new Ajv({ strict: true, allErrors: false }).compile<SwapMarker>(markerSchema);
+/** schemas/swap-marker.schema.json, compiled on first use: only a restore, or a run that finds a marker, reads one. */
+let markerValidator: ValidateFunction<SwapMarker> | undefined;
+function validMarker(data: unknown): data is SwapMarker {
+  markerValidator ??= compileSchema<SwapMarker>('swap-marker.schema.json');
+  return markerValidator(data);
+}
 
 /** A path a swap may touch: relative, no `.` or `..` segments, no empty segment. */
 export function isSwapPath(p: string): boolean {
@@ -69,7 +59,7 @@ export function parseMarker(text: string, where: string): SwapMarker {
   } catch {
     throw new Error(`${where}: the swap marker is not JSON`);
   }
-  if (!validate(data)) throw new Error(`${where}: not a stowage swap marker (${validate.errors?.map((e) => `${e.instancePath} ${e.message ?? ''}`).join('; ') ?? ''})`);
+  if (!validMarker(data)) throw new Error(`${where}: not a stowage swap marker (${markerValidator?.errors?.map((e) => `${e.instancePath} ${e.message ?? ''}`).join('; ') ?? ''})`);
   if (data.mode === 'all') {
     const [owner, mode, mtime] = data.args;
     if (data.args.length !== 3 || !/^\d+:\d+$/.test(owner ?? '') || !/^[0-7]{1,4}$/.test(mode ?? '') || !/^@\d+$/.test(mtime ?? '')) throw new Error(`${where}: bad root arguments in the swap marker`);

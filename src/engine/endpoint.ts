@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineSpec } from '../config/model.js';
-import { makeAjv, type ValidateFunction } from '../config/schema.js';
+import { compileSchema, type ValidateFunction } from '../config/schema.js';
 import { tunnelSocket, tunnelUnavailable } from './ssh-tunnel.js';
 
 /**
@@ -156,23 +156,13 @@ let validators: { config: ValidateFunction<DockerConfig>; meta: ValidateFunction
 /** Compiled on first use: most runs never look at a Docker context. */
 function dockerFileValidators(): { config: ValidateFunction<DockerConfig>; meta: ValidateFunction<ContextMeta> } {
   validators ??= {
-    config: makeAjv().compile<DockerConfig>({ type: 'object', properties: { currentContext: { type: 'string' } } }),
-    meta: makeAjv().compile<ContextMeta>(META_SCHEMA),
+    config: compileSchema<DockerConfig>('docker-config.schema.json'),
+    meta: compileSchema<ContextMeta>('docker-context-meta.schema.json'),
   };
   return validators;
 }
 
-const META_SCHEMA = {
-  type: 'object',
-  required: ['Endpoints'],
-  properties: {
-    Endpoints: {
-      type: 'object',
-      required: ['docker'],
-      properties: { docker: { type: 'object', required: ['Host'], properties: { Host: { type: 'string' } } } },
-    },
-  },
-} as const;
+
 
 function readJson(path: string): unknown {
   try {

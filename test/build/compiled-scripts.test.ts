@@ -176,6 +176,16 @@ describe('a stale dist/ never runs', () => {
     expect(removed.stdout).toBe('v1 from src/commands/hello.ts\nhello ok\n');
   });
 
+  it('runs src/ when a schema changed since the build (its validator in dist/validators/ is old)', async () => {
+    project.write('schemas/thing.schema.json', '{ "type": "object" }\n');
+    expect((await project.compile()).code).toBe(0);
+    expect(readFileSync(join(project.root, 'dist/validators/thing.schema.cjs'), 'utf8')).toContain('compiledFrom');
+    project.write('schemas/thing.schema.json', '{ "type": "object", "required": ["a"] }\n');
+    const r = await project.hello({ STOWAGE_DEBUG: '1' });
+    expect(r.stderr).toBe('stowage: running src/ (schemas/thing.schema.json changed since dist/ was compiled: run npm run build)\n');
+    rmSync(join(project.root, 'schemas'), { recursive: true });
+  });
+
   it('runs src/ when the compiler settings changed (tsconfig.json)', async () => {
     expect((await project.compile()).code).toBe(0);
     const tsconfig = readFileSync(join(project.root, 'tsconfig.json'), 'utf8');
