@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { addToLinkGroup, EntryGuard, engineRefusesSymlink, type ArchiveSummary, type HeldBackEntries, type FileConsumer } from '../engine/archive.js';
 import { normalizeEntryName, walkTar, type Chunks, type TarEntry } from '../engine/tar-format.js';
+import { pushableReadable } from '../util/pushable.js';
 
 /**
  * The gate between a decoded artifact and the extraction into staging: one
@@ -65,16 +66,7 @@ function reusable(entry: TarEntry, live: string): boolean {
 }
 
 export function gate(source: Chunks, options: GateOptions): { output: Readable; result: Promise<GateResult> } {
-  const output = new Readable({ read: () => undefined });
-  let waiting: (() => void) | undefined;
-  output._read = () => {
-    const resume = waiting;
-    waiting = undefined;
-    resume?.();
-  };
-  const push = async (chunk: Buffer): Promise<void> => {
-    if (!output.push(chunk)) await new Promise<void>((resume) => (waiting = resume));
-  };
+  const { output, push } = pushableReadable();
 
   const guard = new EntryGuard();
   const summary: ArchiveSummary = { entries: 0, files: 0, bytes: 0, problems: guard.problems, root: undefined, heldBack: { names: new Set(), links: [], parents: [] }, linkGroups: new Map(), missing: [] };

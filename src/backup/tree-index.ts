@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { command, type Command } from '../engine/command.js';
 import { encodeHeader, END_OF_ARCHIVE, normalizeEntryName, walkTar, type Chunks, type TarEntry } from '../engine/tar-format.js';
 import { parseMessage, type NodeLine } from '../engine/restic.js';
+import { pushableReadable } from '../util/pushable.js';
 
 /**
  * A volume stored as a restic directory snapshot ("tree"): restic keeps every
@@ -116,16 +117,7 @@ export function nodeLines(stdout: Readable): AsyncIterator<NodeLine> {
  * targets from the index. Contents pass through untouched.
  */
 export function repairTreeDump(dump: Chunks, nodes: AsyncIterator<NodeLine>, index: TreeIndex): Readable {
-  const output = new Readable({ read: () => undefined });
-  let waiting: (() => void) | undefined;
-  output._read = () => {
-    const resume = waiting;
-    waiting = undefined;
-    resume?.();
-  };
-  const push = async (chunk: Buffer): Promise<void> => {
-    if (!output.push(chunk)) await new Promise<void>((resume) => (waiting = resume));
-  };
+  const { output, push } = pushableReadable();
   const groupOf = new Map<string, number>();
   index.links.forEach((group, k) => group.forEach((name) => groupOf.set(name, k)));
   const firstOfGroup = new Map<number, string>();

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { END_OF_ARCHIVE, contentPadding, displayName, encodeHeader, normalizeEntryName, walkTar, type Chunks, type TarEntry } from './tar-format.js';
+import { pushableReadable } from '../util/pushable.js';
 
 /**
  * Tar archives as the engine's archive endpoint writes them: entries named
@@ -315,7 +316,7 @@ function ancestorOf(name: string, path: string): boolean {
  * owners, modes, times, links and extended headers exactly as they were).
  */
 export function transformArchive(source: Chunks, options: TransformOptions): Readable {
-  const output = new Readable({ read: () => undefined });
+  const { output, push } = pushableReadable();
   const spliceNames = new Set(options.splice.map((s) => s.name));
   const originals = new Map<string, TarEntry>();
   const keep = (name: string): boolean => {
@@ -323,16 +324,6 @@ export function transformArchive(source: Chunks, options: TransformOptions): Rea
     if (options.include.length === 0) return true;
     return options.include.some((p) => under(name, p) || ancestorOf(name, p));
   };
-  let waiting: (() => void) | undefined;
-  const push = async (chunk: Buffer): Promise<void> => {
-    if (!output.push(chunk)) await new Promise<void>((resume) => (waiting = resume));
-  };
-  output._read = () => {
-    const resume = waiting;
-    waiting = undefined;
-    resume?.();
-  };
-
   const run = async (): Promise<void> => {
     let passing = false;
     // A selection that leaves out the file a kept hard link points to: the first kept name
