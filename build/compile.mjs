@@ -14,7 +14,10 @@ import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FORMAT, MANIFEST, OUT_DIR, SETTINGS_FILES, schemaFiles, sha256, sourceFiles, staleness } from './sources.mjs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import standaloneCode from 'ajv/dist/standalone/index.js';
+
+// ajv's standalone generator is CommonJS whose default export ESM sees as the module itself.
+/** @type {typeof import('ajv/dist/standalone/index.js').default} */
+const standaloneCode = createRequire(import.meta.url)('ajv/dist/standalone/index.js').default;
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
