@@ -9,6 +9,9 @@ import { Readable } from 'node:stream';
 export function pushableReadable(): { output: Readable; push: (chunk: Buffer) => Promise<void> } {
   let waiting: (() => void) | undefined;
   const output = new Readable({
+    // Enough to carry a producer through its reader's pauses (tar waiting on the disk): with the
+    // 16 KiB default, restic dump (which decodes nothing ahead) stalled at every one of them.
+    highWaterMark: 1 << 20,
     read: () => {
       const resume = waiting;
       waiting = undefined;
