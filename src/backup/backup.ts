@@ -499,7 +499,7 @@ async function findSpecialFiles(ctx: ScanContext, volumes: VolumeModel[]): Promi
         ctx.local.set(volume.key, look.decide());
         if (ctx.paths.length > 0) ctx.linkGroups.set(volume.key, parseLinkGroups(look.scan.stdout));
       } catch (err) {
-        ctx.local.set(volume.key, { volume: volume.key, path: undefined, reason: 'the archive endpoint: the helper could not look at the volume' });
+        ctx.local.set(volume.key, unlooked(volume));
         ctx.log(`warning: volume ${volume.key}: could not look for sockets and device files (${err instanceof Error ? err.message : String(err)}); the archive endpoint leaves sockets out, and a device file would make the set unrestorable. Set helper.image to an image with find and od (busybox)`);
         return;
       }
@@ -561,12 +561,17 @@ async function lookAtVolume(
   return { scan, decide: () => { const seen = parseRootIdentity(scan.stdout); return decideLocal(via, volume, state, seen === undefined ? undefined : { ...seen, by: 'a helper container' }); } };
 }
 
+/** A volume nobody could look at goes through the engine. */
+function unlooked(volume: VolumeModel): LocalDecision {
+  return { volume: volume.key, path: undefined, reason: 'the archive endpoint: the helper could not look at the volume' };
+}
+
 /** For --dry-run: how each volume would be read, from the same read-only look a backup takes. */
 async function decideVia(runner: Runner, model: Model, volumes: VolumeModel[], via: Via, states: Map<string, VolumeState>, running: ContainerState[]): Promise<Map<string, LocalDecision>> {
   const decisions = new Map<string, LocalDecision>();
   for (const volume of volumes) {
     const look = await lookAtVolume(runner, model, volume, via, states.get(volume.name), running, { [LABEL.project]: model.project, [LABEL.env]: model.env }, false);
-    decisions.set(volume.key, look.scan.code === 0 ? look.decide() : { volume: volume.key, path: undefined, reason: 'the archive endpoint: the helper could not look at the volume' });
+    decisions.set(volume.key, look.scan.code === 0 ? look.decide() : unlooked(volume));
   }
   return decisions;
 }

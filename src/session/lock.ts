@@ -231,7 +231,7 @@ export class EngineLock {
   private heartbeat: NodeJS.Timeout | undefined;
   private warned = false;
   private released = false;
-  /** Every entry this run wrote or inherited, in order: what the journal holds, unless a child process wrote too. */
+  /** Every entry this run wrote (inherited ones included), in order: what the journal holds, unless a child process wrote too. */
   private readonly written: JournalEntry[] = [];
   /** `started` entries not written yet: written with the next entry, or never when the lock goes right after. */
   private pending: JournalEntry[] = [];
@@ -335,7 +335,6 @@ export class EngineLock {
     // waits for the next write, and costs nothing when the lock is removed right after.
     if (entry.kind === 'started' && !this.shared) {
       this.pending.push(entry);
-      this.written.push(entry);
       return;
     }
     const entries = [...this.pending, entry];
@@ -357,7 +356,7 @@ export class EngineLock {
 
   private async write(entries: JournalEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    this.written.push(...entries.filter((e) => !this.written.includes(e)));
+    this.written.push(...entries);
     const archive = journalArchive(entries.map((e) => ({ name: journalFileName(e, ++this.counter), mtime: Date.now() / 1000 })));
     const result = await this.runner.run(docker.archiveWrite(this.name, '/'), { allowFailure: true, input: archive, engine: this.engine });
     if (result.code !== 0) this.warn(result.stderr.trim());
@@ -395,7 +394,7 @@ export class EngineLock {
     this.released = true;
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     // Only this run wrote the journal: what it remembers is what the journal holds, no need to read it back.
-    const left = this.shared ? await this.open().catch(() => undefined) : leftoversOf('this run', [], this.written);
+    const left = this.shared ? await this.open().catch(() => undefined) : leftoversOf('this run', [], [...this.written, ...this.pending]);
     if (left !== undefined && hasWork({ ...left, runs: [] })) {
       await this.note({ kind: 'released' });
       return;
